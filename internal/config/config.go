@@ -1,0 +1,249 @@
+package config
+
+import "time"
+
+// Delivery guarantees, used by checkpoint.mode and sink.delivery.
+const (
+	ExactlyOnce = "exactly_once"
+	AtLeastOnce = "at_least_once"
+)
+
+// Config is the whole configuration of one processor. The zero value is not
+// useful: start from Default, or use Load or Parse, which apply the defaults.
+type Config struct {
+	Job        Job        `yaml:"job"`
+	Kafka      Kafka      `yaml:"kafka"`
+	Source     Source     `yaml:"source"`
+	Pipeline   Pipeline   `yaml:"pipeline"`
+	Sink       Sink       `yaml:"sink"`
+	Checkpoint Checkpoint `yaml:"checkpoint"`
+	State      State      `yaml:"state"`
+	S3         S3         `yaml:"s3"`
+	HTTP       HTTP       `yaml:"http"`
+	Log        Log        `yaml:"log"`
+}
+
+// Job names the job. The name scopes checkpoint storage, transactional ids
+// and the default consumer group, so it must stay the same for the life of
+// the job.
+type Job struct {
+	// Name is required: letters, digits, '.', '_' and '-'.
+	Name string `yaml:"name"`
+	// MaxParallelism is the number of key groups state is split into. It is
+	// fixed for the life of a job. Default 128.
+	MaxParallelism int `yaml:"max_parallelism"`
+}
+
+// Kafka says how to reach the Kafka cluster.
+type Kafka struct {
+	// Brokers are the seed brokers, host:port. Required unless Embedded.
+	Brokers []string `yaml:"brokers"`
+	// ClientID is sent to the brokers. Default "tidemark".
+	ClientID string `yaml:"client_id"`
+	// TLS configures encryption to the brokers.
+	TLS TLS `yaml:"tls"`
+	// SASL configures authentication to the brokers.
+	SASL SASL `yaml:"sasl"`
+	// Embedded starts an in-process Kafka-protocol broker on loopback
+	// instead of connecting to Brokers. For trying Tidemark out only.
+	Embedded bool `yaml:"embedded"`
+	// Seed generates sample events into the source topics; only with
+	// Embedded.
+	Seed Seed `yaml:"seed"`
+}
+
+// TLS configures client TLS to the brokers.
+type TLS struct {
+	// Enabled turns TLS on. Default false.
+	Enabled bool `yaml:"enabled"`
+	// CAFile is a PEM bundle of CAs to trust; empty means the system pool.
+	CAFile string `yaml:"ca_file"`
+	// CertFile and KeyFile are a PEM client certificate and key for mutual
+	// TLS; both or neither.
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// ServerName overrides the name checked in the broker's certificate.
+	ServerName string `yaml:"server_name"`
+	// InsecureSkipVerify disables certificate checks. Never in production.
+	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
+}
+
+// SASL mechanisms.
+const (
+	SASLPlain       = "PLAIN"
+	SASLScramSHA256 = "SCRAM-SHA-256"
+	SASLScramSHA512 = "SCRAM-SHA-512"
+)
+
+// SASL configures SASL authentication.
+type SASL struct {
+	// Mechanism is empty (no SASL), PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.
+	Mechanism string `yaml:"mechanism"`
+	// Username and Password; use ${VAR} to take the password from the
+	// environment.
+	Username string `yaml:"username"`
+	Password string `yaml:"password"`
+}
+
+// Seed describes the sample events the embedded broker is filled with.
+type Seed struct {
+	// Partitions of each source topic the embedded broker creates. Default 4.
+	Partitions int `yaml:"partitions"`
+	// Records written before the pipeline starts. Default 1000.
+	Records int `yaml:"records"`
+	// RatePerSecond of records generated afterwards, until shutdown; 0
+	// stops after the first Records. Default 200.
+	RatePerSecond int `yaml:"rate_per_second"`
+	// Keys is the number of distinct keys (users) in the sample. Default 50.
+	Keys int `yaml:"keys"`
+}
+
+// Start offsets for partitions without checkpointed state.
+const (
+	StartEarliest = "earliest"
+	StartLatest   = "latest"
+)
+
+// Source says what to read.
+type Source struct {
+	// Topics to read; exactly one of Topics and TopicRegex is required.
+	Topics []string `yaml:"topics"`
+	// TopicRegex reads every topic whose whole name matches (RE2 syntax).
+	TopicRegex string `yaml:"topic_regex"`
+	// Group is the consumer group used for offset commits (lag monitoring).
+	// Default "tidemark-<job.name>".
+	Group string `yaml:"group"`
+	// StartOffset for partitions without stored offsets: "earliest",
+	// "latest", or an RFC 3339 timestamp. Default "earliest".
+	StartOffset string `yaml:"start_offset"`
+}
+
+// Pipeline lists the operators records pass through between source and
+// sink. Empty means passthrough.
+type Pipeline struct {
+	Operators []Operator `yaml:"operators"`
+}
+
+// Operator is one step of the pipeline.
+type Operator struct {
+	// Type of the operator, e.g. "passthrough".
+	Type string `yaml:"type"`
+	// Name identifies the operator's state across restarts; default its
+	// type and position.
+	Name string `yaml:"name"`
+}
+
+// Sink says where results go.
+type Sink struct {
+	// Topic the results are written to. Required.
+	Topic string `yaml:"topic"`
+	// TransactionalIDPrefix prefixes every transactional id the sink uses.
+	// Default "tidemark-<job.name>".
+	TransactionalIDPrefix string `yaml:"transactional_id_prefix"`
+	// Delivery is "exactly_once" (transactions committed with checkpoints)
+	// or "at_least_once" (idempotent producer). Default "exactly_once".
+	Delivery string `yaml:"delivery"`
+	// TransactionTimeout is the producer's transaction.timeout.ms. It must
+	// exceed checkpoint.interval plus checkpoint.timeout. Default 15m.
+	TransactionTimeout time.Duration `yaml:"transaction_timeout"`
+}
+
+// Checkpoint configures periodic checkpoints.
+type Checkpoint struct {
+	// Storage is the checkpoint root: file:///abs/path or s3://bucket/prefix.
+	// Required.
+	Storage string `yaml:"storage"`
+	// Interval between checkpoint triggers. Default 10s.
+	Interval time.Duration `yaml:"interval"`
+	// Timeout after which an unfinished checkpoint is aborted. Default 10m.
+	Timeout time.Duration `yaml:"timeout"`
+	// MinPause between the end of one checkpoint and the next trigger.
+	// Default 0.
+	MinPause time.Duration `yaml:"min_pause"`
+	// MaxConcurrent checkpoints in flight. Default 1.
+	MaxConcurrent int `yaml:"max_concurrent"`
+	// TolerableFailures is how many checkpoint failures in a row are
+	// tolerated before the job restarts from its last checkpoint. Default 0.
+	TolerableFailures int `yaml:"tolerable_failures"`
+	// Retained is the number of complete checkpoints kept. Default 3.
+	Retained int `yaml:"retained"`
+	// Mode is "exactly_once" (barriers aligned) or "at_least_once".
+	// Default "exactly_once".
+	Mode string `yaml:"mode"`
+}
+
+// State configures local operator state.
+type State struct {
+	// Dir holds the local Pebble state and checkpoint staging. Default
+	// "./tidemark-state".
+	Dir string `yaml:"dir"`
+}
+
+// S3 configures the S3 client used for s3:// checkpoint storage.
+// Credentials come from the AWS default chain (environment, shared files,
+// instance roles).
+type S3 struct {
+	// Endpoint overrides the S3 endpoint URL, e.g. for MinIO. Default AWS.
+	Endpoint string `yaml:"endpoint"`
+	// Region of the bucket. Default "us-east-1".
+	Region string `yaml:"region"`
+	// PathStyle addresses buckets as endpoint/bucket rather than
+	// bucket.endpoint; most S3-compatible servers need it. Default false.
+	PathStyle bool `yaml:"path_style"`
+}
+
+// HTTP configures the HTTP server for health, readiness and metrics.
+type HTTP struct {
+	// Listen address, host:port; empty disables the server. Default
+	// "127.0.0.1:8081".
+	Listen string `yaml:"listen"`
+}
+
+// Log configures logging.
+type Log struct {
+	// Level is debug, info, warn or error. Default info.
+	Level string `yaml:"level"`
+	// Format is json, console, or auto (console when stderr is a terminal,
+	// json otherwise). Default auto.
+	Format string `yaml:"format"`
+}
+
+// Default returns a configuration with every default set. Job name, kafka
+// brokers, source topics, sink topic and checkpoint storage have no default.
+func Default() Config {
+	return Config{
+		Job:   Job{MaxParallelism: 128},
+		Kafka: Kafka{ClientID: "tidemark", Seed: Seed{Partitions: 4, Records: 1000, RatePerSecond: 200, Keys: 50}},
+		Source: Source{
+			StartOffset: StartEarliest,
+		},
+		Sink: Sink{Delivery: ExactlyOnce, TransactionTimeout: 15 * time.Minute},
+		Checkpoint: Checkpoint{
+			Interval:      10 * time.Second,
+			Timeout:       10 * time.Minute,
+			MaxConcurrent: 1,
+			Retained:      3,
+			Mode:          ExactlyOnce,
+		},
+		State: State{Dir: "./tidemark-state"},
+		S3:    S3{Region: "us-east-1"},
+		HTTP:  HTTP{Listen: "127.0.0.1:8081"},
+		Log:   Log{Level: "info", Format: "auto"},
+	}
+}
+
+// ConsumerGroup is the configured group or its default.
+func (c *Config) ConsumerGroup() string {
+	if c.Source.Group != "" {
+		return c.Source.Group
+	}
+	return "tidemark-" + c.Job.Name
+}
+
+// TxnIDPrefix is the configured transactional id prefix or its default.
+func (c *Config) TxnIDPrefix() string {
+	if c.Sink.TransactionalIDPrefix != "" {
+		return c.Sink.TransactionalIDPrefix
+	}
+	return "tidemark-" + c.Job.Name
+}

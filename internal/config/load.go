@@ -1,0 +1,253 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"reflect"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Load reads, decodes and validates the configuration file at path.
+// See Parse.
+func Load(path string) (Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	return Parse(path, data, os.LookupEnv)
+}
+
+// Parse decodes a YAML configuration over the defaults and validates it.
+// ${VAR} and ${VAR:-default} in values are replaced from lookup ($$ is a
+// literal $). Unknown keys, values of the wrong type, unset variables and
+// everything Validate finds are reported together in one *Error whose
+// problems name each key and, where known, its line. name labels errors.
+func Parse(name string, data []byte, lookup func(string) (string, bool)) (Config, error) {
+	cfg := Default()
+	var doc yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
+		return cfg, &Error{File: name, Problems: []Problem{{Msg: yamlMsg(err)}}}
+	}
+	root := &doc
+	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
+		root = root.Content[0]
+	}
+	var ps problems
+	lines := map[string]int{}
+	if root.Kind != 0 {
+		if root.Kind != yaml.MappingNode {
+			ps.add("", root.Line, "the configuration must be a mapping of sections, got a %s", kindName(root.Kind))
+			return cfg, ps.err(name)
+		}
+		substitute(root, "", lookup, &ps)
+		checkKeys(root, reflect.TypeFor[Config](), "", lines, &ps)
+		if err := root.Decode(&cfg); err != nil {
+			ps.add("", 0, "%s", yamlMsg(err))
+		}
+	}
+	if err := ps.err(name); err != nil {
+		return cfg, err
+	}
+	if err := cfg.Validate(); err != nil {
+		var ce *Error
+		if errors.As(err, &ce) {
+			ce.File = name
+			for i := range ce.Problems {
+				ce.Problems[i].Line = lineOf(lines, ce.Problems[i].Key)
+			}
+		}
+		return cfg, err
+	}
+	return cfg, nil
+}
+
+// lineOf finds the line of key, or of its nearest parent present in the file.
+func lineOf(lines map[string]int, key string) int {
+	for key != "" {
+		if l, ok := lines[key]; ok {
+			return l
+		}
+		i := strings.LastIndexAny(key, ".[")
+		if i < 0 {
+			break
+		}
+		key = key[:i]
+	}
+	return 0
+}
+
+func yamlMsg(err error) string {
+	msg := err.Error()
+	msg = strings.TrimPrefix(msg, "yaml: unmarshal errors:\n  ")
+	msg = strings.TrimPrefix(msg, "yaml: ")
+	return strings.ReplaceAll(msg, "\n  ", "; ")
+}
+
+func kindName(k yaml.Kind) string {
+	switch k {
+	case yaml.SequenceNode:
+		return "list"
+	case yaml.MappingNode:
+		return "mapping"
+	case yaml.ScalarNode:
+		return "scalar"
+	case yaml.AliasNode:
+		return "alias"
+	}
+	return "document"
+}
+
+var envRef = regexp.MustCompile(`\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}`)
+
+// substitute expands ${VAR} in every scalar value below n.
+func substitute(n *yaml.Node, path string, lookup func(string) (string, bool), ps *problems) {
+	switch n.Kind {
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			substitute(n.Content[i+1], join(path, n.Content[i].Value), lookup, ps)
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			substitute(c, fmt.Sprintf("%s[%d]", path, i), lookup, ps)
+		}
+	case yaml.ScalarNode:
+		if !strings.Contains(n.Value, "$") {
+			return
+		}
+		n.Value = envRef.ReplaceAllStringFunc(n.Value, func(ref string) string {
+			if ref == "$$" {
+				return "$"
+			}
+			m := envRef.FindStringSubmatch(ref)
+			if v, ok := lookup(m[1]); ok {
+				return v
+			}
+			if m[2] != "" {
+				return m[3]
+			}
+			ps.add(path, n.Line, "environment variable %s is not set", m[1])
+			return ""
+		})
+		if n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle|yaml.LiteralStyle|yaml.FoldedStyle) == 0 {
+			n.Tag = "" // re-resolve: "${PORT}" may now be an int
+		}
+	}
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+var durationType = reflect.TypeFor[time.Duration]()
+
+// checkKeys reports every mapping key below n that t has no field for, and
+// records the line of every key it sees.
+func checkKeys(n *yaml.Node, t reflect.Type, path string, lines map[string]int, ps *problems) {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	switch {
+	case t.Kind() == reflect.Struct && t != durationType && n.Kind == yaml.MappingNode:
+		fields := yamlFields(t)
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			key := join(path, k.Value)
+			lines[key] = k.Line
+			ft, ok := fields[k.Value]
+			if !ok {
+				msg := "unknown key"
+				if s := suggest(k.Value, fields); s != "" {
+					msg += fmt.Sprintf(" (did you mean %q?)", s)
+				}
+				ps.add(key, k.Line, "%s", msg)
+				continue
+			}
+			checkKeys(v, ft, key, lines, ps)
+		}
+	case t.Kind() == reflect.Slice && n.Kind == yaml.SequenceNode:
+		for i, c := range n.Content {
+			key := fmt.Sprintf("%s[%d]", path, i)
+			lines[key] = c.Line
+			checkKeys(c, t.Elem(), key, lines, ps)
+		}
+	}
+}
+
+func yamlFields(t reflect.Type) map[string]reflect.Type {
+	fields := map[string]reflect.Type{}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if name == "-" || !f.IsExported() {
+			continue
+		}
+		if name == "" {
+			name = strings.ToLower(f.Name)
+		}
+		fields[name] = f.Type
+	}
+	return fields
+}
+
+// suggest returns the known key closest to key, if it is close enough to be
+// a likely misspelling.
+func suggest(key string, fields map[string]reflect.Type) string {
+	names := make([]string, 0, len(fields))
+	for name := range fields {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	best, bestD := "", len(key)/3+2
+	for _, name := range names {
+		if d := distance(key, name); d < bestD {
+			best, bestD = name, d
+		}
+	}
+	return best
+}
+
+// distance is the Levenshtein distance between a and b.
+func distance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// quoteList renders a set of allowed values for messages.
+func quoteList(vals ...string) string {
+	q := make([]string, len(vals))
+	for i, v := range vals {
+		q[i] = strconv.Quote(v)
+	}
+	return strings.Join(q, ", ")
+}
