@@ -62,6 +62,15 @@ func (ps *problems) add(key string, line int, format string, args ...any) {
 	ps.list = append(ps.list, Problem{Key: key, Line: line, Msg: fmt.Sprintf(format, args...)})
 }
 
+func (ps *problems) has(key string) bool {
+	for _, p := range ps.list {
+		if p.Key == key {
+			return true
+		}
+	}
+	return false
+}
+
 func (ps *problems) err(file string) error {
 	if len(ps.list) == 0 {
 		return nil

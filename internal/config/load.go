@@ -55,20 +55,17 @@ func Parse(name string, data []byte, lookup func(string) (string, bool)) (Config
 			ps.add("", 0, "%s", yamlMsg(err))
 		}
 	}
-	if err := ps.err(name); err != nil {
-		return cfg, err
-	}
 	if err := cfg.Validate(); err != nil {
 		var ce *Error
 		if errors.As(err, &ce) {
-			ce.File = name
-			for i := range ce.Problems {
-				ce.Problems[i].Line = lineOf(lines, ce.Problems[i].Key)
+			for _, p := range ce.Problems {
+				if !ps.has(p.Key) { // e.g. an unset variable made it empty
+					ps.add(p.Key, lineOf(lines, p.Key), "%s", p.Msg)
+				}
 			}
 		}
-		return cfg, err
 	}
-	return cfg, nil
+	return cfg, ps.err(name)
 }
 
 // lineOf finds the line of key, or of its nearest parent present in the file.

@@ -1,0 +1,230 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/tidemark/tidemark/internal/config"
+	"github.com/tidemark/tidemark/internal/httpapi"
+	"github.com/tidemark/tidemark/internal/logging"
+	"github.com/tidemark/tidemark/internal/runner"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = ""
+
+func main() {
+	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// Exit codes.
+const (
+	exitOK     = 0
+	exitFailed = 1
+	exitUsage  = 2
+)
+
+// run executes the CLI and returns the process's exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	root := newRootCmd(stdout, stderr)
+	root.SetArgs(args)
+	if err := root.ExecuteContext(ctx); err != nil {
+		fmt.Fprintf(stderr, "processor: %v\n", err)
+		var ue usageError
+		if errors.As(err, &ue) {
+			return exitUsage
+		}
+		return exitFailed
+	}
+	return exitOK
+}
+
+type usageError struct{ error }
+
+func (e usageError) Unwrap() error { return e.error }
+
+func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "processor",
+		Short: "Tidemark: exactly-once stream processing beside Kafka",
+		Long: `Tidemark consumes Kafka partitions, runs stateful operators on local state,
+checkpoints that state to S3 or a directory, and writes results back to Kafka
+in transactions that commit with each checkpoint.
+
+One YAML file configures a job; see the README's configuration reference.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.AddCommand(newRunCmd(), newValidateCmd(), newVersionCmd())
+	return root
+}
+
+func configFlag(cmd *cobra.Command, path *string) {
+	cmd.Flags().StringVarP(path, "config", "c", "", "path of the YAML configuration file (required)")
+	_ = cmd.MarkFlagRequired("config")
+}
+
+func newValidateCmd() *cobra.Command {
+	var path string
+	cmd := &cobra.Command{
+		Use:   "validate --config FILE",
+		Short: "Check a configuration file and report every problem in it",
+		Long: `Validate decodes the configuration strictly (unknown keys are errors), substitutes
+${VAR} references from the environment and checks every value. It prints each
+problem with its key and line and exits 1 if there is any; it contacts
+neither Kafka nor S3.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := config.Load(path)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: valid (job %q, %s from %v to %s)\n",
+				path, cfg.Job.Name, cfg.Sink.Delivery, sources(&cfg), cfg.Sink.Topic)
+			return nil
+		},
+	}
+	configFlag(cmd, &path)
+	return cmd
+}
+
+func sources(cfg *config.Config) any {
+	if cfg.Source.TopicRegex != "" {
+		return "regex " + cfg.Source.TopicRegex
+	}
+	return cfg.Source.Topics
+}
+
+func newVersionCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version of this build",
+		Args:  cobra.NoArgs,
+		Run: func(cmd *cobra.Command, _ []string) {
+			fmt.Fprintln(cmd.OutOrStdout(), "processor", buildVersion())
+		},
+	}
+}
+
+func buildVersion() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		v := bi.Main.Version
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				v += " (" + s.Value[:12] + ")"
+			}
+		}
+		return v + " " + bi.GoVersion
+	}
+	return "unknown"
+}
+
+func newRunCmd() *cobra.Command {
+	var path string
+	cmd := &cobra.Command{
+		Use:   "run --config FILE",
+		Short: "Run the job described by a configuration file",
+		Long: `Run starts the job and runs it until SIGTERM or SIGINT. The first signal stops
+the job cleanly; a second SIGINT exits at once.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := config.Load(path)
+			if err != nil {
+				return err
+			}
+			log, err := logging.New(cfg.Log, os.Stderr)
+			if err != nil {
+				return err
+			}
+			defer func() { _ = log.Sync() }()
+			log.Info("starting", zap.String("version", buildVersion()), zap.String("config", path))
+			ctx, stop := signalContext(cmd.Context(), log)
+			defer stop()
+			return runJob(ctx, &cfg, log)
+		},
+	}
+	configFlag(cmd, &path)
+	return cmd
+}
+
+// runJob runs the HTTP server and the job side by side until ctx is done or
+// either fails.
+func runJob(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
+	g, ctx := errgroup.WithContext(ctx)
+	var srv *httpapi.Server
+	if cfg.HTTP.Listen != "" {
+		var err error
+		if srv, err = httpapi.Listen(cfg.HTTP.Listen); err != nil {
+			return err
+		}
+		g.Go(func() error { return srv.Serve(ctx, log.Named("http")) })
+	}
+	g.Go(func() error {
+		err := runner.Run(ctx, cfg, log, runner.Hooks{Ready: func([]string) {
+			if srv != nil {
+				srv.SetReady(true)
+			}
+		}})
+		if err != nil {
+			return fmt.Errorf("job %s: %w", cfg.Job.Name, err)
+		}
+		return context.Canceled // stop the HTTP server too
+	})
+	if err := g.Wait(); err != nil && !errors.Is(err, context.Canceled) {
+		log.Error("stopped with an error", zap.Error(err))
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// signalContext returns a context cancelled by the first SIGTERM or SIGINT;
+// a second SIGINT exits the process at once (recovery handles the rest).
+func signalContext(parent context.Context, log *zap.Logger) (context.Context, func()) {
+	ctx, cancel := context.WithCancel(parent)
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case s := <-sigs:
+			log.Info("signal received, shutting down cleanly (SIGINT again to exit at once)", zap.String("signal", s.String()))
+			cancel()
+		case <-done:
+			return
+		}
+		for {
+			select {
+			case s := <-sigs:
+				if s == syscall.SIGINT {
+					log.Warn("second SIGINT: exiting at once")
+					_ = log.Sync()
+					os.Exit(130)
+				}
+			case <-done:
+				return
+			}
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(sigs)
+		close(done)
+		cancel()
+	}
+}
