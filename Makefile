@@ -1,0 +1,37 @@
+# Tidemark. `make test` is the README's (and CI's) test command.
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+GO ?= go
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+# Unit tests: every package but the integration tests, which need services.
+UNIT_PKGS = $$($(GO) list ./... | grep -v '/integration')
+GOTEST_FLAGS ?= -race -count=1 -p 2 -timeout 10m
+
+.PHONY: test lint unit integration build run clean
+test: lint unit integration
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change: $$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+
+unit:
+	$(GO) test $(GOTEST_FLAGS) $(UNIT_PKGS)
+
+# Starts the real Kafka broker and S3 server (installing them on first use),
+# runs the integration tests against them, and stops them whatever happens.
+integration:
+	trap 'bash integration/services.sh stop' EXIT; \
+	bash integration/services.sh start; \
+	eval "$$(bash integration/services.sh env)"; \
+	$(GO) test $(GOTEST_FLAGS) -v ./integration/...
+
+# The static binary; the Dockerfile builds with this same command.
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o bin/processor ./cmd/processor
+
+run:
+	$(GO) run ./cmd/processor run --config configs/quickstart.yaml
+
+clean:
+	rm -rf bin
