@@ -1,3 +1,7 @@
+// Tools pinned for development and tests, kept out of the main go.mod (their
+// dependencies would upgrade the product's). Use with -modfile=tools.mod, e.g.
+//   go build -modfile=tools.mod -o versitygw github.com/versity/versitygw/cmd/versitygw
+// integration/s3.sh does this; see integration/README.md.
 module github.com/tidemark/tidemark/tools
 
 go 1.26.0

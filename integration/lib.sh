@@ -1,9 +1,10 @@
 # shellcheck shell=bash
 # Helpers shared by kafka.sh, s3.sh and services.sh. Source it; don't run it.
 
+# shellcheck disable=SC2034 # the variables below are used by the sourcing scripts
 INTEGRATION_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_ROOT="$(cd "$INTEGRATION_DIR/.." && pwd)"
-CACHE_DIR="${TIDEMARK_CACHE:-$HOME/.cache/tidemark}"
+CACHE_DIR="${TIDEMARK_CACHE:-${HOME:-/tmp}/.cache/tidemark}"
 RUN_DIR="${TIDEMARK_RUN_DIR:-$INTEGRATION_DIR/.run}"
 
 log() { printf '%s: %s\n' "$(basename "$0")" "$*" >&2; }
