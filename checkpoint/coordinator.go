@@ -1,0 +1,519 @@
+package checkpoint
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/tidemark/tidemark/checkpoint/storage"
+	"github.com/tidemark/tidemark/operators"
+)
+
+// Errors that end Coordinator.Run; the job restarts from its newest
+// complete checkpoint, or stops.
+var (
+	// ErrTooManyFailures: more checkpoints failed in a row than tolerated.
+	ErrTooManyFailures = errors.New("checkpoint: too many checkpoint failures in a row")
+	// ErrZombie: another instance completed the same checkpoint first;
+	// this one must stop.
+	ErrZombie = errors.New("checkpoint: another instance of the job completed this checkpoint: this instance is a zombie")
+)
+
+// Config configures a Coordinator.
+type Config struct {
+	Job      string
+	Topology string
+	// MaxParallelism and Parallelism (of keyed tasks) give each task's key
+	// group range in the metadata.
+	MaxParallelism, Parallelism int
+	Interval, Timeout, MinPause time.Duration
+	MaxConcurrent               int
+	TolerableFailures           int
+	Retained                    int
+	// LocalDir is where tasks put their snapshots (chk-<n>/<task>/); the
+	// newest complete one stays for local recovery.
+	LocalDir string
+	// UploadConcurrency is the number of task snapshots uploaded at once.
+	// Default 2.
+	UploadConcurrency int
+	// GCSafetyMargin allows for clock skew between this process and the
+	// store: shared files younger than the oldest checkpoint in flight
+	// minus this margin are never collected. Default 1m.
+	GCSafetyMargin time.Duration
+	Log            *zap.Logger
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+	// OnComplete, if set, is called with each completed checkpoint's
+	// metadata, on the coordinator's goroutine: it must not block.
+	OnComplete func(*Metadata)
+}
+
+// Graph is what the coordinator drives: a running operators.Graph.
+type Graph interface {
+	Tasks() []operators.TaskID
+	Trigger(id int64)
+	NotifyComplete(id int64, positions map[int][]operators.Position)
+}
+
+// Coordinator triggers checkpoints, collects every task's part, uploads
+// keyed state in the background, completes a checkpoint by writing its
+// metadata last, and notifies the tasks. It implements
+// operators.Checkpointer.
+type Coordinator struct {
+	cfg    Config
+	st     storage.Store
+	log    *zap.Logger
+	events *queue[event]
+	hist   history
+
+	// Owned by Run's goroutine.
+	g          Graph
+	nSources   int
+	nTasks     int
+	uploaders  map[int]*uploader
+	nextID     int64
+	pending    map[int64]*inFlight
+	lastStart  time.Time
+	lastEnd    time.Time
+	failures   int
+	latest     *Metadata
+	metas      map[int64]*Metadata // complete checkpoints seen, by id
+	gcRunning  bool
+	gcAgain    bool
+	uploadSem  chan struct{}
+	background sync.WaitGroup
+	bgCtx      context.Context
+}
+
+type event struct {
+	src       *operators.SourceSnapshot
+	task      *operators.TaskSnapshot
+	upload    *uploadDone
+	decline   *decline
+	savepoint *savepointRequest
+	gcDone    bool
+}
+
+type uploadDone struct {
+	snap  operators.TaskSnapshot
+	res   uploadResult
+	err   error
+	took  time.Duration
+	trace string
+}
+
+type decline struct {
+	task operators.TaskID
+	id   int64
+	err  error
+}
+
+type savepointRequest struct {
+	name  string
+	reply chan savepointResult
+}
+
+type savepointResult struct {
+	dir string
+	err error
+}
+
+// inFlight is a triggered checkpoint not yet complete.
+type inFlight struct {
+	id        int64
+	savepoint *savepointRequest
+	stats     Stats
+	deadline  time.Time
+	sources   map[int]operators.SourceSnapshot
+	tasks     map[int]taskPart
+}
+
+type taskPart struct {
+	snap operators.TaskSnapshot
+	res  uploadResult
+}
+
+// New returns a coordinator writing to st (rooted at the job, see
+// JobStore). restored is the checkpoint the job restored from, or nil.
+// Checkpoint ids continue after the highest id in st.
+func New(ctx context.Context, cfg Config, st storage.Store, restored *Metadata) (*Coordinator, error) {
+	if cfg.Log == nil {
+		cfg.Log = zap.NewNop()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.UploadConcurrency <= 0 {
+		cfg.UploadConcurrency = 2
+	}
+	if cfg.GCSafetyMargin == 0 {
+		cfg.GCSafetyMargin = time.Minute
+	}
+	if cfg.MaxConcurrent <= 0 {
+		cfg.MaxConcurrent = 1
+	}
+	if cfg.Retained <= 0 {
+		cfg.Retained = 1
+	}
+	l, err := list(ctx, st)
+	if err != nil {
+		return nil, err
+	}
+	c := &Coordinator{
+		cfg: cfg, st: st, log: cfg.Log, events: newQueue[event](), hist: history{limit: 100},
+		uploaders: map[int]*uploader{}, nextID: l.maxID + 1, pending: map[int64]*inFlight{},
+		metas: map[int64]*Metadata{}, latest: restored, uploadSem: make(chan struct{}, cfg.UploadConcurrency),
+	}
+	if restored != nil {
+		c.metas[restored.CheckpointID] = restored
+		c.nextID = max(c.nextID, restored.CheckpointID+1)
+	}
+	return c, nil
+}
+
+// SourceSnapshot implements operators.Checkpointer.
+func (c *Coordinator) SourceSnapshot(s operators.SourceSnapshot) { c.events.put(event{src: &s}) }
+
+// TaskSnapshot implements operators.Checkpointer.
+func (c *Coordinator) TaskSnapshot(s operators.TaskSnapshot) { c.events.put(event{task: &s}) }
+
+// Decline implements operators.Checkpointer.
+func (c *Coordinator) Decline(task operators.TaskID, id int64, err error) {
+	c.events.put(event{decline: &decline{task: task, id: id, err: err}})
+}
+
+// Stats returns the newest checkpoints' statistics, oldest first.
+func (c *Coordinator) Stats() []Stats { return c.hist.list() }
+
+// Counts returns how many checkpoints completed and failed since start.
+func (c *Coordinator) Counts() (completed, failed int64) {
+	c.hist.mu.Lock()
+	defer c.hist.mu.Unlock()
+	return c.hist.completed, c.hist.failed
+}
+
+// Savepoint takes a checkpoint now and copies it, self-contained, to
+// savepoints/<name>/. It returns the savepoint's directory key. Run must be
+// running.
+func (c *Coordinator) Savepoint(ctx context.Context, name string) (string, error) {
+	if err := validateSavepointName(name); err != nil {
+		return "", err
+	}
+	req := &savepointRequest{name: name, reply: make(chan savepointResult, 1)}
+	c.events.put(event{savepoint: req})
+	select {
+	case r := <-req.reply:
+		return r.dir, r.err
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+}
+
+// Run drives checkpoints of g until ctx is done (it returns nil) or the job
+// must restart (ErrTooManyFailures) or stop (ErrZombie). It first collects
+// what earlier runs left behind.
+func (c *Coordinator) Run(ctx context.Context, g Graph) error {
+	c.g = g
+	for _, t := range g.Tasks() {
+		if t.Stage == "source" {
+			c.nSources++
+			continue
+		}
+		c.nTasks++
+		var files []FileHandle
+		if c.latest != nil {
+			for _, ts := range c.latest.Tasks {
+				if ts.Task == t.Index {
+					files = ts.Files
+				}
+			}
+		}
+		c.uploaders[t.Index] = newUploader(c.st, t, files)
+	}
+	bgCtx, cancel := context.WithCancel(ctx)
+	c.bgCtx = bgCtx
+	defer func() {
+		cancel()
+		c.background.Wait()
+		for _, p := range c.pending {
+			c.fail(p, "job stopped", false)
+		}
+	}()
+	c.startGC()
+	c.lastStart = c.cfg.Now().Add(-c.cfg.Interval)
+
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		now := c.cfg.Now()
+		if err := c.expire(now); err != nil {
+			return err
+		}
+		c.maybeTrigger(now, nil)
+		timer.Reset(c.nextWake(now))
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-timer.C:
+		case <-c.events.ready:
+			for _, ev := range c.events.take() {
+				if err := c.handle(ctx, ev); err != nil {
+					return err
+				}
+			}
+		}
+	}
+}
+
+func (c *Coordinator) nextWake(now time.Time) time.Duration {
+	next := c.lastStart.Add(c.cfg.Interval)
+	if e := c.lastEnd.Add(c.cfg.MinPause); e.After(next) {
+		next = e
+	}
+	for _, p := range c.pending {
+		if p.deadline.Before(next) {
+			next = p.deadline
+		}
+	}
+	return max(next.Sub(now), time.Millisecond)
+}
+
+// maybeTrigger starts a checkpoint when one is due (or sp asks for one).
+func (c *Coordinator) maybeTrigger(now time.Time, sp *savepointRequest) {
+	if sp == nil {
+		if len(c.pending) >= c.cfg.MaxConcurrent || now.Before(c.lastStart.Add(c.cfg.Interval)) ||
+			(!c.lastEnd.IsZero() && now.Before(c.lastEnd.Add(c.cfg.MinPause))) {
+			return
+		}
+	}
+	id := c.nextID
+	c.nextID++
+	p := &inFlight{
+		id: id, savepoint: sp, deadline: now.Add(c.cfg.Timeout),
+		sources: map[int]operators.SourceSnapshot{}, tasks: map[int]taskPart{},
+		stats: Stats{ID: id, Status: StatusInProgress, TriggeredAt: now},
+	}
+	if sp != nil {
+		p.stats.Savepoint = sp.name
+	}
+	c.pending[id] = p
+	c.lastStart = now
+	c.hist.put(p.stats)
+	c.log.Debug("checkpoint triggered", zap.Int64("checkpoint", id))
+	c.g.Trigger(id)
+}
+
+func (c *Coordinator) expire(now time.Time) error {
+	for _, p := range c.sortedPending() {
+		if !now.Before(p.deadline) {
+			if err := c.fail(p, fmt.Sprintf("timed out after %s", c.cfg.Timeout), true); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (c *Coordinator) sortedPending() []*inFlight {
+	ps := make([]*inFlight, 0, len(c.pending))
+	for _, p := range c.pending {
+		ps = append(ps, p)
+	}
+	sort.Slice(ps, func(i, j int) bool { return ps[i].id < ps[j].id })
+	return ps
+}
+
+func (c *Coordinator) handle(ctx context.Context, ev event) error {
+	switch {
+	case ev.src != nil:
+		p := c.pending[ev.src.CheckpointID]
+		if p == nil {
+			return nil
+		}
+		p.sources[ev.src.Task.Index] = *ev.src
+		return c.tryComplete(ctx, p)
+	case ev.task != nil:
+		p := c.pending[ev.task.CheckpointID]
+		if p == nil {
+			_ = os.RemoveAll(ev.task.Dir)
+			return nil
+		}
+		c.startUpload(*ev.task)
+		return nil
+	case ev.upload != nil:
+		u := ev.upload
+		p := c.pending[u.snap.CheckpointID]
+		if p == nil {
+			return nil
+		}
+		if u.err != nil {
+			return c.fail(p, fmt.Sprintf("upload of %s failed: %v", u.snap.Task, u.err), true)
+		}
+		c.uploaders[u.snap.Task.Index].accepted(p.id, u.res.files)
+		p.tasks[u.snap.Task.Index] = taskPart{snap: u.snap, res: u.res}
+		s := &p.stats
+		s.SyncDuration = max(s.SyncDuration, u.snap.SyncDuration)
+		s.AlignmentDuration = max(s.AlignmentDuration, u.snap.AlignDuration)
+		s.AsyncDuration = max(s.AsyncDuration, u.took)
+		s.Unaligned = s.Unaligned || u.snap.Unaligned
+		s.BytesUploaded += u.res.uploaded
+		s.FilesUploaded += u.res.uploadN
+		s.FilesReused += u.res.reusedN
+		return c.tryComplete(ctx, p)
+	case ev.decline != nil:
+		p := c.pending[ev.decline.id]
+		if p == nil {
+			return nil
+		}
+		return c.fail(p, fmt.Sprintf("%s declined: %v", ev.decline.task, ev.decline.err), true)
+	case ev.savepoint != nil:
+		c.maybeTrigger(c.cfg.Now(), ev.savepoint)
+	case ev.gcDone:
+		c.gcRunning = false
+		if c.gcAgain {
+			c.gcAgain = false
+			c.startGC()
+		}
+	}
+	return nil
+}
+
+func (c *Coordinator) startUpload(snap operators.TaskSnapshot) {
+	up := c.uploaders[snap.Task.Index]
+	c.background.Go(func() {
+		select {
+		case c.uploadSem <- struct{}{}:
+		case <-c.bgCtx.Done():
+			return
+		}
+		defer func() { <-c.uploadSem }()
+		start := c.cfg.Now()
+		res, err := up.upload(c.bgCtx, snap.CheckpointID, snap)
+		c.events.put(event{upload: &uploadDone{snap: snap, res: res, err: err, took: c.cfg.Now().Sub(start)}})
+	})
+}
+
+func (c *Coordinator) tryComplete(ctx context.Context, p *inFlight) error {
+	if len(p.sources) < c.nSources || len(p.tasks) < c.nTasks {
+		return nil
+	}
+	now := c.cfg.Now()
+	m := &Metadata{
+		Job: c.cfg.Job, Topology: c.cfg.Topology, CheckpointID: p.id,
+		TriggeredAt: p.stats.TriggeredAt, CompletedAt: now, MaxParallelism: c.cfg.MaxParallelism,
+		Unaligned: p.stats.Unaligned,
+	}
+	positions := map[int][]operators.Position{}
+	for i := range c.nSources {
+		s := p.sources[i]
+		m.Sources = append(m.Sources, SourceState{Task: i, Positions: s.Positions, Watermark: s.Watermark})
+		positions[i] = s.Positions
+	}
+	for i := range c.nTasks {
+		t := p.tasks[i]
+		start, end := operators.KeyGroupRange(i, c.cfg.MaxParallelism, c.cfg.Parallelism)
+		m.Tasks = append(m.Tasks, TaskState{Task: i, KeyGroups: [2]int{start, end}, Files: t.res.files, InFlight: t.res.inFlight, Watermark: t.snap.Watermark})
+	}
+	data, err := EncodeMetadata(m)
+	if err != nil {
+		return c.fail(p, err.Error(), true)
+	}
+	if err := c.st.PutIfAbsent(ctx, MetadataKey(p.id), bytes.NewReader(data), int64(len(data))); err != nil {
+		if errors.Is(err, storage.ErrExists) {
+			return fmt.Errorf("%w (checkpoint %d)", ErrZombie, p.id)
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		return c.fail(p, fmt.Sprintf("write metadata: %v", err), true)
+	}
+	delete(c.pending, p.id)
+	c.latest = m
+	c.metas[p.id] = m
+	c.failures = 0
+	c.lastEnd = now
+	p.stats.Status = StatusCompleted
+	p.stats.Duration = now.Sub(p.stats.TriggeredAt)
+	p.stats.StateSize = m.StateSize()
+	c.hist.put(p.stats)
+	for _, u := range c.uploaders {
+		u.completed(p.id)
+	}
+	c.log.Info("checkpoint complete",
+		zap.Int64("checkpoint", p.id), zap.Duration("duration", p.stats.Duration),
+		zap.Duration("sync", p.stats.SyncDuration), zap.Duration("async", p.stats.AsyncDuration),
+		zap.Int64("bytes_uploaded", p.stats.BytesUploaded), zap.Int64("state_size", p.stats.StateSize),
+		zap.Bool("unaligned", p.stats.Unaligned))
+	// Older checkpoints still in flight are subsumed by this one.
+	for _, o := range c.sortedPending() {
+		if o.id < p.id {
+			_ = c.fail(o, fmt.Sprintf("subsumed by checkpoint %d", p.id), false)
+		}
+	}
+	c.g.NotifyComplete(p.id, positions)
+	if c.cfg.OnComplete != nil {
+		c.cfg.OnComplete(m)
+	}
+	c.removeLocalBefore(p.id)
+	if p.savepoint != nil {
+		c.copySavepoint(m, p.savepoint)
+	}
+	c.startGC()
+	return nil
+}
+
+// fail aborts a checkpoint in flight; counted failures beyond the
+// tolerated number return ErrTooManyFailures.
+func (c *Coordinator) fail(p *inFlight, reason string, counts bool) error {
+	delete(c.pending, p.id)
+	now := c.cfg.Now()
+	c.lastEnd = now
+	p.stats.Status = StatusFailed
+	p.stats.Duration = now.Sub(p.stats.TriggeredAt)
+	p.stats.FailureReason = reason
+	c.hist.put(p.stats)
+	for _, u := range c.uploaders {
+		u.aborted(p.id)
+	}
+	_ = os.RemoveAll(filepath.Join(c.cfg.LocalDir, localName(p.id)))
+	if p.savepoint != nil {
+		p.savepoint.reply <- savepointResult{err: fmt.Errorf("savepoint %s: checkpoint %d failed: %s", p.savepoint.name, p.id, reason)}
+	}
+	if !counts {
+		return nil
+	}
+	c.failures++
+	c.log.Warn("checkpoint failed", zap.Int64("checkpoint", p.id), zap.String("reason", reason),
+		zap.Int("failures_in_a_row", c.failures), zap.Int("tolerable", c.cfg.TolerableFailures))
+	if c.failures > c.cfg.TolerableFailures {
+		return fmt.Errorf("%w: %d (tolerable %d); last: checkpoint %d %s", ErrTooManyFailures, c.failures, c.cfg.TolerableFailures, p.id, reason)
+	}
+	return nil
+}
+
+func localName(id int64) string { return fmt.Sprintf("chk-%d", id) }
+
+// removeLocalBefore removes the local snapshots of checkpoints older than
+// id: the newest complete one stays for local recovery.
+func (c *Coordinator) removeLocalBefore(id int64) {
+	ents, err := os.ReadDir(c.cfg.LocalDir)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		var n int64
+		if _, err := fmt.Sscanf(e.Name(), "chk-%d", &n); err == nil && n < id {
+			if _, inFlight := c.pending[n]; !inFlight {
+				_ = os.RemoveAll(filepath.Join(c.cfg.LocalDir, e.Name()))
+			}
+		}
+	}
+}

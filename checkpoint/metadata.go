@@ -1,0 +1,157 @@
+package checkpoint
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/tidemark/tidemark/operators"
+)
+
+// MetadataVersion is the version of the _metadata format this build writes
+// and the only one it reads.
+const MetadataVersion = 1
+
+const metadataFormat = "tidemark-checkpoint"
+
+// Errors a reader of metadata branches on.
+var (
+	// ErrCorrupt: the metadata's checksum does not match or it does not
+	// parse.
+	ErrCorrupt = errors.New("checkpoint: metadata corrupted")
+	// ErrUnknownVersion: the metadata was written by an incompatible
+	// version of Tidemark.
+	ErrUnknownVersion = errors.New("checkpoint: unknown metadata version")
+)
+
+// Metadata describes one complete checkpoint or savepoint. Writing it is
+// the single act that makes a checkpoint complete.
+type Metadata struct {
+	Job string `json:"job"`
+	// Topology fingerprints the job graph; a checkpoint restores only into
+	// the same topology.
+	Topology       string    `json:"topology"`
+	CheckpointID   int64     `json:"checkpoint_id"`
+	Savepoint      string    `json:"savepoint,omitempty"`
+	TriggeredAt    time.Time `json:"triggered_at"`
+	CompletedAt    time.Time `json:"completed_at"`
+	MaxParallelism int       `json:"max_parallelism"`
+	// Unaligned says at least one task's barrier was not aligned.
+	Unaligned bool          `json:"unaligned,omitempty"`
+	Sources   []SourceState `json:"sources"`
+	Tasks     []TaskState   `json:"tasks"`
+	// PendingTransactions are sink transactions pre-committed for this
+	// checkpoint, to commit once it is complete.
+	PendingTransactions []Transaction `json:"pending_transactions,omitempty"`
+}
+
+// SourceState is a source task's part of a checkpoint.
+type SourceState struct {
+	Task      int                  `json:"task"`
+	Positions []operators.Position `json:"positions"`
+	Watermark int64                `json:"watermark"`
+}
+
+// TaskState is a keyed task's part of a checkpoint.
+type TaskState struct {
+	Task int `json:"task"`
+	// KeyGroups is the range [start, end) of key groups the task owned.
+	KeyGroups [2]int `json:"key_groups"`
+	// Files are the task's state files (a Pebble checkpoint).
+	Files []FileHandle `json:"files"`
+	// InFlight holds the records of an unaligned checkpoint to replay.
+	InFlight  *FileHandle `json:"in_flight,omitempty"`
+	Watermark int64       `json:"watermark"`
+}
+
+// FileHandle is one stored file.
+type FileHandle struct {
+	// Name is the file's local name (Pebble file names matter).
+	Name string `json:"name"`
+	// Key is the object's key relative to the job's root.
+	Key    string `json:"key"`
+	Size   int64  `json:"size"`
+	SHA256 string `json:"sha256"`
+}
+
+// Transaction is a sink transaction pre-committed in a checkpoint.
+type Transaction struct {
+	Task            int    `json:"task"`
+	TransactionalID string `json:"transactional_id"`
+	ProducerID      int64  `json:"producer_id"`
+	ProducerEpoch   int16  `json:"producer_epoch"`
+	// TxnVersion is the broker's transaction.version when it was opened.
+	TxnVersion int16 `json:"txn_version"`
+}
+
+// StateSize is the total size of the checkpoint's state files.
+func (m *Metadata) StateSize() int64 {
+	var n int64
+	for _, t := range m.Tasks {
+		for _, f := range t.Files {
+			n += f.Size
+		}
+		if t.InFlight != nil {
+			n += t.InFlight.Size
+		}
+	}
+	return n
+}
+
+// envelope is the on-disk form: the body's exact bytes are checksummed.
+type envelope struct {
+	Format  string          `json:"format"`
+	Version int             `json:"version"`
+	SHA256  string          `json:"sha256"`
+	Body    json.RawMessage `json:"body"`
+}
+
+// EncodeMetadata serialises m with its version and checksum.
+func EncodeMetadata(m *Metadata) ([]byte, error) {
+	body, err := json.Marshal(m)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint: encode metadata: %w", err)
+	}
+	sum := sha256.Sum256(body)
+	out, err := json.MarshalIndent(envelope{Format: metadataFormat, Version: MetadataVersion, SHA256: hex.EncodeToString(sum[:]), Body: body}, "", " ")
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint: encode metadata: %w", err)
+	}
+	return append(out, '\n'), nil
+}
+
+// DecodeMetadata parses and verifies metadata. It refuses a checksum
+// mismatch (ErrCorrupt) and any version but MetadataVersion
+// (ErrUnknownVersion).
+func DecodeMetadata(data []byte) (*Metadata, error) {
+	var env envelope
+	if err := json.Unmarshal(data, &env); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
+	if env.Format != metadataFormat {
+		return nil, fmt.Errorf("%w: not a Tidemark checkpoint (format %q)", ErrCorrupt, env.Format)
+	}
+	if env.Version != MetadataVersion {
+		return nil, fmt.Errorf("%w: version %d, this build reads version %d", ErrUnknownVersion, env.Version, MetadataVersion)
+	}
+	// MarshalIndent re-indents the body; checksum its compact form.
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, env.Body); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
+	sum := sha256.Sum256(compact.Bytes())
+	if got := hex.EncodeToString(sum[:]); got != env.SHA256 {
+		return nil, fmt.Errorf("%w: checksum %s, want %s", ErrCorrupt, got, env.SHA256)
+	}
+	var m Metadata
+	dec := json.NewDecoder(bytes.NewReader(compact.Bytes()))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&m); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
+	return &m, nil
+}

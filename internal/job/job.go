@@ -1,0 +1,220 @@
+package job
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/tidemark/tidemark/checkpoint"
+	"github.com/tidemark/tidemark/checkpoint/storage"
+	"github.com/tidemark/tidemark/operators"
+	"github.com/tidemark/tidemark/operators/state"
+)
+
+// Spec describes a job.
+type Spec struct {
+	// Name of the job.
+	Name string
+	// MaxParallelism is the number of key groups; Parallelism the number
+	// of keyed tasks.
+	MaxParallelism, Parallelism int
+	// NewSources makes the source tasks' sources, anew for each attempt.
+	NewSources func() ([]operators.Source, error)
+	// Chain is the keyed tasks' operator chain.
+	Chain []operators.OperatorSpec
+	// Store is the checkpoint storage, rooted at the job (JobStore).
+	Store storage.Store
+	// Checkpoint configures the coordinator; its Job, Topology,
+	// parallelism, LocalDir, Log and Now fields are filled in by Run.
+	Checkpoint checkpoint.Config
+	// ExactlyOnce aligns barriers; AlignmentTimeout > 0 falls back to
+	// unaligned checkpoints.
+	ExactlyOnce      bool
+	AlignmentTimeout time.Duration
+	// StateDir holds live state, restores and local snapshots.
+	StateDir string
+	// Restore says what to restore on the first attempt; later attempts
+	// restore the newest complete checkpoint.
+	Restore checkpoint.RestoreOptions
+	// MaxRestarts bounds restarts after ErrTooManyFailures. Default 3.
+	MaxRestarts int
+	Log         *zap.Logger
+	Now         func() time.Time
+}
+
+// Topology fingerprints the job graph: what a checkpoint must match to be
+// restored.
+func (s *Spec) Topology(sources int) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "max_parallelism=%d\nparallelism=%d\nsources=%d\n", s.MaxParallelism, s.Parallelism, sources)
+	for _, op := range s.Chain {
+		fmt.Fprintf(h, "op=%s\n", op.Name)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16]
+}
+
+// Job is a running job; Run runs it.
+type Job struct {
+	spec Spec
+
+	mu    sync.Mutex
+	coord *checkpoint.Coordinator
+	ready bool
+}
+
+// New returns a job for spec.
+func New(spec Spec) *Job {
+	if spec.Log == nil {
+		spec.Log = zap.NewNop()
+	}
+	if spec.Now == nil {
+		spec.Now = time.Now
+	}
+	if spec.MaxRestarts == 0 {
+		spec.MaxRestarts = 3
+	}
+	return &Job{spec: spec}
+}
+
+// Coordinator returns the current attempt's checkpoint coordinator, or nil
+// before the job restored.
+func (j *Job) Coordinator() *checkpoint.Coordinator {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.coord
+}
+
+// Ready reports whether the job has restored and is processing.
+func (j *Job) Ready() bool {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.ready
+}
+
+// Run runs the job until ctx is done (it returns nil) or it fails. When
+// more checkpoints fail in a row than tolerated, it restarts from the
+// newest complete checkpoint, at most MaxRestarts times.
+func (j *Job) Run(ctx context.Context) error {
+	restore := j.spec.Restore
+	for attempt := 0; ; attempt++ {
+		err := j.attempt(ctx, restore)
+		if err == nil || ctx.Err() != nil {
+			return nil
+		}
+		if !errors.Is(err, checkpoint.ErrTooManyFailures) || attempt >= j.spec.MaxRestarts {
+			return err
+		}
+		j.spec.Log.Warn("restarting the job from its newest complete checkpoint", zap.Error(err), zap.Int("restart", attempt+1))
+		restore = checkpoint.RestoreOptions{Topology: restore.Topology, Fallback: restore.Fallback, Log: restore.Log}
+	}
+}
+
+func (j *Job) attempt(ctx context.Context, ro checkpoint.RestoreOptions) (err error) {
+	s := &j.spec
+	log := s.Log
+	sources, err := s.NewSources()
+	if err != nil {
+		return err
+	}
+	defer func() {
+		for _, src := range sources {
+			if cerr := src.Close(); cerr != nil {
+				log.Warn("close source", zap.Error(cerr))
+			}
+		}
+	}()
+	topology := s.Topology(len(sources))
+	ro.Topology = topology
+	if ro.Log == nil {
+		ro.Log = log
+	}
+	m, err := checkpoint.FindRestorePoint(ctx, s.Store, ro)
+	if err != nil {
+		return err
+	}
+	localDir := filepath.Join(s.StateDir, "checkpoints")
+	restored := operators.Restored{InFlight: map[int][]operators.Record{}}
+	var backends []*state.Backend
+	defer func() {
+		for _, b := range backends {
+			if cerr := b.Close(); cerr != nil && err == nil {
+				err = fmt.Errorf("close state: %w", cerr)
+			}
+		}
+	}()
+	if m != nil {
+		restored.Positions = m.Positions()
+		log.Info("restoring from checkpoint", zap.Int64("checkpoint", m.CheckpointID),
+			zap.String("savepoint", m.Savepoint), zap.Time("completed_at", m.CompletedAt))
+	} else {
+		log.Info("no checkpoint to restore: starting fresh")
+	}
+	for k := range s.Parallelism {
+		start, end := operators.KeyGroupRange(k, s.MaxParallelism, s.Parallelism)
+		opts := state.Options{MaxParallelism: s.MaxParallelism, KeyGroups: state.KeyGroupRange{Start: start, End: end}, Logger: log.Named("pebble")}
+		live := filepath.Join(s.StateDir, "live", "keyed-"+strconv.Itoa(k))
+		var b *state.Backend
+		if m == nil {
+			b, err = state.Open(live, opts)
+		} else {
+			dest := filepath.Join(s.StateDir, "restore", "keyed-"+strconv.Itoa(k))
+			var inFlight []operators.Record
+			var reused int
+			inFlight, reused, err = checkpoint.PrepareTask(ctx, s.Store, m, k, localDir, dest)
+			if err == nil {
+				restored.InFlight[k] = inFlight
+				b, err = state.OpenFrom(dest, live, opts)
+				_ = os.RemoveAll(dest)
+				log.Debug("task state restored", zap.Int("task", k), zap.Int("local_files_reused", reused))
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("open state of keyed-%d: %w", k, err)
+		}
+		backends = append(backends, b)
+	}
+
+	cc := s.Checkpoint
+	cc.Job, cc.Topology = s.Name, topology
+	cc.MaxParallelism, cc.Parallelism = s.MaxParallelism, s.Parallelism
+	cc.LocalDir = localDir
+	cc.Log, cc.Now = log.Named("checkpoint"), s.Now
+	coord, err := checkpoint.New(ctx, cc, s.Store, m)
+	if err != nil {
+		return err
+	}
+	g, err := operators.NewGraph(operators.GraphConfig{
+		MaxParallelism: s.MaxParallelism, ExactlyOnce: s.ExactlyOnce, AlignmentTimeout: s.AlignmentTimeout,
+		LocalDir: localDir, Log: log, Now: s.Now,
+	}, sources, backends, s.Chain, restored, coord)
+	if err != nil {
+		return err
+	}
+	j.mu.Lock()
+	j.coord, j.ready = coord, true
+	j.mu.Unlock()
+	defer func() {
+		j.mu.Lock()
+		j.ready = false
+		j.mu.Unlock()
+	}()
+	eg, ctx := errgroup.WithContext(ctx)
+	eg.Go(func() error { return g.Run(ctx) })
+	eg.Go(func() error {
+		if err := coord.Run(ctx, g); err != nil {
+			return err
+		}
+		return nil
+	})
+	return eg.Wait()
+}

@@ -1,0 +1,51 @@
+package operators
+
+import (
+	"strconv"
+	"time"
+)
+
+// TaskID names a task: its stage ("source" or "keyed") and index.
+type TaskID struct {
+	Stage string
+	Index int
+}
+
+func (t TaskID) String() string { return t.Stage + "-" + strconv.Itoa(t.Index) }
+
+// SourceSnapshot is a source task's part of a checkpoint.
+type SourceSnapshot struct {
+	Task         TaskID
+	CheckpointID int64
+	Positions    []Position
+	Watermark    int64
+}
+
+// TaskSnapshot is the synchronous part of a keyed task's snapshot: a
+// Pebble checkpoint in Dir, and for an unaligned checkpoint the in-flight
+// records that reached the task before their barrier but after the
+// snapshot.
+type TaskSnapshot struct {
+	Task         TaskID
+	CheckpointID int64
+	// Dir holds the task's state checkpoint (hard links of its SSTs).
+	Dir string
+	// Unaligned says the barrier was not aligned (alignment timed out);
+	// InFlight then holds the records to replay on restore.
+	Unaligned bool
+	InFlight  []Record
+	Watermark int64
+	// SyncDuration is how long processing paused for the snapshot;
+	// AlignDuration is from the first barrier to the last one.
+	SyncDuration, AlignDuration time.Duration
+}
+
+// Checkpointer receives tasks' snapshots. It is implemented by the
+// checkpoint coordinator. Its methods are called from task goroutines and
+// must not block: uploads happen in the background.
+type Checkpointer interface {
+	SourceSnapshot(SourceSnapshot)
+	TaskSnapshot(TaskSnapshot)
+	// Decline says a task could not take its part of checkpoint id.
+	Decline(task TaskID, id int64, err error)
+}

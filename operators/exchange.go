@@ -1,0 +1,73 @@
+package operators
+
+import (
+	"context"
+
+	"github.com/tidemark/tidemark/operators/state"
+)
+
+// TaskForKeyGroup maps a key group onto one of parallelism tasks: each task
+// owns a contiguous range of key groups, as in Flink, so a task's state can
+// later be split by range.
+func TaskForKeyGroup(keyGroup, maxParallelism, parallelism int) int {
+	return keyGroup * parallelism / maxParallelism
+}
+
+// KeyGroupRange is the range [Start, End) of key groups task owns.
+func KeyGroupRange(task, maxParallelism, parallelism int) (start, end int) {
+	start = (task*maxParallelism + parallelism - 1) / parallelism
+	end = ((task+1)*maxParallelism + parallelism - 1) / parallelism
+	return start, end
+}
+
+// exchange routes a source task's records to keyed tasks by key group.
+type exchange struct {
+	outs           []chan<- element
+	maxParallelism int
+	bufs           [][]Record
+}
+
+func newExchange(outs []chan<- element, maxParallelism int) *exchange {
+	return &exchange{outs: outs, maxParallelism: maxParallelism, bufs: make([][]Record, len(outs))}
+}
+
+// send partitions recs by key and sends each non-empty part to its task.
+func (x *exchange) send(ctx context.Context, recs []Record) error {
+	if len(x.outs) == 1 {
+		return x.put(ctx, 0, element{records: recs})
+	}
+	for _, r := range recs {
+		t := TaskForKeyGroup(state.KeyGroup(r.Key, x.maxParallelism), x.maxParallelism, len(x.outs))
+		x.bufs[t] = append(x.bufs[t], r)
+	}
+	for t, b := range x.bufs {
+		if len(b) == 0 {
+			continue
+		}
+		// The receiver owns the slice from here on.
+		x.bufs[t] = make([]Record, 0, cap(b))
+		if err := x.put(ctx, t, element{records: b}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// broadcast sends e to every task.
+func (x *exchange) broadcast(ctx context.Context, e element) error {
+	for t := range x.outs {
+		if err := x.put(ctx, t, e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (x *exchange) put(ctx context.Context, t int, e element) error {
+	select {
+	case x.outs[t] <- e:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

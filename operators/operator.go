@@ -1,0 +1,98 @@
+package operators
+
+import (
+	"context"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/tidemark/tidemark/operators/state"
+)
+
+// Collector receives the records an operator emits.
+type Collector interface {
+	Emit(Record)
+}
+
+// OpenContext is what an operator is opened with.
+type OpenContext struct {
+	// Name identifies the operator's state; unique within the job.
+	Name string
+	// Task is the index of the keyed task running the operator, among
+	// Parallelism tasks.
+	Task, Parallelism int
+	// State is the task's keyed state, already restored.
+	State *state.Backend
+	// Log is the operator's logger.
+	Log *zap.Logger
+	// Now is the clock (processing time).
+	Now func() time.Time
+}
+
+// Operator is one step of a keyed task's chain. All methods are called on
+// the task's goroutine, never concurrently.
+type Operator interface {
+	// Open prepares the operator; its state is already restored.
+	Open(ctx context.Context, oc OpenContext) error
+	// Process handles one batch of records, emitting results to out.
+	Process(ctx context.Context, recs []Record, out Collector) error
+	// OnWatermark is called when the task's event-time watermark (the
+	// minimum over its inputs) advances to wm; event-time timers fire here.
+	OnWatermark(ctx context.Context, wm int64, out Collector) error
+	// SnapshotState is the synchronous part of checkpoint id: write any
+	// state kept outside the state backend into it (a sink flushes and
+	// pre-commits here). It must be quick.
+	SnapshotState(ctx context.Context, id int64) error
+	// NotifyCheckpointComplete says checkpoint id and every one before it
+	// are complete and durable (a sink commits here).
+	NotifyCheckpointComplete(ctx context.Context, id int64) error
+	// Close releases the operator's resources.
+	Close() error
+}
+
+// Base is an Operator that does nothing; embed it and override what you
+// need.
+type Base struct{}
+
+// Open implements Operator.
+func (Base) Open(context.Context, OpenContext) error { return nil }
+
+// Process implements Operator by forwarding every record.
+func (Base) Process(_ context.Context, recs []Record, out Collector) error {
+	for _, r := range recs {
+		out.Emit(r)
+	}
+	return nil
+}
+
+// OnWatermark implements Operator.
+func (Base) OnWatermark(context.Context, int64, Collector) error { return nil }
+
+// SnapshotState implements Operator.
+func (Base) SnapshotState(context.Context, int64) error { return nil }
+
+// NotifyCheckpointComplete implements Operator.
+func (Base) NotifyCheckpointComplete(context.Context, int64) error { return nil }
+
+// Close implements Operator.
+func (Base) Close() error { return nil }
+
+// Source reads records for one source task. All methods are called on the
+// task's goroutine.
+type Source interface {
+	// Open positions the source: at the restored positions where given,
+	// at its configured start elsewhere.
+	Open(ctx context.Context, restored []Position) error
+	// Poll returns the next records, waiting until some arrive or ctx is
+	// done (then it returns what it has, possibly nothing, and no error).
+	// It also returns the source's current watermark, or math.MinInt64.
+	Poll(ctx context.Context) ([]Record, int64, error)
+	// Positions is the source's position in each of its partitions just
+	// after the last record Poll returned: its state for a checkpoint.
+	Positions() []Position
+	// NotifyCheckpointComplete says the checkpoint holding positions is
+	// complete (a Kafka source commits its offsets to the group here).
+	NotifyCheckpointComplete(ctx context.Context, id int64, positions []Position) error
+	// Close releases the source.
+	Close() error
+}
