@@ -60,6 +60,7 @@ type Config struct {
 type Graph interface {
 	Tasks() []operators.TaskID
 	Trigger(id int64)
+	TriggerFinal(id int64)
 	NotifyComplete(id int64, positions map[int][]operators.Position)
 }
 
@@ -86,6 +87,7 @@ type Coordinator struct {
 	failures   int
 	latest     *Metadata
 	metas      map[int64]*Metadata // complete checkpoints seen, by id
+	draining   bool
 	gcRunning  bool
 	gcAgain    bool
 	uploadSem  chan struct{}
@@ -116,13 +118,17 @@ type decline struct {
 	err  error
 }
 
+// savepointRequest asks for a checkpoint now: a savepoint (name set) or
+// the final checkpoint of a shutdown (final).
 type savepointRequest struct {
 	name  string
+	final bool
 	reply chan savepointResult
 }
 
 type savepointResult struct {
 	dir string
+	id  int64
 	err error
 }
 
@@ -217,6 +223,21 @@ func (c *Coordinator) Savepoint(ctx context.Context, name string) (string, error
 	}
 }
 
+// Drain takes the job's final checkpoint: the sources stop reading after
+// its barrier. It returns the checkpoint's id once it is complete and its
+// completion was sent to the tasks; no checkpoint is triggered after it.
+// Run must be running.
+func (c *Coordinator) Drain(ctx context.Context) (int64, error) {
+	req := &savepointRequest{final: true, reply: make(chan savepointResult, 1)}
+	c.events.put(event{savepoint: req})
+	select {
+	case r := <-req.reply:
+		return r.id, r.err
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+}
+
 // Run drives checkpoints of g until ctx is done (it returns nil) or the job
 // must restart (ErrTooManyFailures) or stop (ErrZombie). It first collects
 // what earlier runs left behind.
@@ -288,6 +309,12 @@ func (c *Coordinator) nextWake(now time.Time) time.Duration {
 
 // maybeTrigger starts a checkpoint when one is due (or sp asks for one).
 func (c *Coordinator) maybeTrigger(now time.Time, sp *savepointRequest) {
+	if c.draining {
+		if sp != nil {
+			sp.reply <- savepointResult{err: errors.New("checkpoint: the job is shutting down")}
+		}
+		return
+	}
 	if sp == nil {
 		if len(c.pending) >= c.cfg.MaxConcurrent || now.Before(c.lastStart.Add(c.cfg.Interval)) ||
 			(!c.lastEnd.IsZero() && now.Before(c.lastEnd.Add(c.cfg.MinPause))) {
@@ -307,6 +334,12 @@ func (c *Coordinator) maybeTrigger(now time.Time, sp *savepointRequest) {
 	c.pending[id] = p
 	c.lastStart = now
 	c.hist.put(p.stats)
+	if sp != nil && sp.final {
+		c.draining = true
+		c.log.Info("final checkpoint triggered", zap.Int64("checkpoint", id))
+		c.g.TriggerFinal(id)
+		return
+	}
 	c.log.Debug("checkpoint triggered", zap.Int64("checkpoint", id))
 	c.g.Trigger(id)
 }
@@ -463,7 +496,10 @@ func (c *Coordinator) tryComplete(ctx context.Context, p *inFlight) error {
 		c.cfg.OnComplete(m)
 	}
 	c.removeLocalBefore(p.id)
-	if p.savepoint != nil {
+	switch {
+	case p.savepoint != nil && p.savepoint.final:
+		p.savepoint.reply <- savepointResult{id: p.id}
+	case p.savepoint != nil:
 		c.copySavepoint(m, p.savepoint)
 	}
 	c.startGC()
@@ -485,7 +521,11 @@ func (c *Coordinator) fail(p *inFlight, reason string, counts bool) error {
 	}
 	_ = os.RemoveAll(filepath.Join(c.cfg.LocalDir, localName(p.id)))
 	if p.savepoint != nil {
-		p.savepoint.reply <- savepointResult{err: fmt.Errorf("savepoint %s: checkpoint %d failed: %s", p.savepoint.name, p.id, reason)}
+		p.savepoint.reply <- savepointResult{err: fmt.Errorf("checkpoint %d failed: %s", p.id, reason)}
+		if p.savepoint.final {
+			// Sources stopped reading; nothing more can be checkpointed.
+			return fmt.Errorf("checkpoint: final checkpoint %d failed: %s", p.id, reason)
+		}
 	}
 	if !counts {
 		return nil

@@ -58,6 +58,7 @@ type Graph struct {
 	restored Restored
 	chain    []OperatorSpec
 	cfg      GraphConfig
+	notified *notifyTracker
 }
 
 // NewGraph builds a graph of one source task per source and one keyed task
@@ -93,7 +94,7 @@ func NewGraph(cfg GraphConfig, sources []Source, backends []*state.Backend, chai
 			chans[s][k] = make(chan element, cfg.ChannelCapacity)
 		}
 	}
-	g := &Graph{srcs: sources}
+	g := &Graph{srcs: sources, notified: newNotifyTracker()}
 	for s, src := range sources {
 		outs := make([]chan<- element, len(backends))
 		for k := range backends {
@@ -102,7 +103,7 @@ func NewGraph(cfg GraphConfig, sources []Source, backends []*state.Backend, chai
 		id := TaskID{Stage: "source", Index: s}
 		g.sources = append(g.sources, &sourceTask{
 			id: id, src: src, out: newExchange(outs, cfg.MaxParallelism), ckpt: ckpt,
-			log: cfg.Log.With(zap.Stringer("task", id)), mail: newMailbox(),
+			log: cfg.Log.With(zap.Stringer("task", id)), mail: newMailbox(), notified: g.notified,
 		})
 	}
 	for k, b := range backends {
@@ -123,7 +124,7 @@ func NewGraph(cfg GraphConfig, sources []Source, backends []*state.Backend, chai
 			id: id, inputs: ins, ops: ops, backend: b, ckpt: ckpt,
 			exactlyOnce: cfg.ExactlyOnce, alignTimeout: cfg.AlignmentTimeout,
 			procInterval: cfg.ProcessingTimeInterval, localDir: cfg.LocalDir,
-			log: cfg.Log.With(zap.Stringer("task", id)), now: cfg.Now, mail: newMailbox(),
+			log: cfg.Log.With(zap.Stringer("task", id)), now: cfg.Now, mail: newMailbox(), notified: g.notified,
 			replay: restored.InFlight[k],
 		})
 	}
@@ -152,6 +153,21 @@ func (g *Graph) Trigger(id int64) {
 		t.mail.put(control{trigger: id})
 		t.wake()
 	}
+}
+
+// TriggerFinal starts checkpoint id as the job's last: after its barrier
+// the source tasks read nothing more. It does not block.
+func (g *Graph) TriggerFinal(id int64) {
+	for _, t := range g.sources {
+		t.mail.put(control{trigger: id, final: true})
+		t.wake()
+	}
+}
+
+// AwaitNotified waits until every task has handled the completion of
+// checkpoint id (sinks have committed, sources committed offsets).
+func (g *Graph) AwaitNotified(ctx context.Context, id int64) error {
+	return g.notified.wait(ctx, id, g.Tasks())
 }
 
 // NotifyComplete tells every task that checkpoint id is complete; positions

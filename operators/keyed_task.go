@@ -35,6 +35,7 @@ type keyedTask struct {
 	log          *zap.Logger
 	now          func() time.Time
 	mail         *mailbox
+	notified     *notifyTracker
 	replay       []Record
 
 	release []chan struct{} // per input: let its forwarder go on after a barrier
@@ -367,5 +368,6 @@ func (t *keyedTask) notifyComplete(ctx context.Context, id int64) error {
 			return fmt.Errorf("checkpoint %d complete: %w", id, err)
 		}
 	}
+	t.notified.report(t.id, id)
 	return nil
 }

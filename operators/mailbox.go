@@ -13,6 +13,7 @@ type mailbox struct {
 // control is a message from the coordinator to a task.
 type control struct {
 	trigger  int64 // source tasks: inject barrier
+	final    bool  // with trigger: stop reading after this barrier
 	complete int64 // checkpoint complete
 	// positions: for a source task, its positions in the completed
 	// checkpoint.

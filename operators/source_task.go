@@ -25,6 +25,8 @@ type sourceTask struct {
 	cancelPoll context.CancelFunc // wakes a blocked Poll; nil outside Poll
 
 	watermark int64
+	drained   bool // the final barrier is out: read nothing more
+	notified  *notifyTracker
 }
 
 // wake interrupts a blocked Poll so the task sees its mailbox.
@@ -41,6 +43,14 @@ func (t *sourceTask) run(ctx context.Context) error {
 	for {
 		if err := t.handleMail(ctx); err != nil {
 			return err
+		}
+		if t.drained {
+			select {
+			case <-t.mail.ready:
+				continue
+			case <-ctx.Done():
+				return nil
+			}
 		}
 		pctx, cancel := context.WithCancel(ctx)
 		t.mu.Lock()
@@ -85,12 +95,17 @@ func (t *sourceTask) handleMail(ctx context.Context) error {
 			if err := t.out.broadcast(ctx, element{barrier: c.trigger}); err != nil {
 				return ignoreCanceled(err)
 			}
+			if c.final {
+				t.drained = true
+				t.log.Info("source stopped for the final checkpoint", zap.Int64("checkpoint", c.trigger))
+			}
 		case c.complete > 0:
 			if err := t.src.NotifyCheckpointComplete(ctx, c.complete, c.positions); err != nil {
 				// Offsets in the group are for monitoring only; a failed
 				// commit is logged, never fatal.
 				t.log.Warn("commit source positions", zap.Int64("checkpoint", c.complete), zap.Error(err))
 			}
+			t.notified.report(t.id, c.complete)
 		}
 	}
 	return nil

@@ -16,6 +16,7 @@ import (
 
 	"github.com/tidemark/tidemark/internal/config"
 	"github.com/tidemark/tidemark/internal/httpapi"
+	"github.com/tidemark/tidemark/internal/job"
 	"github.com/tidemark/tidemark/internal/logging"
 	"github.com/tidemark/tidemark/internal/runner"
 )
@@ -68,7 +69,7 @@ One YAML file configures a job; see the README's configuration reference.`,
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newRunCmd(), newValidateCmd(), newVersionCmd())
+	root.AddCommand(newRunCmd(), newValidateCmd(), newSavepointCmd(), newVersionCmd())
 	return root
 }
 
@@ -137,11 +138,18 @@ func buildVersion() string {
 
 func newRunCmd() *cobra.Command {
 	var path string
+	var opts runner.Options
 	cmd := &cobra.Command{
-		Use:   "run --config FILE",
+		Use:   "run --config FILE [--from CHECKPOINT|SAVEPOINT] [--fallback]",
 		Short: "Run the job described by a configuration file",
-		Long: `Run starts the job and runs it until SIGTERM or SIGINT. The first signal stops
-the job cleanly; a second SIGINT exits at once.`,
+		Long: `Run restores the job from its newest complete checkpoint (or the checkpoint or
+savepoint named by --from), then runs it until SIGTERM or SIGINT. The first
+signal stops the job cleanly; a second SIGINT exits at once.
+
+--from takes a checkpoint id ("12" or "chk-0000000012") or a savepoint name
+("savepoints/NAME" or "NAME"). If the newest checkpoint's metadata is
+corrupted, run refuses to start unless --fallback allows it to restore the
+previous retained checkpoint.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := config.Load(path)
@@ -156,16 +164,18 @@ the job cleanly; a second SIGINT exits at once.`,
 			log.Info("starting", zap.String("version", buildVersion()), zap.String("config", path))
 			ctx, stop := signalContext(cmd.Context(), log)
 			defer stop()
-			return runJob(ctx, &cfg, log)
+			return runJob(ctx, &cfg, opts, log)
 		},
 	}
 	configFlag(cmd, &path)
+	cmd.Flags().StringVar(&opts.From, "from", "", "checkpoint id or savepoint name to restore instead of the newest checkpoint")
+	cmd.Flags().BoolVar(&opts.Fallback, "fallback", false, "restore the previous retained checkpoint if the newest one is corrupted")
 	return cmd
 }
 
 // runJob runs the HTTP server and the job side by side until ctx is done or
 // either fails.
-func runJob(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
+func runJob(ctx context.Context, cfg *config.Config, opts runner.Options, log *zap.Logger) error {
 	g, ctx := errgroup.WithContext(ctx)
 	var srv *httpapi.Server
 	if cfg.HTTP.Listen != "" {
@@ -176,8 +186,9 @@ func runJob(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 		g.Go(func() error { return srv.Serve(ctx, log.Named("http")) })
 	}
 	g.Go(func() error {
-		err := runner.Run(ctx, cfg, log, runner.Hooks{Ready: func([]string) {
+		err := runner.Run(ctx, cfg, opts, log, runner.Hooks{Ready: func(_ []string, j *job.Job) {
 			if srv != nil {
+				srv.SetCheckpoints(j)
 				srv.SetReady(true)
 			}
 		}})

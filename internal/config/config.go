@@ -32,6 +32,9 @@ type Job struct {
 	// MaxParallelism is the number of key groups state is split into. It is
 	// fixed for the life of a job. Default 128.
 	MaxParallelism int `yaml:"max_parallelism"`
+	// Parallelism is the number of source tasks and of keyed tasks.
+	// Default 2.
+	Parallelism int `yaml:"parallelism"`
 }
 
 // Kafka says how to reach the Kafka cluster.
@@ -170,6 +173,11 @@ type Checkpoint struct {
 	// Mode is "exactly_once" (barriers aligned) or "at_least_once".
 	// Default "exactly_once".
 	Mode string `yaml:"mode"`
+	// AlignmentTimeout, when positive, turns an exactly-once checkpoint
+	// whose barriers have not all reached a task by then into an unaligned
+	// one (the records in flight are stored with it). Default 0: always
+	// aligned.
+	AlignmentTimeout time.Duration `yaml:"alignment_timeout"`
 }
 
 // State configures local operator state.
@@ -212,7 +220,7 @@ type Log struct {
 // brokers, source topics, sink topic and checkpoint storage have no default.
 func Default() Config {
 	return Config{
-		Job:   Job{MaxParallelism: 128},
+		Job:   Job{MaxParallelism: 128, Parallelism: 2},
 		Kafka: Kafka{ClientID: "tidemark", Seed: Seed{Partitions: 4, Records: 1000, RatePerSecond: 200, Keys: 50}},
 		Source: Source{
 			StartOffset: StartEarliest,

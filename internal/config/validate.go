@@ -60,6 +60,9 @@ func (c *Config) validateJob(ps *problems) {
 	if c.Job.MaxParallelism < 1 || c.Job.MaxParallelism > 32768 {
 		ps.add("job.max_parallelism", 0, "must be between 1 and 32768, got %d", c.Job.MaxParallelism)
 	}
+	if c.Job.Parallelism < 1 || c.Job.Parallelism > c.Job.MaxParallelism {
+		ps.add("job.parallelism", 0, "must be between 1 and job.max_parallelism (%d), got %d", c.Job.MaxParallelism, c.Job.Parallelism)
+	}
 }
 
 func (c *Config) validateKafka(ps *problems) {
@@ -178,7 +181,7 @@ func topicProblem(name string) string {
 }
 
 // OperatorTypes are the operator types the pipeline accepts.
-var OperatorTypes = []string{"passthrough"}
+var OperatorTypes = []string{"passthrough", "count"}
 
 func (c *Config) validatePipeline(ps *problems) {
 	names := map[string]int{}
@@ -270,6 +273,9 @@ func (c *Config) validateCheckpoint(ps *problems) {
 	}
 	if k.TolerableFailures < 0 {
 		ps.add("checkpoint.tolerable_failures", 0, "must not be negative, got %d", k.TolerableFailures)
+	}
+	if k.AlignmentTimeout < 0 {
+		ps.add("checkpoint.alignment_timeout", 0, "must not be negative, got %s", k.AlignmentTimeout)
 	}
 	if k.Retained < 1 {
 		ps.add("checkpoint.retained", 0, "must be at least 1, got %d", k.Retained)

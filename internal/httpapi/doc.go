@@ -1,3 +1,4 @@
 // Package httpapi serves the processor's operational HTTP endpoints:
-// /healthz (the process is up) and /readyz (it restored and is processing).
+// /healthz, /readyz, the checkpoint history at /api/v1/checkpoints and
+// savepoints at /api/v1/savepoints.
 package httpapi

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -10,13 +11,69 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/tidemark/tidemark/checkpoint"
 )
+
+// Checkpoints is what the checkpoint endpoints need of the running job.
+type Checkpoints interface {
+	// Stats returns the newest checkpoints' statistics, oldest first.
+	Stats() []checkpoint.Stats
+	// Counts returns how many checkpoints completed and failed.
+	Counts() (completed, failed int64)
+	// Savepoint takes a savepoint and returns its directory.
+	Savepoint(ctx context.Context, name string) (string, error)
+}
 
 // Server serves the operational endpoints on one listener.
 type Server struct {
 	ready atomic.Bool
+	ckpts atomic.Pointer[Checkpoints]
 	srv   *http.Server
 	ln    net.Listener
+}
+
+// SetCheckpoints connects the checkpoint endpoints to the running job.
+func (s *Server) SetCheckpoints(c Checkpoints) { s.ckpts.Store(&c) }
+
+func (s *Server) checkpoints(w http.ResponseWriter) Checkpoints {
+	p := s.ckpts.Load()
+	if p == nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "the job has not restored yet"})
+		return nil
+	}
+	return *p
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+// CheckpointsResponse is the body of GET /api/v1/checkpoints.
+type CheckpointsResponse struct {
+	Counts struct {
+		Completed int64 `json:"completed"`
+		Failed    int64 `json:"failed"`
+	} `json:"counts"`
+	// Latest is the newest completed checkpoint, if any.
+	Latest *checkpoint.Stats `json:"latest_completed,omitempty"`
+	// History holds the newest checkpoints, newest first.
+	History []checkpoint.Stats `json:"history"`
+}
+
+// SavepointRequest is the body of POST /api/v1/savepoints.
+type SavepointRequest struct {
+	Name string `json:"name"`
+}
+
+// SavepointResponse answers POST /api/v1/savepoints.
+type SavepointResponse struct {
+	Savepoint string `json:"savepoint,omitempty"`
+	Error     string `json:"error,omitempty"`
 }
 
 // Listen binds addr (host:port; port 0 picks a free one). Serve must follow.
@@ -36,6 +93,43 @@ func Listen(addr string) (*Server, error) {
 			return
 		}
 		_, _ = w.Write([]byte("ready\n"))
+	})
+	mux.HandleFunc("GET /api/v1/checkpoints", func(w http.ResponseWriter, _ *http.Request) {
+		c := s.checkpoints(w)
+		if c == nil {
+			return
+		}
+		var resp CheckpointsResponse
+		resp.Counts.Completed, resp.Counts.Failed = c.Counts()
+		stats := c.Stats()
+		resp.History = make([]checkpoint.Stats, 0, len(stats))
+		for i := len(stats) - 1; i >= 0; i-- {
+			resp.History = append(resp.History, stats[i])
+			if resp.Latest == nil && stats[i].Status == checkpoint.StatusCompleted {
+				resp.Latest = &stats[i]
+			}
+		}
+		writeJSON(w, http.StatusOK, resp)
+	})
+	mux.HandleFunc("POST /api/v1/savepoints", func(w http.ResponseWriter, r *http.Request) {
+		c := s.checkpoints(w)
+		if c == nil {
+			return
+		}
+		var req SavepointRequest
+		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16)).Decode(&req); err != nil {
+			writeJSON(w, http.StatusBadRequest, SavepointResponse{Error: "body must be JSON {\"name\": \"...\"}: " + err.Error()})
+			return
+		}
+		if req.Name == "" {
+			req.Name = "savepoint-" + time.Now().UTC().Format("20060102-150405")
+		}
+		dir, err := c.Savepoint(r.Context(), req.Name)
+		if err != nil {
+			writeJSON(w, http.StatusInternalServerError, SavepointResponse{Error: err.Error()})
+			return
+		}
+		writeJSON(w, http.StatusOK, SavepointResponse{Savepoint: dir})
 	})
 	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	return s, nil

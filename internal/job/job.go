@@ -67,10 +67,16 @@ func (s *Spec) Topology(sources int) string {
 type Job struct {
 	spec Spec
 
-	mu    sync.Mutex
-	coord *checkpoint.Coordinator
-	ready bool
+	mu      sync.Mutex
+	coord   *checkpoint.Coordinator
+	graph   *operators.Graph
+	ready   bool
+	onReady func()
 }
+
+// SetOnReady sets a function called each time the job has restored and
+// starts processing. Call it before Run.
+func (j *Job) SetOnReady(fn func()) { j.onReady = fn }
 
 // New returns a job for spec.
 func New(spec Spec) *Job {
@@ -153,7 +159,16 @@ func (j *Job) attempt(ctx context.Context, ro checkpoint.RestoreOptions) (err er
 		}
 	}()
 	if m != nil {
-		restored.Positions = m.Positions()
+		// Every source gets every position: which task owns a partition
+		// may change when partitions are added.
+		var all []operators.Position
+		for _, ps := range m.Positions() {
+			all = append(all, ps...)
+		}
+		restored.Positions = map[int][]operators.Position{}
+		for i := range sources {
+			restored.Positions[i] = all
+		}
 		log.Info("restoring from checkpoint", zap.Int64("checkpoint", m.CheckpointID),
 			zap.String("savepoint", m.Savepoint), zap.Time("completed_at", m.CompletedAt))
 	} else {
@@ -201,8 +216,11 @@ func (j *Job) attempt(ctx context.Context, ro checkpoint.RestoreOptions) (err er
 		return err
 	}
 	j.mu.Lock()
-	j.coord, j.ready = coord, true
+	j.coord, j.graph, j.ready = coord, g, true
 	j.mu.Unlock()
+	if j.onReady != nil {
+		j.onReady()
+	}
 	defer func() {
 		j.mu.Lock()
 		j.ready = false
@@ -217,4 +235,52 @@ func (j *Job) attempt(ctx context.Context, ro checkpoint.RestoreOptions) (err er
 		return nil
 	})
 	return eg.Wait()
+}
+
+// Stats returns the current attempt's checkpoint statistics.
+func (j *Job) Stats() []checkpoint.Stats {
+	if c := j.Coordinator(); c != nil {
+		return c.Stats()
+	}
+	return nil
+}
+
+// Counts returns how many checkpoints completed and failed in the current
+// attempt.
+func (j *Job) Counts() (completed, failed int64) {
+	if c := j.Coordinator(); c != nil {
+		return c.Counts()
+	}
+	return 0, 0
+}
+
+// Savepoint takes a savepoint named name and returns its directory,
+// relative to the job's checkpoint root.
+func (j *Job) Savepoint(ctx context.Context, name string) (string, error) {
+	c := j.Coordinator()
+	if c == nil || !j.Ready() {
+		return "", errors.New("job: not running")
+	}
+	return c.Savepoint(ctx, name)
+}
+
+// Drain stops the job cleanly: the sources stop reading, a final
+// checkpoint is taken, and Drain returns once every task has handled its
+// completion (sinks committed). Cancel Run's context afterwards.
+func (j *Job) Drain(ctx context.Context) error {
+	j.mu.Lock()
+	c, g, ready := j.coord, j.graph, j.ready
+	j.mu.Unlock()
+	if !ready {
+		return errors.New("job: not running")
+	}
+	id, err := c.Drain(ctx)
+	if err != nil {
+		return fmt.Errorf("final checkpoint: %w", err)
+	}
+	if err := g.AwaitNotified(ctx, id); err != nil {
+		return fmt.Errorf("final checkpoint %d: waiting for tasks to commit: %w", id, err)
+	}
+	j.spec.Log.Info("final checkpoint complete and committed", zap.Int64("checkpoint", id))
+	return nil
 }

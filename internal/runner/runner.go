@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -11,27 +12,48 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/tidemark/tidemark/checkpoint"
+	"github.com/tidemark/tidemark/checkpoint/storage"
 	"github.com/tidemark/tidemark/internal/config"
 	"github.com/tidemark/tidemark/internal/embedded"
+	"github.com/tidemark/tidemark/internal/job"
 	"github.com/tidemark/tidemark/internal/kafkaconf"
+	"github.com/tidemark/tidemark/operators"
+	"github.com/tidemark/tidemark/operators/builtin"
+	"github.com/tidemark/tidemark/sink"
+	"github.com/tidemark/tidemark/source"
 )
 
 // Hooks let the caller follow the run; every field is optional.
 type Hooks struct {
-	// Ready is called once the pipeline is about to process records, with
-	// the brokers it uses (the embedded broker's address in quickstart mode).
-	Ready func(brokers []string)
+	// Ready is called once the job has restored and is about to process
+	// records, with the brokers it uses (the embedded broker's address in
+	// quickstart mode) and the job, for its checkpoint API.
+	Ready func(brokers []string, j *job.Job)
+}
+
+// Options are the run's command-line choices.
+type Options struct {
+	// From names the checkpoint or savepoint to restore; "" for the newest.
+	From string
+	// Fallback restores the previous retained checkpoint when the newest
+	// one is corrupted.
+	Fallback bool
 }
 
 // ProgressInterval is how often Run logs progress.
 const ProgressInterval = 5 * time.Second
 
-// Run runs the job described by cfg until ctx is cancelled or it fails. It
-// returns nil after a clean shutdown.
-func Run(ctx context.Context, cfg *config.Config, log *zap.Logger, hooks Hooks) error {
+// Run runs the job described by cfg until it fails or ctx is cancelled;
+// then it stops cleanly: the sources stop reading, a final checkpoint is
+// taken and committed (bounded by checkpoint.timeout), and it returns nil.
+func Run(ctx context.Context, cfg *config.Config, opts Options, log *zap.Logger, hooks Hooks) error {
 	log = log.With(zap.String("job", cfg.Job.Name))
 	brokers := cfg.Kafka.Brokers
-	g, ctx := errgroup.WithContext(ctx)
+	stop := ctx
+	runCtx, cancelRun := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelRun()
+	g, ctx := errgroup.WithContext(runCtx)
 	if cfg.Kafka.Embedded {
 		dataDir := filepath.Join(cfg.State.Dir, "embedded-kafka")
 		b, err := embedded.Start(dataDir)
@@ -49,25 +71,120 @@ func Run(ctx context.Context, cfg *config.Config, log *zap.Logger, hooks Hooks) 
 		defer seeder.Client.Close()
 		g.Go(func() error { return seeder.Run(ctx) })
 	}
-
 	base, err := kafkaconf.Options(cfg.Kafka, brokers, log)
 	if err != nil {
 		return err
 	}
-	p, err := newPassthrough(cfg, base, log)
+	st, err := storage.Open(ctx, cfg.Checkpoint.Storage, storage.S3Config{Endpoint: cfg.S3.Endpoint, Region: cfg.S3.Region, PathStyle: cfg.S3.PathStyle})
+	if err != nil {
+		return fmt.Errorf("checkpoint.storage: %w", err)
+	}
+	defer st.Close()
+
+	var written atomic.Int64
+	var completed atomic.Int64
+	spec, err := Spec(cfg, base, checkpoint.JobStore(st, cfg.Job.Name), &written, log)
 	if err != nil {
 		return err
 	}
-	defer p.close()
-	if hooks.Ready != nil {
-		hooks.Ready(brokers)
+	spec.Restore = checkpoint.RestoreOptions{From: opts.From, Fallback: opts.Fallback}
+	spec.Checkpoint.OnComplete = func(*checkpoint.Metadata) { completed.Add(1) }
+	j := job.New(spec)
+	if cfg.Sink.Delivery == config.ExactlyOnce {
+		log.Warn("sink.delivery exactly_once: the transactional sink is not built yet; output is at-least-once (flushed on every checkpoint)")
 	}
-	log.Info("pipeline running",
-		zap.Strings("from", sourceNames(cfg)), zap.String("to", cfg.Sink.Topic),
-		zap.String("delivery", cfg.Sink.Delivery), zap.Strings("brokers", brokers))
-	g.Go(func() error { return p.run(ctx) })
-	g.Go(func() error { return p.report(ctx, ProgressInterval) })
+	ready := make(chan struct{})
+	j.SetOnReady(func() {
+		select {
+		case <-ready:
+		default:
+			close(ready)
+		}
+	})
+	g.Go(func() error { return j.Run(ctx) })
+	g.Go(func() error {
+		select {
+		case <-stop.Done():
+		case <-ctx.Done():
+			return nil
+		}
+		defer cancelRun()
+		select {
+		case <-ready:
+		default:
+			return nil // nothing restored yet: nothing to checkpoint
+		}
+		log.Info("stopping: sources stop reading, taking a final checkpoint")
+		dctx, cancel := context.WithTimeout(ctx, cfg.Checkpoint.Timeout)
+		defer cancel()
+		if err := j.Drain(dctx); err != nil {
+			return fmt.Errorf("clean stop: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		select {
+		case <-ready:
+		case <-ctx.Done():
+			return nil
+		}
+		if hooks.Ready != nil {
+			hooks.Ready(brokers, j)
+		}
+		log.Info("pipeline running",
+			zap.Strings("from", sourceNames(cfg)), zap.String("to", cfg.Sink.Topic),
+			zap.String("delivery", cfg.Sink.Delivery), zap.Strings("brokers", brokers),
+			zap.Duration("checkpoint_interval", cfg.Checkpoint.Interval), zap.String("checkpoint_storage", cfg.Checkpoint.Storage))
+		return report(ctx, cfg, base, &written, &completed, log)
+	})
 	return g.Wait()
+}
+
+// Spec builds the job of cfg: one Kafka source per source task, the
+// pipeline's operators and the Kafka sink in each keyed task.
+func Spec(cfg *config.Config, base []kgo.Opt, st storage.Store, written *atomic.Int64, log *zap.Logger) (job.Spec, error) {
+	var chain []operators.OperatorSpec
+	for i, op := range cfg.Pipeline.Operators {
+		name := op.Name
+		if name == "" {
+			name = fmt.Sprintf("%s-%d", op.Type, i)
+		}
+		var mk func(int) (operators.Operator, error)
+		switch op.Type {
+		case "passthrough":
+			mk = func(int) (operators.Operator, error) { return &builtin.Passthrough{}, nil }
+		case "count":
+			mk = func(int) (operators.Operator, error) { return &builtin.Count{}, nil }
+		default:
+			return job.Spec{}, fmt.Errorf("pipeline.operators[%d].type: unknown %q", i, op.Type)
+		}
+		chain = append(chain, operators.OperatorSpec{Name: name, New: mk})
+	}
+	chain = append(chain, operators.OperatorSpec{Name: "sink", New: func(int) (operators.Operator, error) {
+		return sink.NewKafka(cfg, base, written), nil
+	}})
+	n := cfg.Job.Parallelism
+	return job.Spec{
+		Name: cfg.Job.Name, MaxParallelism: cfg.Job.MaxParallelism, Parallelism: n,
+		NewSources: func() ([]operators.Source, error) {
+			srcs := make([]operators.Source, n)
+			for i := range srcs {
+				srcs[i] = source.NewKafka(cfg, base, i, n, log.Named("source"))
+			}
+			return srcs, nil
+		},
+		Chain: chain,
+		Store: st,
+		Checkpoint: checkpoint.Config{
+			Interval: cfg.Checkpoint.Interval, Timeout: cfg.Checkpoint.Timeout, MinPause: cfg.Checkpoint.MinPause,
+			MaxConcurrent: cfg.Checkpoint.MaxConcurrent, TolerableFailures: cfg.Checkpoint.TolerableFailures,
+			Retained: cfg.Checkpoint.Retained,
+		},
+		ExactlyOnce:      cfg.Checkpoint.Mode == config.ExactlyOnce,
+		AlignmentTimeout: cfg.Checkpoint.AlignmentTimeout,
+		StateDir:         cfg.State.Dir,
+		Log:              log,
+	}, nil
 }
 
 func sourceNames(cfg *config.Config) []string {
@@ -75,6 +192,44 @@ func sourceNames(cfg *config.Config) []string {
 		return []string{"regex:" + cfg.Source.TopicRegex}
 	}
 	return cfg.Source.Topics
+}
+
+// report logs throughput, checkpoints and the sink topic's size every
+// ProgressInterval.
+func report(ctx context.Context, cfg *config.Config, base []kgo.Opt, written, completed *atomic.Int64, log *zap.Logger) error {
+	cl, err := kgo.NewClient(base...)
+	if err != nil {
+		return fmt.Errorf("progress client: %w", err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	t := time.NewTicker(ProgressInterval)
+	defer t.Stop()
+	var last int64
+	for {
+		select {
+		case <-ctx.Done():
+			log.Info("pipeline stopped", zap.Int64("records_out", written.Load()), zap.Int64("checkpoints_completed", completed.Load()))
+			return nil
+		case <-t.C:
+		}
+		out := written.Load()
+		fields := []zap.Field{
+			zap.Int64("records_out", out),
+			zap.Float64("out_per_s", float64(out-last)/ProgressInterval.Seconds()),
+			zap.Int64("checkpoints_completed", completed.Load()),
+		}
+		lctx, cancel := context.WithTimeout(ctx, ProgressInterval)
+		ends, err := adm.ListEndOffsets(lctx, cfg.Sink.Topic)
+		cancel()
+		if err == nil && ends.Error() == nil {
+			var total int64
+			ends.Each(func(o kadm.ListedOffset) { total += o.Offset })
+			fields = append(fields, zap.Int64(cfg.Sink.Topic+"_end_offsets", total))
+		}
+		log.Info("progress", fields...)
+		last = out
+	}
 }
 
 // seed creates the quickstart's topics and fills the source topics with

@@ -14,6 +14,7 @@ import (
 
 	"github.com/tidemark/tidemark/internal/config"
 	"github.com/tidemark/tidemark/internal/embedded"
+	"github.com/tidemark/tidemark/internal/job"
 	"github.com/tidemark/tidemark/internal/runner"
 )
 
@@ -43,7 +44,7 @@ func runQuickstart(t *testing.T, cfg *config.Config, want int) []*kgo.Record {
 	brokersc := make(chan []string, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- runner.Run(ctx, cfg, zaptest.NewLogger(t), runner.Hooks{Ready: func(b []string) { brokersc <- b }})
+		done <- runner.Run(ctx, cfg, runner.Options{}, zaptest.NewLogger(t), runner.Hooks{Ready: func(b []string, _ *job.Job) { brokersc <- b }})
 	}()
 	var brokers []string
 	select {

@@ -1,0 +1,3 @@
+// Package storagetest is the behaviour suite every storage.Store
+// implementation must pass.
+package storagetest

@@ -1,0 +1,141 @@
+package state
+
+// Map is keyed state holding a map from K to V per key. Each entry is a
+// database key of its own, so reading or writing one entry never touches
+// the others.
+type Map[K, V any] struct {
+	s  stateDesc
+	kc Codec[K]
+	vc Codec[V]
+}
+
+// NewMap returns the map state name of operator op, with map keys encoded
+// by kc and values by vc.
+func NewMap[K, V any](b *Backend, op, name string, kc Codec[K], vc Codec[V], opts ...StateOpt) *Map[K, V] {
+	return &Map[K, V]{s: newDesc(b, op, name, nsMap, opts), kc: kc, vc: vc}
+}
+
+// entryKey appends the database key of entry mk of key's map to dst.
+func (m *Map[K, V]) entryKey(dst, key []byte, mk K) ([]byte, error) {
+	dst, err := m.s.key(dst, key)
+	if err != nil {
+		return dst, err
+	}
+	enc, err := m.kc.Encode(mk)
+	if err != nil {
+		return dst, err
+	}
+	return append(dst, enc...), nil
+}
+
+// Get returns the value of entry mk in key's map, and whether there is one.
+func (m *Map[K, V]) Get(key []byte, mk K) (val V, ok bool, err error) {
+	b := m.s.b
+	k, err := m.entryKey(b.key[:0], key, mk)
+	b.key = k
+	if err != nil {
+		return val, false, m.s.errf("get", err)
+	}
+	expired := false
+	found, err := b.get(k, func(raw []byte) error {
+		exp, payload, err := parseHeader(raw)
+		if err != nil {
+			return err
+		}
+		if exp <= m.s.now() {
+			expired = true
+			return nil
+		}
+		val, err = m.vc.Decode(payload)
+		return err
+	})
+	if err == nil && expired {
+		err = b.del(k)
+	}
+	if err != nil {
+		return val, false, m.s.errf("get", err)
+	}
+	return val, found && !expired, nil
+}
+
+// Put sets entry mk of key's map to val.
+func (m *Map[K, V]) Put(key []byte, mk K, val V) error {
+	b := m.s.b
+	k, err := m.entryKey(b.key[:0], key, mk)
+	b.key = k
+	if err != nil {
+		return m.s.errf("put", err)
+	}
+	enc, err := m.vc.Encode(val)
+	if err != nil {
+		return m.s.errf("put: encode", err)
+	}
+	b.val = append(m.s.appendHeader(b.val[:0]), enc...)
+	if err := b.set(k, b.val); err != nil {
+		return m.s.errf("put", err)
+	}
+	return nil
+}
+
+// Delete removes entry mk from key's map.
+func (m *Map[K, V]) Delete(key []byte, mk K) error {
+	b := m.s.b
+	k, err := m.entryKey(b.key[:0], key, mk)
+	b.key = k
+	if err == nil {
+		err = b.del(k)
+	}
+	if err != nil {
+		return m.s.errf("delete", err)
+	}
+	return nil
+}
+
+// Clear removes every entry of key's map.
+func (m *Map[K, V]) Clear(key []byte) error {
+	prefix, err := m.s.key(nil, key)
+	if err == nil {
+		err = m.s.b.batch.DeleteRange(prefix, prefixEnd(prefix), nil)
+	}
+	if err == nil {
+		err = m.s.b.maybeFlush()
+	}
+	if err != nil {
+		return m.s.errf("clear", err)
+	}
+	return nil
+}
+
+// Range calls fn for every entry of key's map in the byte order of the
+// encoded map keys, until fn returns false. fn may write to any state; the
+// iteration sees the map as it was when Range began.
+func (m *Map[K, V]) Range(key []byte, fn func(mk K, v V) bool) error {
+	b := m.s.b
+	prefix, err := m.s.key(nil, key)
+	if err != nil {
+		return m.s.errf("range", err)
+	}
+	now := m.s.now()
+	err = b.iterate(prefix, prefixEnd(prefix), func(k, raw []byte) (bool, error) {
+		exp, payload, err := parseHeader(raw)
+		if err != nil {
+			return false, err
+		}
+		if exp <= now {
+			return true, b.batch.Delete(k, nil)
+		}
+		mk, err := m.kc.Decode(k[len(prefix):])
+		if err != nil {
+			return false, err
+		}
+		v, err := m.vc.Decode(payload)
+		if err != nil {
+			return false, err
+		}
+		return fn(mk, v), nil
+	})
+	if err != nil {
+		return m.s.errf("range", err)
+	}
+	return nil
+}
