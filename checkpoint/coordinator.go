@@ -54,6 +54,12 @@ type Config struct {
 	// OnComplete, if set, is called with each completed checkpoint's
 	// metadata, on the coordinator's goroutine: it must not block.
 	OnComplete func(*Metadata)
+	// OnFailure, if set, is called with the statistics of each failed
+	// checkpoint, on the coordinator's goroutine: it must not block.
+	OnFailure func(Stats)
+	// OnGC, if set, is called after each garbage collection with its
+	// error, from a background goroutine: it must not block.
+	OnGC func(error)
 }
 
 // Graph is what the coordinator drives: a running operators.Graph.
@@ -516,6 +522,9 @@ func (c *Coordinator) fail(p *inFlight, reason string, counts bool) error {
 	p.stats.Duration = now.Sub(p.stats.TriggeredAt)
 	p.stats.FailureReason = reason
 	c.hist.put(p.stats)
+	if c.cfg.OnFailure != nil {
+		c.cfg.OnFailure(p.stats)
+	}
 	for _, u := range c.uploaders {
 		u.aborted(p.id)
 	}

@@ -45,8 +45,12 @@ func (c *Coordinator) startGC() {
 		plan.metas[id] = m
 	}
 	c.background.Go(func() {
-		if err := c.gc(c.bgCtx, plan); err != nil && c.bgCtx.Err() == nil {
+		err := c.gc(c.bgCtx, plan)
+		if err != nil && c.bgCtx.Err() == nil {
 			c.log.Warn("checkpoint garbage collection", zap.Error(err))
+		}
+		if c.cfg.OnGC != nil {
+			c.cfg.OnGC(err)
 		}
 		c.events.put(event{gcDone: true})
 	})

@@ -1,0 +1,5 @@
+package job_test
+
+import "fmt"
+
+var fmtSscanf = fmt.Sscanf
