@@ -111,11 +111,10 @@ type event struct {
 }
 
 type uploadDone struct {
-	snap  operators.TaskSnapshot
-	res   uploadResult
-	err   error
-	took  time.Duration
-	trace string
+	snap operators.TaskSnapshot
+	res  uploadResult
+	err  error
+	took time.Duration
 }
 
 type decline struct {

@@ -23,9 +23,9 @@ type Kafka struct {
 	// Written counts records acknowledged by the broker, when set.
 	Written *atomic.Int64
 
-	cl      *kgo.Client
-	log     *zap.Logger
-	err     atomic.Pointer[error]
+	cl  *kgo.Client
+	log *zap.Logger
+	err atomic.Pointer[error]
 }
 
 // NewKafka returns a sink operator; base are the shared client options.

@@ -247,7 +247,7 @@ func (s *s3Store) send(ctx context.Context, conditional bool, do func(...func(*s
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return ambiguous, errors.Join(err, ctx.Err())
+			return ambiguous, fmt.Errorf("%w (while waiting to retry after: %v)", ctx.Err(), err)
 		case <-t.C:
 		}
 		backoff *= 2
