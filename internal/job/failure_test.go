@@ -448,8 +448,7 @@ func TestUnalignedCheckpointRestores(t *testing.T) {
 		}
 		return srcs, err
 	}
-	var mid *checkpoint.Metadata
-	mid = h.runUntil(ctx, job.New(spec), func(m *checkpoint.Metadata) bool {
+	mid := h.runUntil(ctx, job.New(spec), func(m *checkpoint.Metadata) bool {
 		if !m.Unaligned {
 			return false
 		}
