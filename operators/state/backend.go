@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
 	"go.uber.org/zap"
 )
 
@@ -43,6 +44,10 @@ type Options struct {
 }
 
 const defaultBatchSize = 4 << 20
+
+// l0CompactionThreshold is the number of L0 sublevels that triggers an
+// L0 compaction; Pebble's default is 4. See open.
+const l0CompactionThreshold = 24
 
 // withDefaults fills in defaults and validates o, naming every bad field.
 func (o Options) withDefaults() (Options, error) {
@@ -170,7 +175,16 @@ func open(dir string, opts Options) (*Backend, error) {
 		Logger:       pebbleLogger{log.Named("pebble").Sugar()},
 		MemTableSize: opts.MemTableSize,
 		CacheSize:    opts.CacheSize,
+		// Checkpoints upload the SSTs they do not share with the one
+		// before: every compaction's output costs upload bytes. Letting L0
+		// collect more flushes before compacting it into Lbase keeps a
+		// checkpoint after a small change close to the size of that change
+		// (one flushed file) and compacts less often, in bigger steps; the
+		// price is more L0 files to read, which Bloom filters offset.
+		L0CompactionThreshold: l0CompactionThreshold,
+		L0StopWritesThreshold: 4 * l0CompactionThreshold,
 	}
+	po.Levels[0].FilterPolicy = bloom.FilterPolicy(10)
 	db, err := pebble.Open(dir, po)
 	if err != nil {
 		return nil, fmt.Errorf("state: open pebble in %s: %w", dir, err)
