@@ -1,0 +1,177 @@
+package checkpoint_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tidemark/tidemark/checkpoint"
+	"github.com/tidemark/tidemark/checkpoint/storage"
+	"github.com/tidemark/tidemark/operators"
+)
+
+func sample(id int64) *checkpoint.Metadata {
+	return &checkpoint.Metadata{
+		Job: "j", Topology: "t1", CheckpointID: id, MaxParallelism: 128,
+		TriggeredAt: time.Unix(100, 0).UTC(), CompletedAt: time.Unix(101, 0).UTC(),
+		Sources: []checkpoint.SourceState{{Task: 0, Positions: []operators.Position{{Topic: "in", Partition: 3, Offset: 42}}}},
+		Tasks:   []checkpoint.TaskState{{Task: 0, KeyGroups: [2]int{0, 128}, Files: []checkpoint.FileHandle{{Name: "000001.sst", Key: "shared/ab.sst", Size: 3, SHA256: "ab"}}}},
+	}
+}
+
+func TestMetadataRoundTrip(t *testing.T) {
+	data, err := checkpoint.EncodeMetadata(sample(7))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := checkpoint.DecodeMetadata(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.CheckpointID != 7 || m.Sources[0].Positions[0].Offset != 42 || m.Tasks[0].Files[0].Key != "shared/ab.sst" {
+		t.Errorf("round trip lost data: %+v", m)
+	}
+}
+
+func TestMetadataRefusesCorruptionAndUnknownVersions(t *testing.T) {
+	data, err := checkpoint.EncodeMetadata(sample(7))
+	if err != nil {
+		t.Fatal(err)
+	}
+	flipped := bytes.Replace(data, []byte(`"offset": 42`), []byte(`"offset": 43`), 1)
+	if bytes.Equal(flipped, data) {
+		t.Fatalf("test did not change the metadata:\n%s", data)
+	}
+	if _, err := checkpoint.DecodeMetadata(flipped); !errors.Is(err, checkpoint.ErrCorrupt) || !strings.Contains(err.Error(), "checksum") {
+		t.Errorf("changed offset: %v, want a checksum error", err)
+	}
+	if _, err := checkpoint.DecodeMetadata(data[:len(data)/2]); !errors.Is(err, checkpoint.ErrCorrupt) {
+		t.Errorf("truncated: %v", err)
+	}
+	v2 := bytes.Replace(data, []byte(`"version": 1`), []byte(`"version": 2`), 1)
+	if _, err := checkpoint.DecodeMetadata(v2); !errors.Is(err, checkpoint.ErrUnknownVersion) || !strings.Contains(err.Error(), "version 2") {
+		t.Errorf("version 2: %v", err)
+	}
+	if _, err := checkpoint.DecodeMetadata([]byte(`{"format":"other"}`)); !errors.Is(err, checkpoint.ErrCorrupt) {
+		t.Errorf("foreign file: %v", err)
+	}
+}
+
+func put(t *testing.T, st storage.Store, key string, data []byte) {
+	t.Helper()
+	if err := st.Put(context.Background(), key, bytes.NewReader(data), int64(len(data))); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func putMeta(t *testing.T, st storage.Store, m *checkpoint.Metadata) []byte {
+	t.Helper()
+	data, err := checkpoint.EncodeMetadata(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	put(t, st, checkpoint.MetadataKey(m.CheckpointID), data)
+	return data
+}
+
+func TestFindRestorePoint(t *testing.T) {
+	ctx := context.Background()
+	st := storage.NewMem()
+	if m, err := checkpoint.FindRestorePoint(ctx, st, checkpoint.RestoreOptions{}); m != nil || err != nil {
+		t.Fatalf("empty store: %v, %v; want a fresh start", m, err)
+	}
+	putMeta(t, st, sample(3))
+	data := putMeta(t, st, sample(5))
+	put(t, st, checkpoint.CheckpointDir(6)+"keyed-0/MANIFEST-000001", []byte("incomplete: no metadata"))
+
+	m, err := checkpoint.FindRestorePoint(ctx, st, checkpoint.RestoreOptions{})
+	if err != nil || m.CheckpointID != 5 {
+		t.Fatalf("newest = %v, %v; want checkpoint 5", m, err)
+	}
+	if m, err := checkpoint.FindRestorePoint(ctx, st, checkpoint.RestoreOptions{From: "3"}); err != nil || m.CheckpointID != 3 {
+		t.Errorf("--from 3: %v, %v", m, err)
+	}
+	if m, err := checkpoint.FindRestorePoint(ctx, st, checkpoint.RestoreOptions{From: "chk-0000000003"}); err != nil || m.CheckpointID != 3 {
+		t.Errorf("--from chk-0000000003: %v, %v", m, err)
+	}
+	if _, err := checkpoint.FindRestorePoint(ctx, st, checkpoint.RestoreOptions{From: "4"}); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("--from 4 (missing): %v", err)
+	}
+	if _, err := checkpoint.FindRestorePoint(ctx, st, checkpoint.RestoreOptions{Topology: "t2"}); !errors.Is(err, checkpoint.ErrTopologyMismatch) {
+		t.Errorf("other topology: %v", err)
+	}
+
+	// Corrupt the newest: refused, unless falling back is allowed.
+	put(t, st, checkpoint.MetadataKey(5), bytes.Replace(data, []byte(`"offset": 42`), []byte(`"offset": 41`), 1))
+	_, err = checkpoint.FindRestorePoint(ctx, st, checkpoint.RestoreOptions{})
+	if !errors.Is(err, checkpoint.ErrCorrupt) || !strings.Contains(err.Error(), "checkpoint 5") || !strings.Contains(err.Error(), "--fallback") {
+		t.Errorf("corrupted newest: %v; want an error naming checkpoint 5 and --fallback", err)
+	}
+	m, err = checkpoint.FindRestorePoint(ctx, st, checkpoint.RestoreOptions{Fallback: true})
+	if err != nil || m.CheckpointID != 3 {
+		t.Errorf("with fallback: %v, %v; want checkpoint 3", m, err)
+	}
+}
+
+func sha(data []byte) string {
+	s := sha256.Sum256(data)
+	return hex.EncodeToString(s[:])
+}
+
+// TestPrepareTaskLocalRecovery: files of the local snapshot of the same
+// checkpoint are linked when their checksums match and downloaded when
+// not; a download that does not match the metadata is refused.
+func TestPrepareTaskLocalRecovery(t *testing.T) {
+	ctx := context.Background()
+	st := storage.NewMem()
+	m := sample(9)
+	m.Tasks[0].Files = nil
+	for _, name := range []string{"000004.sst", "000007.sst", "MANIFEST-000010"} {
+		data := []byte("contents of " + name)
+		key := "shared/" + sha(data) + ".sst"
+		put(t, st, key, data)
+		m.Tasks[0].Files = append(m.Tasks[0].Files, checkpoint.FileHandle{Name: name, Key: key, Size: int64(len(data)), SHA256: sha(data)})
+	}
+	localDir := t.TempDir()
+	snap := filepath.Join(localDir, "chk-9", "keyed-0")
+	if err := os.MkdirAll(snap, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range m.Tasks[0].Files[:2] {
+		if err := os.WriteFile(filepath.Join(snap, f.Name), []byte("contents of "+f.Name), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A local file damaged since: it must not be used.
+	if err := os.WriteFile(filepath.Join(snap, "000007.sst"), []byte("contents of 000007.ssX"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dest := filepath.Join(t.TempDir(), "restore")
+	_, reused, err := checkpoint.PrepareTask(ctx, st, m, 0, localDir, dest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reused != 1 {
+		t.Errorf("reused %d local files, want 1 (the intact one)", reused)
+	}
+	for _, f := range m.Tasks[0].Files {
+		got, err := os.ReadFile(filepath.Join(dest, f.Name))
+		if err != nil || sha(got) != f.SHA256 {
+			t.Errorf("%s restored wrong: %q, %v", f.Name, got, err)
+		}
+	}
+
+	// Storage holding a file that does not match the metadata.
+	put(t, st, m.Tasks[0].Files[2].Key, []byte("tampered"))
+	_, _, err = checkpoint.PrepareTask(ctx, st, m, 0, t.TempDir(), filepath.Join(t.TempDir(), "r"))
+	if !errors.Is(err, checkpoint.ErrCorrupt) {
+		t.Errorf("tampered file: %v, want ErrCorrupt", err)
+	}
+}
