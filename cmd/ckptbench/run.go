@@ -91,12 +91,12 @@ func runCase(ctx context.Context, o options, be backend, size int64, log *zap.Lo
 		run.stop()
 		return res, fmt.Errorf("build: %w", err)
 	}
-	stats := run.j.Stats()
-	_, failed := run.j.Counts()
-	res.failed += failed
 	if err := run.stop(); err != nil {
 		return res, fmt.Errorf("build: %w", err)
 	}
+	stats := run.j.Stats()
+	_, failed := run.j.Counts()
+	res.failed += failed
 	for _, s := range stats {
 		if s.Status == checkpoint.StatusCompleted && s.ID > res.full.ID {
 			res.full = s
@@ -107,8 +107,10 @@ func runCase(ctx context.Context, o options, be backend, size int64, log *zap.Lo
 	}
 	progress("full checkpoint %d: %s in %s; plain copy ...", res.full.ID, fmtBytes(res.full.BytesUploaded), fmtDur(res.full.Duration))
 
-	copyOnce := func(n int) error {
-		local := filepath.Join(caseDir, "checkpoints", fmt.Sprintf("chk-%d", latestLocal(caseDir)))
+	// copyOnce copies the local snapshot of checkpoint id, which the
+	// coordinator keeps for local recovery as the newest complete one.
+	copyOnce := func(n int, id int64) error {
+		local := filepath.Join(caseDir, "checkpoints", fmt.Sprintf("chk-%d", id))
 		prefix := fmt.Sprintf("plain-copy-%d", n)
 		took, bytes, err := plainCopy(ctx, root, prefix, local, uploadConcurrency)
 		if err != nil {
@@ -121,7 +123,7 @@ func runCase(ctx context.Context, o options, be backend, size int64, log *zap.Lo
 		progress("plain copy of %s: %s", fmtBytes(bytes), fmtDur(took))
 		return removeAll(ctx, root, prefix+"/")
 	}
-	if err := copyOnce(1); err != nil {
+	if err := copyOnce(1, res.full.ID); err != nil {
 		return res, err
 	}
 
@@ -150,12 +152,12 @@ func runCase(ctx context.Context, o options, be backend, size int64, log *zap.Lo
 		return res, fmt.Errorf("updates: %w", err)
 	}
 	res.lagging = c.lagging.Load() - max(lagBefore, 0)
-	stats = run.j.Stats()
-	_, failed = run.j.Counts()
-	res.failed += failed
 	if err := run.stop(); err != nil {
 		return res, fmt.Errorf("updates: %w", err)
 	}
+	stats = run.j.Stats()
+	_, failed = run.j.Counts()
+	res.failed += failed
 	var done []checkpoint.Stats
 	for _, s := range stats {
 		if s.Status == checkpoint.StatusCompleted && s.ID > res.full.ID {
@@ -167,7 +169,7 @@ func runCase(ctx context.Context, o options, be backend, size int64, log *zap.Lo
 		return res, fmt.Errorf("updates: %d checkpoints completed, want %d", len(done), want)
 	}
 	res.incr = done[o.warmup:want]
-	if err := copyOnce(2); err != nil {
+	if err := copyOnce(2, done[len(done)-1].ID); err != nil {
 		return res, err
 	}
 	return res, nil
@@ -246,18 +248,4 @@ func completedAfter(stats []checkpoint.Stats, id int64) int {
 		}
 	}
 	return n
-}
-
-// latestLocal returns the id of the newest local checkpoint in the job's
-// state directory: the coordinator keeps the newest complete one.
-func latestLocal(stateDir string) int64 {
-	ents, _ := os.ReadDir(filepath.Join(stateDir, "checkpoints"))
-	var newest int64
-	for _, e := range ents {
-		var n int64
-		if _, err := fmt.Sscanf(e.Name(), "chk-%d", &n); err == nil && n > newest {
-			newest = n
-		}
-	}
-	return newest
 }

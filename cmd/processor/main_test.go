@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"net/http"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -62,10 +63,75 @@ func TestUsageErrors(t *testing.T) {
 	}
 }
 
-// TestQuickstartBinary builds the processor, runs the quickstart
-// configuration (directories moved to a temporary one), waits for a
-// progress line that shows records written to the output topic, then sends
-// SIGTERM and expects a clean exit.
+// quickstartProcess is the processor binary running a copy of the
+// quickstart configuration, its JSON log read line by line.
+type quickstartProcess struct {
+	t     *testing.T
+	cmd   *exec.Cmd
+	lines *bufio.Scanner
+	log   []string
+}
+
+// logRecord is the part of a log line the tests look at.
+type logRecord struct {
+	Msg         string `json:"msg"`
+	RecordsOut  int64  `json:"records_out"`
+	SinkEnd     int64  `json:"clicks-out_end_offsets"`
+	Checkpoints int64  `json:"checkpoints_completed"`
+	Checkpoint  int64  `json:"checkpoint"`
+	Address     string `json:"address"`
+}
+
+func startQuickstart(t *testing.T, ctx context.Context, bin, cfgPath string) *quickstartProcess {
+	t.Helper()
+	cmd := exec.CommandContext(ctx, bin, "run", "--config", cfgPath)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return &quickstartProcess{t: t, cmd: cmd, lines: bufio.NewScanner(stderr)}
+}
+
+// until reads log lines until match accepts one, and returns it.
+func (p *quickstartProcess) until(what string, match func(logRecord) bool) logRecord {
+	p.t.Helper()
+	for p.lines.Scan() {
+		line := p.lines.Text()
+		p.log = append(p.log, line)
+		var rec logRecord
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			p.t.Fatalf("log line is not JSON: %q", line)
+		}
+		if match(rec) {
+			return rec
+		}
+	}
+	_ = p.cmd.Process.Kill()
+	p.t.Fatalf("log ended before %s (scan error %v):\n%s", what, p.lines.Err(), strings.Join(p.log, "\n"))
+	return logRecord{}
+}
+
+// stop sends SIGTERM and expects a clean exit.
+func (p *quickstartProcess) stop() {
+	p.t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		p.t.Fatal(err)
+	}
+	p.until("the final checkpoint", func(r logRecord) bool { return r.Msg == "final checkpoint complete and committed" })
+	p.until("the stop", func(r logRecord) bool { return r.Msg == "stopped" })
+	if err := p.cmd.Wait(); err != nil {
+		p.t.Fatalf("exit after SIGTERM: %v\n%s", err, strings.Join(p.log, "\n"))
+	}
+}
+
+// TestQuickstartBinary builds the processor and runs the quickstart
+// configuration (directories moved to a temporary one): records must flow
+// to the output topic within 30 s and checkpoints complete; SIGTERM stops
+// it cleanly after a final checkpoint; a second run restores from it and
+// says so; the HTTP API reports checkpoints and takes a savepoint.
 func TestQuickstartBinary(t *testing.T) {
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "processor")
@@ -81,59 +147,58 @@ func TestQuickstartBinary(t *testing.T) {
 		"/tmp/tidemark-quickstart", dir,
 		"listen: 127.0.0.1:8081", "listen: 127.0.0.1:0",
 		"format: auto", "format: json",
+		"interval: 5s", "interval: 1s",
 	).Replace(string(data))
 	cfgPath := filepath.Join(dir, "quickstart.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "run", "--config", cfgPath)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+
+	p := startQuickstart(t, ctx, bin, cfgPath)
 	start := time.Now()
-	sc := bufio.NewScanner(stderr)
-	flowing := false
-	for sc.Scan() {
-		var rec struct {
-			Msg        string `json:"msg"`
-			RecordsOut int64  `json:"records_out"`
-			SinkEnd    int64  `json:"clicks-out_end_offsets"`
-		}
-		line := sc.Bytes()
-		if err := json.Unmarshal(line, &rec); err != nil {
-			t.Fatalf("log line is not JSON: %q", line)
-		}
-		if rec.Msg == "progress" && rec.RecordsOut > 0 && rec.SinkEnd >= rec.RecordsOut {
-			flowing = true
-			t.Logf("records flowing after %s: %s", time.Since(start).Round(time.Millisecond), line)
-			break
-		}
-	}
-	if !flowing {
-		_ = cmd.Process.Kill()
-		t.Fatalf("no progress line with records written (scan error %v)", sc.Err())
-	}
+	p.until("a fresh start", func(r logRecord) bool { return r.Msg == "no checkpoint to restore: starting fresh" })
+	rec := p.until("records flowing", func(r logRecord) bool {
+		return r.Msg == "progress" && r.RecordsOut > 0 && r.SinkEnd >= r.RecordsOut && r.Checkpoints > 0
+	})
+	t.Logf("records flowing after %s: %d written, %d checkpoints", time.Since(start).Round(time.Millisecond), rec.RecordsOut, rec.Checkpoints)
 	if time.Since(start) > 30*time.Second {
 		t.Errorf("records took %s to flow, want under 30s", time.Since(start))
 	}
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	p.stop()
+
+	p = startQuickstart(t, ctx, bin, cfgPath)
+	addr := p.until("the HTTP server", func(r logRecord) bool { return r.Msg == "http server listening" }).Address
+	restored := p.until("the restore", func(r logRecord) bool { return r.Msg == "restoring from checkpoint" })
+	p.until("a checkpoint", func(r logRecord) bool { return r.Msg == "checkpoint complete" && r.Checkpoint > restored.Checkpoint })
+	t.Logf("second run restored checkpoint %d", restored.Checkpoint)
+
+	resp, err := http.Get("http://" + addr + "/api/v1/checkpoints")
+	if err != nil {
 		t.Fatal(err)
 	}
-	var tail []string
-	for sc.Scan() {
-		tail = append(tail, sc.Text())
+	var ck struct {
+		Counts struct{ Completed int64 }
+		Latest *struct {
+			ID     int64
+			Status string
+		} `json:"latest_completed"`
 	}
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("exit after SIGTERM: %v\n%s", err, strings.Join(tail, "\n"))
+	err = json.NewDecoder(resp.Body).Decode(&ck)
+	resp.Body.Close()
+	if err != nil || ck.Counts.Completed == 0 || ck.Latest == nil || ck.Latest.Status != "completed" || ck.Latest.ID <= restored.Checkpoint {
+		t.Errorf("/api/v1/checkpoints: %+v, %v", ck, err)
 	}
-	if len(tail) == 0 || !strings.Contains(tail[len(tail)-1], `"msg":"stopped"`) {
-		t.Errorf("last log lines do not say it stopped:\n%s", strings.Join(tail, "\n"))
+	var out, errOut bytes.Buffer
+	if code := run(ctx, []string{"savepoint", "--config", cfgPath, "--address", addr, "--name", "sp1"}, &out, &errOut); code != exitOK {
+		t.Errorf("savepoint: exit %d: %s", code, errOut.String())
 	}
+	if !strings.Contains(out.String(), "savepoints/sp1/") {
+		t.Errorf("savepoint printed %q", out.String())
+	}
+	if _, err := os.Stat(filepath.Join(dir, "checkpoints", "quickstart", "savepoints", "sp1", "_metadata")); err != nil {
+		t.Errorf("savepoint metadata: %v", err)
+	}
+	p.stop()
 }

@@ -63,7 +63,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options, log *zap.Logger,
 		defer b.Close()
 		brokers = b.Addrs()
 		log.Info("embedded Kafka broker started: for trying Tidemark out, not for production",
-			zap.Strings("address", brokers), zap.String("data_dir", dataDir))
+			zap.Strings("addresses", brokers), zap.String("data_dir", dataDir))
 		seeder, err := seed(ctx, cfg, brokers, log)
 		if err != nil {
 			return err

@@ -45,7 +45,7 @@ func (b *Backend) Checkpoint(dir string) ([]string, error) {
 	}
 	b.log.Debug("state checkpoint",
 		zap.String("dir", dir), zap.Int("files", len(names)),
-		zap.Duration("flush", flushed.Sub(start)), zap.Duration("checkpoint", time.Since(flushed)))
+		zap.Duration("flush", flushed.Sub(start)), zap.Duration("checkpoint_took", time.Since(flushed)))
 	return names, nil
 }
 
@@ -77,7 +77,7 @@ func OpenFrom(checkpointDir, liveDir string, opts Options) (*Backend, error) {
 		_ = b.Close()
 		return nil, fmt.Errorf("state: restore %s: %w", checkpointDir, err)
 	}
-	b.log.Info("state restored from checkpoint", zap.String("checkpoint", checkpointDir))
+	b.log.Info("state restored from checkpoint", zap.String("checkpoint_dir", checkpointDir))
 	return b, nil
 }
 
