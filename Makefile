@@ -26,6 +26,19 @@ integration:
 	eval "$$(bash integration/services.sh env)"; \
 	$(GO) test $(GOTEST_FLAGS) -v ./integration/...
 
+# Checkpoint benchmark (docs/benchmarks.md): starts the S3 server in a run
+# directory of its own (so it never stops services started elsewhere), runs
+# cmd/ckptbench against file:// and s3://, and stops the server whatever
+# happens. Shorter: make bench BENCH_FLAGS='-sizes 10MB,100MB -checkpoints 10'.
+.PHONY: bench
+BENCH_FLAGS ?=
+bench:
+	export TIDEMARK_RUN_DIR="$(CURDIR)/integration/.run/bench"; \
+	trap 'bash integration/services.sh stop s3' EXIT; \
+	bash integration/services.sh start s3; \
+	eval "$$(bash integration/services.sh env s3)"; \
+	$(GO) run ./cmd/ckptbench $(BENCH_FLAGS)
+
 # The static binary; the Dockerfile builds with this same command.
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o bin/processor ./cmd/processor
