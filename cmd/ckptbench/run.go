@@ -31,10 +31,8 @@ type result struct {
 	build time.Duration
 	// full is the build's final checkpoint: the whole state uploaded.
 	full checkpoint.Stats
-	// copies are the plain full copies, after the build and at the end;
-	// copyBytes the bytes of the first.
-	copies    []time.Duration
-	copyBytes int64
+	// copies are the plain full copies, after the build and at the end.
+	copies []time.Duration
 	// incr are the measured incremental checkpoints.
 	incr []checkpoint.Stats
 	// failed counts checkpoints that failed; lagging the measured
@@ -88,7 +86,7 @@ func runCase(ctx context.Context, o options, be backend, size int64, log *zap.Lo
 	res.build = time.Since(start)
 	progress("built in %s; full checkpoint ...", res.build.Round(time.Millisecond))
 	if err := run.j.Drain(ctx); err != nil {
-		run.stop()
+		_ = run.stop()
 		return res, fmt.Errorf("build: %w", err)
 	}
 	if err := run.stop(); err != nil {
@@ -117,9 +115,6 @@ func runCase(ctx context.Context, o options, be backend, size int64, log *zap.Lo
 			return fmt.Errorf("plain copy: %w", err)
 		}
 		res.copies = append(res.copies, took)
-		if n == 1 {
-			res.copyBytes = bytes
-		}
 		progress("plain copy of %s: %s", fmtBytes(bytes), fmtDur(took))
 		return removeAll(ctx, root, prefix+"/")
 	}
