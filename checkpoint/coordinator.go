@@ -457,6 +457,7 @@ func (c *Coordinator) tryComplete(ctx context.Context, p *inFlight) error {
 	}
 	for i := range c.nTasks {
 		t := p.tasks[i]
+		m.PendingTransactions = append(m.PendingTransactions, t.snap.Transactions...)
 		start, end := operators.KeyGroupRange(i, c.cfg.MaxParallelism, c.cfg.Parallelism)
 		m.Tasks = append(m.Tasks, TaskState{Task: i, KeyGroups: [2]int{start, end}, Files: t.res.files, InFlight: t.res.inFlight, Watermark: t.snap.Watermark})
 	}

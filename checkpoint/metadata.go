@@ -79,14 +79,7 @@ type FileHandle struct {
 }
 
 // Transaction is a sink transaction pre-committed in a checkpoint.
-type Transaction struct {
-	Task            int    `json:"task"`
-	TransactionalID string `json:"transactional_id"`
-	ProducerID      int64  `json:"producer_id"`
-	ProducerEpoch   int16  `json:"producer_epoch"`
-	// TxnVersion is the broker's transaction.version when it was opened.
-	TxnVersion int16 `json:"txn_version"`
-}
+type Transaction = operators.Transaction
 
 // StateSize is the total size of the checkpoint's state files.
 func (m *Metadata) StateSize() int64 {

@@ -35,6 +35,8 @@ type TaskSnapshot struct {
 	Unaligned bool
 	InFlight  []Record
 	Watermark int64
+	// Transactions are the task's sink transactions not yet committed.
+	Transactions []Transaction
 	// SyncDuration is how long processing paused for the snapshot;
 	// AlignDuration is from the first barrier to the last one.
 	SyncDuration, AlignDuration time.Duration

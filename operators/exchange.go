@@ -37,7 +37,7 @@ func (x *exchange) send(ctx context.Context, recs []Record) error {
 		return x.put(ctx, 0, element{records: recs})
 	}
 	for _, r := range recs {
-		t := TaskForKeyGroup(state.KeyGroup(r.Key, x.maxParallelism), x.maxParallelism, len(x.outs))
+		t := x.taskOf(r.Key)
 		x.bufs[t] = append(x.bufs[t], r)
 	}
 	for t, b := range x.bufs {
@@ -51,6 +51,14 @@ func (x *exchange) send(ctx context.Context, recs []Record) error {
 		}
 	}
 	return nil
+}
+
+// taskOf is the keyed task that owns key.
+func (x *exchange) taskOf(key []byte) int {
+	if len(x.outs) == 1 {
+		return 0
+	}
+	return TaskForKeyGroup(state.KeyGroup(key, x.maxParallelism), x.maxParallelism, len(x.outs))
 }
 
 // broadcast sends e to every task.

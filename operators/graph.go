@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -47,6 +48,8 @@ type GraphConfig struct {
 type Restored struct {
 	Positions map[int][]Position
 	InFlight  map[int][]Record
+	// Transactions are the pending sink transactions, by keyed task.
+	Transactions map[int][]Transaction
 }
 
 // Graph is a running job: source tasks, the key exchange, keyed tasks.
@@ -59,12 +62,21 @@ type Graph struct {
 	chain    []OperatorSpec
 	cfg      GraphConfig
 	notified *notifyTracker
+	dlCount  atomic.Int64
+}
+
+// Chains are the operators of a job: Source runs in every source task,
+// before the key exchange, and must be stateless (its operators get no
+// state and no checkpoint calls); Keyed runs in every keyed task.
+type Chains struct {
+	Source, Keyed []OperatorSpec
 }
 
 // NewGraph builds a graph of one source task per source and one keyed task
-// per state backend, each running the chain. The caller owns sources and
-// backends and closes them after Run returns.
-func NewGraph(cfg GraphConfig, sources []Source, backends []*state.Backend, chain []OperatorSpec, restored Restored, ckpt Checkpointer) (*Graph, error) {
+// per state backend. The caller owns sources and backends and closes them
+// after Run returns.
+func NewGraph(cfg GraphConfig, sources []Source, backends []*state.Backend, chains Chains, restored Restored, ckpt Checkpointer) (*Graph, error) {
+	chain := chains.Keyed
 	if len(sources) == 0 || len(backends) == 0 {
 		return nil, errors.New("operators: a graph needs at least one source and one keyed task")
 	}
@@ -101,10 +113,20 @@ func NewGraph(cfg GraphConfig, sources []Source, backends []*state.Backend, chai
 			outs[k] = chans[s][k]
 		}
 		id := TaskID{Stage: "source", Index: s}
-		g.sources = append(g.sources, &sourceTask{
+		st := &sourceTask{
 			id: id, src: src, out: newExchange(outs, cfg.MaxParallelism), ckpt: ckpt,
 			log: cfg.Log.With(zap.Stringer("task", id)), mail: newMailbox(), notified: g.notified,
-		})
+			bufs: make([]collector, len(chains.Source)),
+		}
+		for _, spec := range chains.Source {
+			op, err := spec.New(s)
+			if err != nil {
+				return nil, fmt.Errorf("operators: create %s for %s: %w", spec.Name, id, err)
+			}
+			st.ops = append(st.ops, op)
+			st.opNames = append(st.opNames, spec.Name)
+		}
+		g.sources = append(g.sources, st)
 	}
 	for k, b := range backends {
 		id := TaskID{Stage: "keyed", Index: k}
@@ -125,14 +147,22 @@ func NewGraph(cfg GraphConfig, sources []Source, backends []*state.Backend, chai
 			exactlyOnce: cfg.ExactlyOnce, alignTimeout: cfg.AlignmentTimeout,
 			procInterval: cfg.ProcessingTimeInterval, localDir: cfg.LocalDir,
 			log: cfg.Log.With(zap.Stringer("task", id)), now: cfg.Now, mail: newMailbox(), notified: g.notified,
-			replay: restored.InFlight[k],
+			replay: restored.InFlight[k], dlCount: &g.dlCount,
 		})
+		if len(ops) > 0 {
+			if dl, ok := ops[len(ops)-1].(DeadLetterSink); ok {
+				g.keyed[k].dlSink = dl
+			}
+		}
 	}
 	g.restored = restored
 	g.chain = chain
 	g.cfg = cfg
 	return g, nil
 }
+
+// DeadLetters is the number of records operators rejected.
+func (g *Graph) DeadLetters() int64 { return g.dlCount.Load() }
 
 // Tasks lists every task; each acknowledges every checkpoint.
 func (g *Graph) Tasks() []TaskID {
@@ -200,11 +230,22 @@ func (g *Graph) Run(ctx context.Context) error {
 			}
 		}
 	}()
+	for _, t := range g.sources {
+		for i, op := range t.ops {
+			oc := OpenContext{Name: t.opNames[i], Task: t.id.Index, Parallelism: len(g.sources),
+				Log: t.log.Named(t.opNames[i]), Now: g.cfg.Now, Reject: t.reject(t.opNames[i])}
+			if err := op.Open(ctx, oc); err != nil {
+				return fmt.Errorf("%s: open %s: %w", t.id, t.opNames[i], err)
+			}
+			opened = append(opened, op)
+		}
+	}
 	for _, t := range g.keyed {
 		for i, op := range t.ops {
 			oc := OpenContext{
 				Name: g.chain[i].Name, Task: t.id.Index, Parallelism: len(g.keyed),
 				State: t.backend, Log: t.log.Named(g.chain[i].Name), Now: g.cfg.Now,
+				Reject: t.reject(g.chain[i].Name), PendingTransactions: g.restored.Transactions[t.id.Index],
 			}
 			if err := op.Open(ctx, oc); err != nil {
 				return fmt.Errorf("%s: open %s: %w", t.id, g.chain[i].Name, err)

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -45,6 +46,9 @@ type keyedTask struct {
 	wms     []int64
 	wm      int64
 	bufs    []collector
+	rejects []DeadLetter // collected during one chain run
+	dlSink  DeadLetterSink
+	dlCount *atomic.Int64
 }
 
 type arrival struct {
@@ -65,6 +69,7 @@ type alignment struct {
 	syncDur   time.Duration
 	dir       string
 	inflight  []Record
+	txns      []Transaction
 }
 
 type collector struct{ recs []Record }
@@ -141,6 +146,9 @@ func (t *keyedTask) run(ctx context.Context) error {
 				syncTimer()
 			case a.e.hasWM:
 				err = t.onWatermark(ctx, a.input, a.e.watermark)
+			case len(a.e.deadLetters) > 0:
+				t.rejects = append(t.rejects, a.e.deadLetters...)
+				err = t.flushRejects(ctx)
 			default:
 				if t.al != nil && t.al.unaligned && !t.al.got[a.input] {
 					t.al.inflight = append(t.al.inflight, a.e.records...)
@@ -190,7 +198,8 @@ func forward(ctx context.Context, i int, in <-chan element, merged chan<- arriva
 	}
 }
 
-// chain runs recs through the operators from index from on.
+// chain runs recs through the operators from index from on, then hands
+// what they rejected to the dead-letter sink.
 func (t *keyedTask) chain(ctx context.Context, from int, recs []Record) error {
 	for k := from; k < len(t.ops) && len(recs) > 0; k++ {
 		buf := &t.bufs[k]
@@ -199,6 +208,33 @@ func (t *keyedTask) chain(ctx context.Context, from int, recs []Record) error {
 			return err
 		}
 		recs = buf.recs
+	}
+	return t.flushRejects(ctx)
+}
+
+// reject is the OpenContext.Reject of operator name.
+func (t *keyedTask) reject(name string) func(Record, error) {
+	return func(r Record, reason error) {
+		t.rejects = append(t.rejects, DeadLetter{Record: r, Operator: name, Reason: reason.Error()})
+	}
+}
+
+func (t *keyedTask) flushRejects(ctx context.Context) error {
+	if len(t.rejects) == 0 {
+		return nil
+	}
+	dls := t.rejects
+	t.rejects = nil
+	t.dlCount.Add(int64(len(dls)))
+	if t.dlSink == nil {
+		for _, d := range dls {
+			t.log.Warn("record rejected and dropped (no dead-letter sink)", zap.String("operator", d.Operator),
+				zap.String("reason", d.Reason), zap.String("topic", d.Record.Topic), zap.Int32("partition", d.Record.Partition), zap.Int64("offset", d.Record.Offset))
+		}
+		return nil
+	}
+	if err := t.dlSink.DeadLetters(ctx, dls); err != nil {
+		return fmt.Errorf("write dead letters: %w", err)
 	}
 	return nil
 }
@@ -225,7 +261,7 @@ func (t *keyedTask) onWatermark(ctx context.Context, input int, wm int64) error 
 			return err
 		}
 	}
-	return nil
+	return t.flushRejects(ctx)
 }
 
 func (t *keyedTask) hasProcessingTimers() bool {
@@ -309,6 +345,11 @@ func (t *keyedTask) snapshot(ctx context.Context) {
 			return
 		}
 	}
+	for _, op := range t.ops {
+		if c, ok := op.(Committer); ok {
+			al.txns = append(al.txns, c.PendingTransactions()...)
+		}
+	}
 	al.dir = filepath.Join(t.localDir, fmt.Sprintf("chk-%d", al.id), t.id.String())
 	if err := os.MkdirAll(filepath.Dir(al.dir), 0o755); err != nil {
 		t.decline(err)
@@ -345,7 +386,8 @@ func (t *keyedTask) finish(ctx context.Context) error {
 	}
 	if !al.failed {
 		t.ckpt.TaskSnapshot(TaskSnapshot{
-			Task: t.id, CheckpointID: al.id, Dir: al.dir,
+			Transactions: al.txns,
+			Task:         t.id, CheckpointID: al.id, Dir: al.dir,
 			Unaligned: al.unaligned, InFlight: al.inflight, Watermark: t.wm,
 			SyncDuration: al.syncDur, AlignDuration: t.now().Sub(al.started),
 		})

@@ -27,6 +27,43 @@ type OpenContext struct {
 	Log *zap.Logger
 	// Now is the clock (processing time).
 	Now func() time.Time
+	// Reject sends a record the operator cannot handle (it cannot decode
+	// it, say) to the dead-letter output instead of failing the job. The
+	// record goes no further down the chain.
+	Reject func(r Record, reason error)
+	// PendingTransactions are the sink transactions of this task that the
+	// restored checkpoint left pending; recovery settled them already.
+	PendingTransactions []Transaction
+}
+
+// DeadLetterSink is implemented by the operator that ends a chain when it
+// can write dead letters (the Kafka sink writes them to a dead-letter
+// topic, in the same transaction as its output). Without one, dead letters
+// are logged and dropped.
+type DeadLetterSink interface {
+	DeadLetters(ctx context.Context, dls []DeadLetter) error
+}
+
+// Transaction is a sink transaction pre-committed in a checkpoint: it
+// commits once the checkpoint completes, or at recovery.
+type Transaction struct {
+	Task            int    `json:"task"`
+	TransactionalID string `json:"transactional_id"`
+	ProducerID      int64  `json:"producer_id"`
+	ProducerEpoch   int16  `json:"producer_epoch"`
+	// TxnVersion is the cluster's transaction.version when it was opened.
+	TxnVersion int16 `json:"txn_version"`
+	// Checkpoint is the barrier the transaction was pre-committed on;
+	// After is the barrier before its first record (0: none).
+	Checkpoint int64 `json:"checkpoint"`
+	After      int64 `json:"after"`
+}
+
+// Committer is implemented by sinks whose output commits with checkpoints:
+// after SnapshotState(n) the task asks it for every transaction not yet
+// committed, to store in checkpoint n.
+type Committer interface {
+	PendingTransactions() []Transaction
 }
 
 // Operator is one step of a keyed task's chain. All methods are called on

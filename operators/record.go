@@ -12,6 +12,18 @@ type Record struct {
 	Headers    []Header
 	// Timestamp is the record's event time in milliseconds since the epoch.
 	Timestamp int64
+	// Topic, Partition and Offset say where a source record was read, for
+	// dead-letter headers; empty for records operators make.
+	Topic     string `json:",omitempty"`
+	Partition int32  `json:",omitempty"`
+	Offset    int64  `json:",omitempty"`
+}
+
+// DeadLetter is a record an operator rejected, with why.
+type DeadLetter struct {
+	Record   Record
+	Operator string
+	Reason   string
 }
 
 // Position is where a source is in one of its partitions: Offset is the
@@ -29,4 +41,7 @@ type element struct {
 	barrier   int64 // checkpoint id; 0: none
 	watermark int64
 	hasWM     bool
+	// deadLetters are records a source task's operators rejected, on
+	// their way to a keyed task's dead-letter sink.
+	deadLetters []DeadLetter
 }

@@ -24,6 +24,10 @@ type sourceTask struct {
 	mu         sync.Mutex
 	cancelPoll context.CancelFunc // wakes a blocked Poll; nil outside Poll
 
+	ops       []Operator // stateless operators run before the exchange
+	opNames   []string
+	bufs      []collector
+	rejects   []DeadLetter
 	watermark int64
 	drained   bool // the final barrier is out: read nothing more
 	notified  *notifyTracker
@@ -73,8 +77,8 @@ func (t *sourceTask) run(ctx context.Context) error {
 			return fmt.Errorf("%s: poll: %w", t.id, err)
 		}
 		if len(recs) > 0 {
-			if err := t.out.send(ctx, recs); err != nil {
-				return ignoreCanceled(err)
+			if err := t.process(ctx, recs); err != nil {
+				return err
 			}
 		}
 		if wm > t.watermark {
@@ -116,4 +120,40 @@ func ignoreCanceled(err error) error {
 		return nil
 	}
 	return err
+}
+
+// process runs recs through the task's operators and routes the result,
+// and whatever the operators rejected, to the keyed tasks.
+func (t *sourceTask) process(ctx context.Context, recs []Record) error {
+	for k, op := range t.ops {
+		buf := &t.bufs[k]
+		buf.recs = buf.recs[:0]
+		if err := op.Process(ctx, recs, buf); err != nil {
+			return fmt.Errorf("%s: %s: %w", t.id, t.opNames[k], err)
+		}
+		recs = buf.recs
+	}
+	if len(recs) > 0 {
+		if len(t.ops) > 0 {
+			// The buffers are reused; the keyed tasks own what they get.
+			recs = append([]Record(nil), recs...)
+		}
+		if err := t.out.send(ctx, recs); err != nil {
+			return ignoreCanceled(err)
+		}
+	}
+	if len(t.rejects) > 0 {
+		dls := t.rejects
+		t.rejects = nil
+		if err := t.out.put(ctx, t.out.taskOf(dls[0].Record.Key), element{deadLetters: dls}); err != nil {
+			return ignoreCanceled(err)
+		}
+	}
+	return nil
+}
+
+func (t *sourceTask) reject(name string) func(Record, error) {
+	return func(r Record, reason error) {
+		t.rejects = append(t.rejects, DeadLetter{Record: r, Operator: name, Reason: reason.Error()})
+	}
 }

@@ -85,6 +85,26 @@ func (k *Kafka) promise(_ *kgo.Record, err error) {
 	}
 }
 
+// DeadLetters implements operators.DeadLetterSink: each rejected record
+// goes to the dead-letter topic with its key, value and headers, and
+// headers saying why and where it came from.
+func (k *Kafka) DeadLetters(ctx context.Context, dls []operators.DeadLetter) error {
+	if err := k.failed(); err != nil {
+		return err
+	}
+	for _, d := range dls {
+		k.cl.Produce(ctx, DeadLetterRecord(k.cfg.DeadLetterTopic(), d), k.dlPromise)
+	}
+	return nil
+}
+
+func (k *Kafka) dlPromise(_ *kgo.Record, err error) {
+	if err != nil {
+		err = fmt.Errorf("sink: produce to dead-letter topic %s: %w", k.cfg.DeadLetterTopic(), err)
+		k.err.CompareAndSwap(nil, &err)
+	}
+}
+
 // SnapshotState implements operators.Operator: it waits until every record
 // sent so far is acknowledged.
 func (k *Kafka) SnapshotState(ctx context.Context, id int64) error {

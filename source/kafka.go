@@ -199,7 +199,8 @@ func (k *Kafka) Poll(ctx context.Context) ([]operators.Record, int64, error) {
 		for _, h := range r.Headers {
 			hs = append(hs, operators.Header{Key: h.Key, Value: h.Value})
 		}
-		recs = append(recs, operators.Record{Key: r.Key, Value: r.Value, Headers: hs, Timestamp: r.Timestamp.UnixMilli()})
+		recs = append(recs, operators.Record{Key: r.Key, Value: r.Value, Headers: hs, Timestamp: r.Timestamp.UnixMilli(),
+			Topic: r.Topic, Partition: r.Partition, Offset: r.Offset})
 		k.next[tp{r.Topic, r.Partition}] = r.Offset + 1
 	})
 	return recs, math.MinInt64, nil

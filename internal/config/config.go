@@ -99,6 +99,9 @@ type Seed struct {
 	RatePerSecond int `yaml:"rate_per_second"`
 	// Keys is the number of distinct keys (users) in the sample. Default 50.
 	Keys int `yaml:"keys"`
+	// MalformedEvery makes every n-th sample event malformed (not JSON),
+	// to show the dead-letter topic at work; 0 never. Default 0.
+	MalformedEvery int `yaml:"malformed_every"`
 }
 
 // Start offsets for partitions without checkpointed state.
@@ -129,11 +132,13 @@ type Pipeline struct {
 
 // Operator is one step of the pipeline.
 type Operator struct {
-	// Type of the operator, e.g. "passthrough".
+	// Type of the operator: "key_by", "passthrough" or "count".
 	Type string `yaml:"type"`
 	// Name identifies the operator's state across restarts; default its
 	// type and position.
 	Name string `yaml:"name"`
+	// Field is the JSON field key_by takes the key from.
+	Field string `yaml:"field"`
 }
 
 // Sink says where results go.
@@ -143,6 +148,9 @@ type Sink struct {
 	// TransactionalIDPrefix prefixes every transactional id the sink uses.
 	// Default "tidemark-<job.name>".
 	TransactionalIDPrefix string `yaml:"transactional_id_prefix"`
+	// DeadLetterTopic receives the records operators reject, with headers
+	// saying why and where they came from. Default "<topic>-dead-letters".
+	DeadLetterTopic string `yaml:"dead_letter_topic"`
 	// Delivery is "exactly_once" (transactions committed with checkpoints)
 	// or "at_least_once" (idempotent producer). Default "exactly_once".
 	Delivery string `yaml:"delivery"`
@@ -246,6 +254,14 @@ func (c *Config) ConsumerGroup() string {
 		return c.Source.Group
 	}
 	return "tidemark-" + c.Job.Name
+}
+
+// DeadLetterTopic is the configured dead-letter topic or its default.
+func (c *Config) DeadLetterTopic() string {
+	if c.Sink.DeadLetterTopic != "" {
+		return c.Sink.DeadLetterTopic
+	}
+	return c.Sink.Topic + "-dead-letters"
 }
 
 // TxnIDPrefix is the configured transactional id prefix or its default.

@@ -117,6 +117,9 @@ func (c *Config) validateKafka(ps *problems) {
 	if s.RatePerSecond < 0 {
 		ps.add("kafka.seed.rate_per_second", 0, "must not be negative, got %d", s.RatePerSecond)
 	}
+	if s.MalformedEvery < 0 {
+		ps.add("kafka.seed.malformed_every", 0, "must not be negative, got %d", s.MalformedEvery)
+	}
 	if s.Keys < 1 {
 		ps.add("kafka.seed.keys", 0, "must be at least 1, got %d", s.Keys)
 	}
@@ -181,10 +184,11 @@ func topicProblem(name string) string {
 }
 
 // OperatorTypes are the operator types the pipeline accepts.
-var OperatorTypes = []string{"passthrough", "count"}
+var OperatorTypes = []string{"key_by", "passthrough", "count"}
 
 func (c *Config) validatePipeline(ps *problems) {
 	names := map[string]int{}
+	keyed := -1 // the first operator that keeps keyed state
 	for i, op := range c.Pipeline.Operators {
 		key := fmt.Sprintf("pipeline.operators[%d]", i)
 		known := false
@@ -193,6 +197,17 @@ func (c *Config) validatePipeline(ps *problems) {
 		}
 		if !known {
 			ps.add(key+".type", 0, "must be one of %s, got %q", quoteList(OperatorTypes...), op.Type)
+		}
+		switch {
+		case op.Type == "key_by" && op.Field == "":
+			ps.add(key+".field", 0, "is required for key_by: the JSON field to key records by")
+		case op.Type == "key_by" && keyed >= 0:
+			ps.add(key+".type", 0, "key_by must come before pipeline.operators[%d] (%s), which keeps state by key", keyed, c.Pipeline.Operators[keyed].Type)
+		case op.Type != "key_by" && op.Field != "":
+			ps.add(key+".field", 0, "only applies to key_by")
+		}
+		if op.Type == "count" && keyed < 0 {
+			keyed = i
 		}
 		if op.Name != "" {
 			if j, dup := names[op.Name]; dup {
@@ -213,6 +228,16 @@ func (c *Config) validateSink(ps *problems) {
 	for i, t := range c.Source.Topics {
 		if t == s.Topic {
 			ps.add("sink.topic", 0, "%q is also source.topics[%d]: the job would read its own output", t, i)
+		}
+		if t == c.DeadLetterTopic() {
+			ps.add("sink.dead_letter_topic", 0, "%q is also source.topics[%d]", t, i)
+		}
+	}
+	if s.DeadLetterTopic != "" {
+		if msg := topicProblem(s.DeadLetterTopic); msg != "" {
+			ps.add("sink.dead_letter_topic", 0, "%s", msg)
+		} else if s.DeadLetterTopic == s.Topic {
+			ps.add("sink.dead_letter_topic", 0, "must differ from sink.topic")
 		}
 	}
 	if s.TransactionalIDPrefix != "" && strings.ContainsAny(s.TransactionalIDPrefix, " \t\n") {

@@ -106,6 +106,9 @@ func (s *Seeder) produce(ctx context.Context, n int) error {
 		if err != nil {
 			return fmt.Errorf("encode sample event: %w", err)
 		}
+		if m := int64(s.Seed.MalformedEvery); m > 0 && s.next%m == m-1 {
+			value = fmt.Appendf(nil, "malformed sample event %d", s.next)
+		}
 		recs = append(recs, &kgo.Record{
 			Topic: s.Topics[s.next%int64(len(s.Topics))],
 			Key:   []byte(ev.User),

@@ -30,8 +30,10 @@ type Spec struct {
 	MaxParallelism, Parallelism int
 	// NewSources makes the source tasks' sources, anew for each attempt.
 	NewSources func() ([]operators.Source, error)
-	// Chain is the keyed tasks' operator chain.
-	Chain []operators.OperatorSpec
+	// SourceChain runs in the source tasks, before the key exchange; its
+	// operators must be stateless. Chain runs in the keyed tasks.
+	SourceChain []operators.OperatorSpec
+	Chain       []operators.OperatorSpec
 	// Store is the checkpoint storage, rooted at the job (JobStore).
 	Store storage.Store
 	// Checkpoint configures the coordinator; its Job, Topology,
@@ -57,6 +59,9 @@ type Spec struct {
 func (s *Spec) Topology(sources int) string {
 	h := sha256.New()
 	fmt.Fprintf(h, "max_parallelism=%d\nparallelism=%d\nsources=%d\n", s.MaxParallelism, s.Parallelism, sources)
+	for _, op := range s.SourceChain {
+		fmt.Fprintf(h, "source-op=%s\n", op.Name)
+	}
 	for _, op := range s.Chain {
 		fmt.Fprintf(h, "op=%s\n", op.Name)
 	}
@@ -149,7 +154,7 @@ func (j *Job) attempt(ctx context.Context, ro checkpoint.RestoreOptions) (err er
 		return err
 	}
 	localDir := filepath.Join(s.StateDir, "checkpoints")
-	restored := operators.Restored{InFlight: map[int][]operators.Record{}}
+	restored := operators.Restored{InFlight: map[int][]operators.Record{}, Transactions: map[int][]operators.Transaction{}}
 	var backends []*state.Backend
 	defer func() {
 		for _, b := range backends {
@@ -164,6 +169,9 @@ func (j *Job) attempt(ctx context.Context, ro checkpoint.RestoreOptions) (err er
 		var all []operators.Position
 		for _, ps := range m.Positions() {
 			all = append(all, ps...)
+		}
+		for _, tx := range m.PendingTransactions {
+			restored.Transactions[tx.Task] = append(restored.Transactions[tx.Task], tx)
 		}
 		restored.Positions = map[int][]operators.Position{}
 		for i := range sources {
@@ -211,7 +219,7 @@ func (j *Job) attempt(ctx context.Context, ro checkpoint.RestoreOptions) (err er
 	g, err := operators.NewGraph(operators.GraphConfig{
 		MaxParallelism: s.MaxParallelism, ExactlyOnce: s.ExactlyOnce, AlignmentTimeout: s.AlignmentTimeout,
 		LocalDir: localDir, Log: log, Now: s.Now,
-	}, sources, backends, s.Chain, restored, coord)
+	}, sources, backends, operators.Chains{Source: s.SourceChain, Keyed: s.Chain}, restored, coord)
 	if err != nil {
 		return err
 	}
@@ -235,6 +243,17 @@ func (j *Job) attempt(ctx context.Context, ro checkpoint.RestoreOptions) (err er
 		return nil
 	})
 	return eg.Wait()
+}
+
+// DeadLetters is the number of records operators rejected in the current
+// attempt.
+func (j *Job) DeadLetters() int64 {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.graph == nil {
+		return 0
+	}
+	return j.graph.DeadLetters()
 }
 
 // Stats returns the current attempt's checkpoint statistics.

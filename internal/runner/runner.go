@@ -135,7 +135,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options, log *zap.Logger,
 			zap.Strings("from", sourceNames(cfg)), zap.String("to", cfg.Sink.Topic),
 			zap.String("delivery", cfg.Sink.Delivery), zap.Strings("brokers", brokers),
 			zap.Duration("checkpoint_interval", cfg.Checkpoint.Interval), zap.String("checkpoint_storage", cfg.Checkpoint.Storage))
-		return report(ctx, cfg, base, &written, &completed, log)
+		return report(ctx, cfg, base, j, &written, &completed, log)
 	})
 	return g.Wait()
 }
@@ -143,7 +143,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options, log *zap.Logger,
 // Spec builds the job of cfg: one Kafka source per source task, the
 // pipeline's operators and the Kafka sink in each keyed task.
 func Spec(cfg *config.Config, base []kgo.Opt, st storage.Store, written *atomic.Int64, log *zap.Logger) (job.Spec, error) {
-	var chain []operators.OperatorSpec
+	var chain, sourceChain []operators.OperatorSpec
 	for i, op := range cfg.Pipeline.Operators {
 		name := op.Name
 		if name == "" {
@@ -155,6 +155,14 @@ func Spec(cfg *config.Config, base []kgo.Opt, st storage.Store, written *atomic.
 			mk = func(int) (operators.Operator, error) { return &builtin.Passthrough{}, nil }
 		case "count":
 			mk = func(int) (operators.Operator, error) { return &builtin.Count{}, nil }
+		case "key_by":
+			field := op.Field
+			// Re-keying runs before the key exchange, so that state is
+			// kept by the new key.
+			sourceChain = append(sourceChain, operators.OperatorSpec{Name: name, New: func(int) (operators.Operator, error) {
+				return &builtin.KeyBy{Field: field}, nil
+			}})
+			continue
 		default:
 			return job.Spec{}, fmt.Errorf("pipeline.operators[%d].type: unknown %q", i, op.Type)
 		}
@@ -173,8 +181,9 @@ func Spec(cfg *config.Config, base []kgo.Opt, st storage.Store, written *atomic.
 			}
 			return srcs, nil
 		},
-		Chain: chain,
-		Store: st,
+		SourceChain: sourceChain,
+		Chain:       chain,
+		Store:       st,
 		Checkpoint: checkpoint.Config{
 			Interval: cfg.Checkpoint.Interval, Timeout: cfg.Checkpoint.Timeout, MinPause: cfg.Checkpoint.MinPause,
 			MaxConcurrent: cfg.Checkpoint.MaxConcurrent, TolerableFailures: cfg.Checkpoint.TolerableFailures,
@@ -196,7 +205,7 @@ func sourceNames(cfg *config.Config) []string {
 
 // report logs throughput, checkpoints and the sink topic's size every
 // ProgressInterval.
-func report(ctx context.Context, cfg *config.Config, base []kgo.Opt, written, completed *atomic.Int64, log *zap.Logger) error {
+func report(ctx context.Context, cfg *config.Config, base []kgo.Opt, j *job.Job, written, completed *atomic.Int64, log *zap.Logger) error {
 	cl, err := kgo.NewClient(base...)
 	if err != nil {
 		return fmt.Errorf("progress client: %w", err)
@@ -218,6 +227,7 @@ func report(ctx context.Context, cfg *config.Config, base []kgo.Opt, written, co
 			zap.Int64("records_out", out),
 			zap.Float64("out_per_s", float64(out-last)/ProgressInterval.Seconds()),
 			zap.Int64("checkpoints_completed", completed.Load()),
+			zap.Int64("dead_letters", j.DeadLetters()),
 		}
 		lctx, cancel := context.WithTimeout(ctx, ProgressInterval)
 		ends, err := adm.ListEndOffsets(lctx, cfg.Sink.Topic)
@@ -225,7 +235,7 @@ func report(ctx context.Context, cfg *config.Config, base []kgo.Opt, written, co
 		if err == nil && ends.Error() == nil {
 			var total int64
 			ends.Each(func(o kadm.ListedOffset) { total += o.Offset })
-			fields = append(fields, zap.Int64(cfg.Sink.Topic+"_end_offsets", total))
+			fields = append(fields, zap.String("sink_topic", cfg.Sink.Topic), zap.Int64("sink_end_offsets", total))
 		}
 		log.Info("progress", fields...)
 		last = out
@@ -243,7 +253,7 @@ func seed(ctx context.Context, cfg *config.Config, brokers []string, log *zap.Lo
 	if err != nil {
 		return nil, fmt.Errorf("embedded seed client: %w", err)
 	}
-	topics := append([]string{cfg.Sink.Topic}, cfg.Source.Topics...)
+	topics := append([]string{cfg.Sink.Topic, cfg.DeadLetterTopic()}, cfg.Source.Topics...)
 	if err := embedded.EnsureTopics(ctx, client, int32(cfg.Kafka.Seed.Partitions), topics...); err != nil {
 		client.Close()
 		return nil, err

@@ -3,8 +3,8 @@ package runner_test
 import (
 	"context"
 	"encoding/json"
-	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -16,13 +16,14 @@ import (
 	"github.com/tidemark/tidemark/internal/embedded"
 	"github.com/tidemark/tidemark/internal/job"
 	"github.com/tidemark/tidemark/internal/runner"
+	"github.com/tidemark/tidemark/sink"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // quickstart loads configs/quickstart.yaml with its directories moved into
-// a temporary one.
-func quickstart(t *testing.T) *config.Config {
+// a temporary one and a fixed sample: records events, no more.
+func quickstart(t *testing.T, records int) *config.Config {
 	t.Helper()
 	cfg, err := config.Load("../../configs/quickstart.yaml")
 	if err != nil {
@@ -31,13 +32,16 @@ func quickstart(t *testing.T) *config.Config {
 	dir := t.TempDir()
 	cfg.State.Dir = filepath.Join(dir, "state")
 	cfg.Checkpoint.Storage = "file://" + filepath.Join(dir, "checkpoints")
+	cfg.Checkpoint.Interval = 100 * time.Millisecond
 	cfg.HTTP.Listen = ""
+	cfg.Kafka.Seed.RatePerSecond = 0
+	cfg.Kafka.Seed.Records = records
 	return &cfg
 }
 
-// runQuickstart runs cfg and reads its sink topic read_committed until want
-// records arrived, then stops the job; it returns the sink records.
-func runQuickstart(t *testing.T, cfg *config.Config, want int) []*kgo.Record {
+// runQuickstart runs cfg until topic holds want records (read_committed),
+// then stops the job cleanly and returns them.
+func runQuickstart(t *testing.T, cfg *config.Config, topic string, want int) []*kgo.Record {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -52,7 +56,17 @@ func runQuickstart(t *testing.T, cfg *config.Config, want int) []*kgo.Record {
 	case err := <-done:
 		t.Fatalf("run ended before it was ready: %v", err)
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(cfg.Sink.Topic),
+	got := consume(t, ctx, brokers, topic, want)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	return got
+}
+
+func consume(t *testing.T, ctx context.Context, brokers []string, topic string, want int) []*kgo.Record {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
 		t.Fatal(err)
@@ -62,70 +76,92 @@ func runQuickstart(t *testing.T, cfg *config.Config, want int) []*kgo.Record {
 	for len(got) < want {
 		fs := cl.PollFetches(ctx)
 		if ctx.Err() != nil {
-			t.Fatalf("only %d of %d records reached %s in time", len(got), want, cfg.Sink.Topic)
+			t.Fatalf("only %d of %d records reached %s in time", len(got), want, topic)
 		}
 		fs.EachError(func(tp string, p int32, err error) { t.Fatalf("consume %s[%d]: %v", tp, p, err) })
 		got = append(got, fs.Records()...)
 	}
-	cl.Close()
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatalf("run: %v", err)
-	}
 	return got
 }
 
-func TestQuickstartForwardsSeededEventsExactlyOnce(t *testing.T) {
-	cfg := quickstart(t)
-	cfg.Kafka.Seed.RatePerSecond = 0 // exactly the seeded records
-	n := cfg.Kafka.Seed.Records
-	got := runQuickstart(t, cfg, n)
-	seen := map[int64]bool{}
-	for _, r := range got {
-		var ev embedded.Event
-		if err := json.Unmarshal(r.Value, &ev); err != nil {
-			t.Fatalf("output is not a sample event: %q: %v", r.Value, err)
+// checkCounts checks that the counts per user in recs are exactly 1..n for
+// each user, n the user's number of well-formed events among the first
+// events sample events.
+func checkCounts(t *testing.T, cfg *config.Config, recs []*kgo.Record, events int) {
+	t.Helper()
+	want := map[string]int{}
+	for seq := range int64(events) {
+		if m := int64(cfg.Kafka.Seed.MalformedEvery); m > 0 && seq%m == m-1 {
+			continue
 		}
-		if seen[ev.Seq] {
-			t.Errorf("event %d duplicated", ev.Seq)
-		}
-		seen[ev.Seq] = true
-		if want := embedded.MakeEvent(ev.Seq, cfg.Kafka.Seed.Keys, time.Time{}); string(r.Key) != want.User || ev.User != want.User || ev.Action != want.Action {
-			t.Errorf("event %d arrived altered: key %q, %+v", ev.Seq, r.Key, ev)
-		}
+		want[embedded.MakeEvent(seq, cfg.Kafka.Seed.Keys, time.Time{}).User]++
 	}
-	for seq := range int64(n) {
-		if !seen[seq] {
-			t.Errorf("event %d missing", seq)
+	seen := map[string]map[int]int{}
+	for _, r := range recs {
+		n, err := strconv.Atoi(string(r.Value))
+		if err != nil {
+			t.Fatalf("output value %q is not a count", r.Value)
+		}
+		if seen[string(r.Key)] == nil {
+			seen[string(r.Key)] = map[int]int{}
+		}
+		seen[string(r.Key)][n]++
+	}
+	for user, n := range want {
+		for c := 1; c <= n; c++ {
+			switch seen[user][c] {
+			case 1:
+			case 0:
+				t.Errorf("%s: count %d missing", user, c)
+			default:
+				t.Errorf("%s: count %d written %d times", user, c, seen[user][c])
+			}
+		}
+		if len(seen[user]) != n {
+			t.Errorf("%s: %d counts written, want %d", user, len(seen[user]), n)
 		}
 	}
 }
 
-func TestQuickstartRestartContinues(t *testing.T) {
-	cfg := quickstart(t)
-	cfg.Kafka.Seed.RatePerSecond = 0
-	cfg.Kafka.Seed.Records = 300
-	runQuickstart(t, cfg, 300)
-	// The second run seeds 300 more on the persisted broker and forwards
-	// only those: the sink topic ends with each of the 600 events once.
-	got := runQuickstart(t, cfg, 600)
-	seen := map[int64]int{}
+func wellFormed(cfg *config.Config, events int) int {
+	if m := cfg.Kafka.Seed.MalformedEvery; m > 0 {
+		return events - events/m
+	}
+	return events
+}
+
+// TestQuickstartCountsPerUser runs the quickstart as configured: every
+// well-formed event counted once per user, every malformed one in the
+// dead-letter topic with headers saying why and where from.
+func TestQuickstartCountsPerUser(t *testing.T) {
+	cfg := quickstart(t, 1000)
+	got := runQuickstart(t, cfg, cfg.Sink.Topic, wellFormed(cfg, 1000))
+	checkCounts(t, cfg, got, 1000)
+}
+
+func TestQuickstartDeadLetters(t *testing.T) {
+	cfg := quickstart(t, 1000)
+	got := runQuickstart(t, cfg, cfg.DeadLetterTopic(), 1000/cfg.Kafka.Seed.MalformedEvery)
 	for _, r := range got {
-		var ev embedded.Event
-		if err := json.Unmarshal(r.Value, &ev); err != nil {
-			t.Fatal(err)
+		h := map[string]string{}
+		for _, kv := range r.Headers {
+			h[kv.Key] = string(kv.Value)
 		}
-		seen[ev.Seq]++
-	}
-	for seq := range int64(600) {
-		if seen[seq] != 1 {
-			t.Errorf("event %d seen %d times", seq, seen[seq])
+		if h[sink.HeaderTopic] != "clicks" || h[sink.HeaderOffset] == "" || h[sink.HeaderPartition] == "" || h[sink.HeaderOperator] != "key_by-0" {
+			t.Errorf("dead letter headers %v", h)
+		}
+		if json.Valid(r.Value) || h[sink.HeaderError] == "" {
+			t.Errorf("dead letter %q (error %q) is not a malformed event", r.Value, h[sink.HeaderError])
 		}
 	}
-	if len(got) != 600 {
-		t.Errorf("sink holds %d records, want 600", len(got))
-	}
-	if _, err := os.Stat(filepath.Join(cfg.State.Dir, "embedded-kafka")); err != nil {
-		t.Errorf("embedded broker kept no data: %v", err)
-	}
+}
+
+// TestQuickstartRestartContinues: a second run on the same state restores
+// the first one's final checkpoint and counts only the new events.
+func TestQuickstartRestartContinues(t *testing.T) {
+	cfg := quickstart(t, 300)
+	runQuickstart(t, cfg, cfg.Sink.Topic, wellFormed(cfg, 300))
+	// The second run seeds 300 more on the persisted broker.
+	got := runQuickstart(t, cfg, cfg.Sink.Topic, wellFormed(cfg, 600))
+	checkCounts(t, cfg, got, 600)
 }
