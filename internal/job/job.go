@@ -48,6 +48,13 @@ type Spec struct {
 	// Restore says what to restore on the first attempt; later attempts
 	// restore the newest complete checkpoint.
 	Restore checkpoint.RestoreOptions
+	// Settle, if set, settles the sink transactions a restored checkpoint
+	// left pending (m is nil on a fresh start) before any task opens;
+	// committed says they are known to be committed already. When they
+	// cannot be completed but an older checkpoint's outputs are whole, it
+	// returns that checkpoint's id with its error, and the job restores
+	// that one instead.
+	Settle func(ctx context.Context, m *checkpoint.Metadata, committed bool) (fallback int64, err error)
 	// MaxRestarts bounds restarts after ErrTooManyFailures. Default 3.
 	MaxRestarts int
 	Log         *zap.Logger
@@ -153,6 +160,9 @@ func (j *Job) attempt(ctx context.Context, ro checkpoint.RestoreOptions) (err er
 	if err != nil {
 		return err
 	}
+	if m, err = j.settle(ctx, m, ro); err != nil {
+		return err
+	}
 	localDir := filepath.Join(s.StateDir, "checkpoints")
 	restored := operators.Restored{InFlight: map[int][]operators.Record{}, Transactions: map[int][]operators.Transaction{}}
 	var backends []*state.Backend
@@ -254,6 +264,31 @@ func (j *Job) DeadLetters() int64 {
 		return 0
 	}
 	return j.graph.DeadLetters()
+}
+
+// settle runs Spec.Settle on m, falling back to the older checkpoint it
+// names if it must.
+func (j *Job) settle(ctx context.Context, m *checkpoint.Metadata, ro checkpoint.RestoreOptions) (*checkpoint.Metadata, error) {
+	if j.spec.Settle == nil {
+		return m, nil
+	}
+	fallback, err := j.spec.Settle(ctx, m, false)
+	if err == nil {
+		return m, nil
+	}
+	if fallback <= 0 {
+		return nil, err
+	}
+	j.spec.Log.Error("restoring an older checkpoint whose output is whole", zap.Int64("checkpoint", fallback), zap.Error(err))
+	ro.From = strconv.FormatInt(fallback, 10)
+	older, ferr := checkpoint.FindRestorePoint(ctx, j.spec.Store, ro)
+	if ferr != nil {
+		return nil, fmt.Errorf("%w; checkpoint %d, which would replace it, cannot be restored: %w", err, fallback, ferr)
+	}
+	if _, err := j.spec.Settle(ctx, older, true); err != nil {
+		return nil, err
+	}
+	return older, nil
 }
 
 // Stats returns the current attempt's checkpoint statistics.

@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"sync/atomic"
@@ -90,9 +91,6 @@ func Run(ctx context.Context, cfg *config.Config, opts Options, log *zap.Logger,
 	spec.Restore = checkpoint.RestoreOptions{From: opts.From, Fallback: opts.Fallback}
 	spec.Checkpoint.OnComplete = func(*checkpoint.Metadata) { completed.Add(1) }
 	j := job.New(spec)
-	if cfg.Sink.Delivery == config.ExactlyOnce {
-		log.Warn("sink.delivery exactly_once: the transactional sink is not built yet; output is at-least-once (flushed on every checkpoint)")
-	}
 	ready := make(chan struct{})
 	j.SetOnReady(func() {
 		select {
@@ -168,9 +166,29 @@ func Spec(cfg *config.Config, base []kgo.Opt, st storage.Store, written *atomic.
 		}
 		chain = append(chain, operators.OperatorSpec{Name: name, New: mk})
 	}
+	exactlyOnce := cfg.Sink.Delivery == config.ExactlyOnce
 	chain = append(chain, operators.OperatorSpec{Name: "sink", New: func(int) (operators.Operator, error) {
+		if exactlyOnce {
+			return sink.NewTransactional(cfg, base, written), nil
+		}
 		return sink.NewKafka(cfg, base, written), nil
 	}})
+	var settle func(context.Context, *checkpoint.Metadata, bool) (int64, error)
+	if exactlyOnce {
+		settle = func(ctx context.Context, m *checkpoint.Metadata, committed bool) (int64, error) {
+			var id int64
+			var pending []operators.Transaction
+			if m != nil {
+				id, pending = m.CheckpointID, m.PendingTransactions
+			}
+			err := sink.Settle(ctx, cfg, base, id, pending, committed, log.Named("sink"))
+			var lost *sink.LostError
+			if errors.As(err, &lost) {
+				return lost.Fallback, err
+			}
+			return 0, err
+		}
+	}
 	n := cfg.Job.Parallelism
 	return job.Spec{
 		Name: cfg.Job.Name, MaxParallelism: cfg.Job.MaxParallelism, Parallelism: n,
@@ -181,6 +199,7 @@ func Spec(cfg *config.Config, base []kgo.Opt, st storage.Store, written *atomic.
 			}
 			return srcs, nil
 		},
+		Settle:      settle,
 		SourceChain: sourceChain,
 		Chain:       chain,
 		Store:       st,

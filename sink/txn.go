@@ -1,0 +1,280 @@
+package sink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.uber.org/zap"
+
+	"github.com/tidemark/tidemark/internal/config"
+	"github.com/tidemark/tidemark/operators"
+)
+
+// PoolSize is the number of transactional ids each sink task rotates
+// through: <prefix>-<task>-<slot>, slot in [0, PoolSize). An id is reused
+// only once the transaction it held is committed. It is a constant, not a
+// setting, so that recovery always knows every id a previous run may have
+// left a transaction on.
+const PoolSize = 8
+
+// TransactionalID is the id of slot of sink task task.
+func TransactionalID(cfg *config.Config, task, slot int) string {
+	return fmt.Sprintf("%s-%d-%d", cfg.TxnIDPrefix(), task, slot)
+}
+
+// ErrPoolExhausted: every transactional id of a sink task holds a
+// transaction waiting for its checkpoint to complete; the checkpoint is
+// declined and the open transaction carries on to the next one.
+var ErrPoolExhausted = errors.New("sink: every transactional id holds a transaction waiting for a checkpoint")
+
+// Transactional is the exactly-once Kafka sink, a two-phase commit in the
+// manner of Flink's: records go into a Kafka transaction; on barrier n the
+// sink flushes and pre-commits it (it is recorded as pending in checkpoint
+// n, and later records go into the next transaction, on the next id of
+// the pool); once checkpoint n is complete the pending transactions up to n
+// commit. Recovery (Settle) commits the pending transactions of the
+// restored checkpoint and aborts every other one before the sink opens.
+type Transactional struct {
+	operators.Base
+	cfg  *config.Config
+	base []kgo.Opt
+	// Written counts records acknowledged by the broker (not yet
+	// necessarily committed), when set.
+	Written *atomic.Int64
+
+	task       int
+	log        *zap.Logger
+	txnVersion int16
+	slots      [PoolSize]slot
+	cur        int
+	barrier    int64 // the last barrier seen
+	pending    []operators.Transaction
+	err        atomic.Pointer[error]
+}
+
+type slot struct {
+	id      string
+	cl      *kgo.Client
+	open    bool  // a transaction is open on it
+	records int   // records in the open transaction
+	after   int64 // the barrier before the open transaction's first record
+	busy    bool  // its transaction is pre-committed, waiting
+}
+
+// NewTransactional returns the exactly-once sink operator; base are the
+// shared client options.
+func NewTransactional(cfg *config.Config, base []kgo.Opt, written *atomic.Int64) *Transactional {
+	return &Transactional{cfg: cfg, base: base, Written: written}
+}
+
+// Open implements operators.Operator. Recovery has settled every
+// transaction of the prefix already.
+func (t *Transactional) Open(ctx context.Context, oc operators.OpenContext) error {
+	t.task, t.log = oc.Task, oc.Log
+	for i := range t.slots {
+		t.slots[i].id = TransactionalID(t.cfg, t.task, i)
+	}
+	cl, err := kgo.NewClient(t.base...)
+	if err != nil {
+		return fmt.Errorf("sink: client: %w", err)
+	}
+	defer cl.Close()
+	if t.txnVersion, err = TxnVersion(ctx, cl); err != nil {
+		return err
+	}
+	// Continue on the slot after the restored transactions, so that ids
+	// rotate evenly.
+	for _, tx := range oc.PendingTransactions {
+		t.barrier = max(t.barrier, tx.Checkpoint)
+	}
+	t.cur = int(t.barrier % PoolSize)
+	return nil
+}
+
+func (t *Transactional) client(s *slot) (*kgo.Client, error) {
+	if s.cl != nil {
+		return s.cl, nil
+	}
+	opts := append(append([]kgo.Opt{}, t.base...),
+		kgo.DefaultProduceTopic(t.cfg.Sink.Topic),
+		kgo.TransactionalID(s.id),
+		kgo.TransactionTimeout(t.cfg.Sink.TransactionTimeout),
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.ProducerLinger(0),
+	)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("sink: client for %s: %w", s.id, err)
+	}
+	s.cl = cl
+	return cl, nil
+}
+
+func (t *Transactional) failed() error {
+	if p := t.err.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+func (t *Transactional) fail(err error) { t.err.CompareAndSwap(nil, &err) }
+
+// begin makes sure the current slot has an open transaction.
+func (t *Transactional) begin() (*slot, error) {
+	if err := t.failed(); err != nil {
+		return nil, err
+	}
+	s := &t.slots[t.cur]
+	if s.open {
+		return s, nil
+	}
+	cl, err := t.client(s)
+	if err != nil {
+		return nil, err
+	}
+	if err := cl.BeginTransaction(); err != nil {
+		return nil, fmt.Errorf("sink: begin transaction on %s: %w", s.id, err)
+	}
+	s.open, s.records, s.after = true, 0, t.barrier
+	return s, nil
+}
+
+// Process implements operators.Operator.
+func (t *Transactional) Process(ctx context.Context, recs []operators.Record, _ operators.Collector) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	s, err := t.begin()
+	if err != nil {
+		return err
+	}
+	for _, r := range recs {
+		kr := &kgo.Record{Key: r.Key, Value: r.Value}
+		if r.Timestamp > 0 {
+			kr.Timestamp = msTime(r.Timestamp)
+		}
+		for _, h := range r.Headers {
+			kr.Headers = append(kr.Headers, kgo.RecordHeader{Key: h.Key, Value: h.Value})
+		}
+		s.cl.Produce(ctx, kr, t.promise)
+	}
+	s.records += len(recs)
+	return nil
+}
+
+// DeadLetters implements operators.DeadLetterSink: dead letters go into the
+// same transaction as the output.
+func (t *Transactional) DeadLetters(ctx context.Context, dls []operators.DeadLetter) error {
+	s, err := t.begin()
+	if err != nil {
+		return err
+	}
+	for _, d := range dls {
+		s.cl.Produce(ctx, DeadLetterRecord(t.cfg.DeadLetterTopic(), d), t.promise)
+	}
+	s.records += len(dls)
+	return nil
+}
+
+func (t *Transactional) promise(r *kgo.Record, err error) {
+	if err != nil {
+		t.fail(fmt.Errorf("sink: produce to %s: %w", r.Topic, err))
+		return
+	}
+	if t.Written != nil && r.Topic == t.cfg.Sink.Topic {
+		t.Written.Add(1)
+	}
+}
+
+// SnapshotState implements operators.Operator: it pre-commits the open
+// transaction (flushes it and records it as pending) and moves on to the
+// next id, or declines the checkpoint if no id is free.
+func (t *Transactional) SnapshotState(ctx context.Context, id int64) error {
+	if err := t.failed(); err != nil {
+		return err
+	}
+	s := &t.slots[t.cur]
+	if !s.open || s.records == 0 {
+		t.barrier = id
+		if s.open { // nothing written: the next records start after id
+			s.after = id
+		}
+		return nil
+	}
+	next := -1
+	for i := 1; i < PoolSize; i++ {
+		if j := (t.cur + i) % PoolSize; !t.slots[j].busy && !t.slots[j].open {
+			next = j
+			break
+		}
+	}
+	if next < 0 {
+		return fmt.Errorf("checkpoint %d: %w (%d pending)", id, ErrPoolExhausted, len(t.pending))
+	}
+	if err := s.cl.Flush(ctx); err != nil {
+		return fmt.Errorf("sink: flush %s for checkpoint %d: %w", s.id, id, err)
+	}
+	if err := t.failed(); err != nil {
+		return err
+	}
+	pid, epoch, err := s.cl.ProducerID(ctx)
+	if err != nil {
+		return fmt.Errorf("sink: producer id of %s: %w", s.id, err)
+	}
+	t.pending = append(t.pending, operators.Transaction{
+		Task: t.task, TransactionalID: s.id, ProducerID: pid, ProducerEpoch: epoch,
+		TxnVersion: t.txnVersion, Checkpoint: id, After: s.after,
+	})
+	s.busy = true
+	t.cur = next
+	t.barrier = id
+	return nil
+}
+
+// PendingTransactions implements operators.Committer.
+func (t *Transactional) PendingTransactions() []operators.Transaction {
+	return append([]operators.Transaction(nil), t.pending...)
+}
+
+// NotifyCheckpointComplete implements operators.Operator: it commits every
+// transaction pre-committed up to checkpoint id. A failed commit fails the
+// task: recovery then completes or reports it.
+func (t *Transactional) NotifyCheckpointComplete(ctx context.Context, id int64) error {
+	var keep []operators.Transaction
+	for _, tx := range t.pending {
+		if tx.Checkpoint > id {
+			keep = append(keep, tx)
+			continue
+		}
+		s := &t.slots[slotOf(tx.TransactionalID, t.slots[:])]
+		if err := s.cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
+			return fmt.Errorf("sink: commit %s (checkpoint %d): %w", tx.TransactionalID, tx.Checkpoint, err)
+		}
+		s.open, s.busy, s.records = false, false, 0
+	}
+	t.pending = keep
+	return nil
+}
+
+func slotOf(id string, slots []slot) int {
+	for i := range slots {
+		if slots[i].id == id {
+			return i
+		}
+	}
+	panic("sink: transaction of an unknown id " + id)
+}
+
+// Close implements operators.Operator. Transactions still open stay open:
+// recovery commits those a complete checkpoint holds and aborts the rest.
+func (t *Transactional) Close() error {
+	for i := range t.slots {
+		if cl := t.slots[i].cl; cl != nil {
+			cl.Close()
+		}
+	}
+	return nil
+}
