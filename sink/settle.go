@@ -67,7 +67,16 @@ func Settle(ctx context.Context, cfg *config.Config, base []kgo.Opt, checkpoint 
 			return err
 		}
 	}
-	return abortLingering(ctx, cfg, cl, log)
+	// The ids of the checkpoint's transactions are left alone: they hold
+	// no open transaction now, and initialising them would bump their
+	// epoch, so that a second recovery of the same checkpoint (after a
+	// crash during this one) could no longer tell "committed" from "lost".
+	// The sink does not reuse them until a newer checkpoint completes.
+	keep := map[string]bool{}
+	for _, tx := range pending {
+		keep[tx.TransactionalID] = true
+	}
+	return abortLingering(ctx, cfg, cl, keep, log)
 }
 
 // resume commits pending transactions in checkpoint order.
@@ -140,7 +149,7 @@ func resume(ctx context.Context, base []kgo.Opt, checkpoint int64, pending []ope
 
 // abortLingering aborts every open transaction of the prefix (and fences
 // its producer) with InitProducerId, which ends a dangling transaction.
-func abortLingering(ctx context.Context, cfg *config.Config, cl *kgo.Client, log *zap.Logger) error {
+func abortLingering(ctx context.Context, cfg *config.Config, cl *kgo.Client, keep map[string]bool, log *zap.Logger) error {
 	ids := map[string]bool{}
 	for task := range cfg.Job.Parallelism {
 		for s := range PoolSize {
@@ -159,7 +168,9 @@ func abortLingering(ctx context.Context, cfg *config.Config, cl *kgo.Client, log
 	}
 	sorted := make([]string, 0, len(ids))
 	for id := range ids {
-		sorted = append(sorted, id)
+		if !keep[id] {
+			sorted = append(sorted, id)
+		}
 	}
 	sort.Strings(sorted)
 	for _, id := range sorted {

@@ -62,6 +62,9 @@ type slot struct {
 	records int   // records in the open transaction
 	after   int64 // the barrier before the open transaction's first record
 	busy    bool  // its transaction is pre-committed, waiting
+	// restored: the restored checkpoint's transaction was on this id; it
+	// is not reused until a newer checkpoint completes (see Settle).
+	restored bool
 }
 
 // NewTransactional returns the exactly-once sink operator; base are the
@@ -89,8 +92,12 @@ func (t *Transactional) Open(ctx context.Context, oc operators.OpenContext) erro
 	// rotate evenly.
 	for _, tx := range oc.PendingTransactions {
 		t.barrier = max(t.barrier, tx.Checkpoint)
+		t.slots[slotOf(tx.TransactionalID, t.slots[:])].restored = true
 	}
 	t.cur = int(t.barrier % PoolSize)
+	for t.slots[t.cur].restored {
+		t.cur = (t.cur + 1) % PoolSize // at most PoolSize-1 steps: one task has fewer pending than ids
+	}
 	return nil
 }
 
@@ -206,7 +213,7 @@ func (t *Transactional) SnapshotState(ctx context.Context, id int64) error {
 	}
 	next := -1
 	for i := 1; i < PoolSize; i++ {
-		if j := (t.cur + i) % PoolSize; !t.slots[j].busy && !t.slots[j].open {
+		if j := (t.cur + i) % PoolSize; !t.slots[j].busy && !t.slots[j].open && !t.slots[j].restored {
 			next = j
 			break
 		}
@@ -256,6 +263,9 @@ func (t *Transactional) NotifyCheckpointComplete(ctx context.Context, id int64) 
 		s.open, s.busy, s.records = false, false, 0
 	}
 	t.pending = keep
+	for i := range t.slots {
+		t.slots[i].restored = false
+	}
 	return nil
 }
 

@@ -1,0 +1,239 @@
+package sink_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.uber.org/goleak"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/tidemark/tidemark/internal/config"
+	"github.com/tidemark/tidemark/operators"
+	"github.com/tidemark/tidemark/sink"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+type env struct {
+	t    *testing.T
+	ctx  context.Context
+	cfg  *config.Config
+	base []kgo.Opt
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, "out", "out-dead-letters"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	cfg := config.Default()
+	cfg.Job.Name = "sinktest"
+	cfg.Job.Parallelism = 1
+	cfg.Sink.Topic = "out"
+	cfg.Sink.TransactionTimeout = time.Minute
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return &env{t: t, ctx: ctx, cfg: &cfg, base: []kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...)}}
+}
+
+// open returns an opened sink of task 0.
+func (e *env) open(pending []operators.Transaction) *sink.Transactional {
+	e.t.Helper()
+	s := sink.NewTransactional(e.cfg, e.base, nil)
+	if err := s.Open(e.ctx, operators.OpenContext{Name: "sink", Log: zaptest.NewLogger(e.t), PendingTransactions: pending}); err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+func (e *env) write(s *sink.Transactional, vals ...string) {
+	e.t.Helper()
+	var recs []operators.Record
+	for _, v := range vals {
+		recs = append(recs, operators.Record{Key: []byte("k"), Value: []byte(v)})
+	}
+	if err := s.Process(e.ctx, recs, nil); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func (e *env) settle(id int64, pending []operators.Transaction) error {
+	return sink.Settle(e.ctx, e.cfg, e.base, id, pending, false, zaptest.NewLogger(e.t))
+}
+
+// committed reads out with read_committed up to the high watermark.
+func (e *env) committed() []string {
+	e.t.Helper()
+	cl, err := kgo.NewClient(append(e.base, kgo.ConsumeTopics("out"), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))...)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer cl.Close()
+	ends, err := kadm.NewClient(cl).ListEndOffsets(e.ctx, "out")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var got []string
+	done := map[int32]bool{}
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Offset == 0 {
+			done[o.Partition] = true
+		}
+	})
+	for len(done) < 2 {
+		fs := cl.PollFetches(e.ctx)
+		if e.ctx.Err() != nil {
+			e.t.Fatalf("reading committed output: %v (have %v)", e.ctx.Err(), got)
+		}
+		fs.EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
+		fs.EachPartition(func(p kgo.FetchTopicPartition) {
+			if o, ok := ends.Lookup("out", p.Partition); ok && p.HighWatermark >= o.Offset && p.LastStableOffset >= o.Offset {
+				done[p.Partition] = true
+			}
+		})
+	}
+	return got
+}
+
+func TestCommitOnCheckpointComplete(t *testing.T) {
+	e := newEnv(t)
+	s := e.open(nil)
+	e.write(s, "a", "b")
+	if err := s.SnapshotState(e.ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	e.write(s, "c") // after barrier 1: belongs to the next transaction
+	if p := s.PendingTransactions(); len(p) != 1 || p[0].Checkpoint != 1 || p[0].After != 0 {
+		t.Fatalf("pending = %+v", p)
+	}
+	if err := s.NotifyCheckpointComplete(e.ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SnapshotState(e.ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	if p := s.PendingTransactions(); len(p) != 1 || p[0].Checkpoint != 2 || p[0].After != 1 {
+		t.Fatalf("pending after 2 = %+v", p)
+	}
+	// Checkpoint 2 never completes; recovery aborts its transaction? No:
+	// it is pending in checkpoint 2, but 2 is not complete, so a restore
+	// uses checkpoint 1, whose pending list was empty.
+	_ = s.Close()
+	if err := e.settle(1, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(e.committed()); got != "[a b]" {
+		t.Errorf("committed = %s, want [a b] (c's transaction was aborted)", got)
+	}
+}
+
+// TestResumeCommitAfterCrash: checkpoint 1 completed but the process died
+// before committing; recovery commits its pending transaction with the
+// stored producer id and epoch, and doing it twice is harmless.
+func TestResumeCommitAfterCrash(t *testing.T) {
+	e := newEnv(t)
+	s := e.open(nil)
+	e.write(s, "a", "b")
+	if err := s.SnapshotState(e.ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	pending := s.PendingTransactions()
+	e.write(s, "lost-on-crash")
+	_ = s.Close() // the crash: nothing committed, nothing aborted
+	if err := e.settle(1, pending); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.settle(1, pending); err != nil {
+		t.Fatalf("second recovery of the same checkpoint: %v", err)
+	}
+	if got := fmt.Sprint(e.committed()); got != "[a b]" {
+		t.Errorf("committed = %s, want [a b]", got)
+	}
+	// The restarted sink carries on.
+	s2 := e.open(pending)
+	e.write(s2, "c")
+	if err := s2.SnapshotState(e.ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	if err := s2.NotifyCheckpointComplete(e.ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(e.committed()); got != "[a b c]" {
+		t.Errorf("committed = %s, want [a b c]", got)
+	}
+}
+
+// TestLostTransaction: a pending transaction the broker aborted is
+// reported, with the checkpoint to fall back to.
+func TestLostTransaction(t *testing.T) {
+	e := newEnv(t)
+	s := e.open(nil)
+	e.write(s, "a")
+	if err := s.SnapshotState(e.ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.NotifyCheckpointComplete(e.ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	e.write(s, "b")
+	if err := s.SnapshotState(e.ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	pending := s.PendingTransactions()
+	_ = s.Close()
+	// Something aborts it first, as the broker's transaction timeout would.
+	if err := e.settle(0, nil); err != nil {
+		t.Fatal(err)
+	}
+	err := e.settle(2, pending)
+	var lost *sink.LostError
+	if !errors.As(err, &lost) {
+		t.Fatalf("settle = %v, want a LostError", err)
+	}
+	if lost.Fallback != 1 || len(lost.Lost) != 1 || len(lost.Committed) != 0 {
+		t.Errorf("lost = %+v, want fallback to checkpoint 1", lost)
+	}
+	t.Logf("%v", err)
+	if got := fmt.Sprint(e.committed()); got != "[a]" {
+		t.Errorf("committed = %s, want [a]", got)
+	}
+}
+
+// TestPoolExhausted: with every id waiting for a checkpoint, the next
+// checkpoint is declined and the open transaction carries on.
+func TestPoolExhausted(t *testing.T) {
+	e := newEnv(t)
+	s := e.open(nil)
+	for id := int64(1); id < sink.PoolSize; id++ {
+		e.write(s, fmt.Sprint(id))
+		if err := s.SnapshotState(e.ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.write(s, "last")
+	if err := s.SnapshotState(e.ctx, sink.PoolSize); !errors.Is(err, sink.ErrPoolExhausted) {
+		t.Fatalf("snapshot with every id busy = %v", err)
+	}
+	if err := s.NotifyCheckpointComplete(e.ctx, sink.PoolSize-1); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SnapshotState(e.ctx, sink.PoolSize+1); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.NotifyCheckpointComplete(e.ctx, sink.PoolSize+1); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(e.committed()); got != sink.PoolSize {
+		t.Errorf("%d records committed, want %d", got, sink.PoolSize)
+	}
+}
