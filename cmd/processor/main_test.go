@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"os"
 	"os/exec"
@@ -201,4 +202,51 @@ func TestQuickstartBinary(t *testing.T) {
 		t.Errorf("savepoint metadata: %v", err)
 	}
 	p.stop()
+}
+
+// TestSecondSIGINTExitsAtOnce: the first SIGINT starts a clean stop, a
+// second one exits at once with 130.
+func TestSecondSIGINTExitsAtOnce(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "processor")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	data, err := os.ReadFile("../../configs/quickstart.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := strings.NewReplacer("/tmp/tidemark-quickstart", dir, "listen: 127.0.0.1:8081", "listen: 127.0.0.1:0", "format: auto", "format: json").Replace(string(data))
+	cfgPath := filepath.Join(dir, "quickstart.yaml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	// Signals do not queue: the second SIGINT is sent once the first one
+	// was seen. A clean stop can beat it; then the run is tried again.
+	for attempt := 1; attempt <= 5; attempt++ {
+		p := startQuickstart(t, ctx, bin, cfgPath)
+		p.until("the pipeline", func(r logRecord) bool { return r.Msg == "pipeline running" })
+		if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {
+			t.Fatal(err)
+		}
+		p.until("the first SIGINT", func(r logRecord) bool { return strings.HasPrefix(r.Msg, "signal received") })
+		_ = p.cmd.Process.Signal(syscall.SIGINT)
+		second := false
+		for p.lines.Scan() {
+			second = second || strings.Contains(p.lines.Text(), "second SIGINT: exiting at once")
+		}
+		err := p.cmd.Wait()
+		if !second {
+			t.Logf("attempt %d: the clean stop finished first (%v)", attempt, err)
+			continue
+		}
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 130 {
+			t.Fatalf("exit after a second SIGINT = %v, want code 130", err)
+		}
+		return
+	}
+	t.Fatal("the second SIGINT never arrived before the clean stop finished")
 }
