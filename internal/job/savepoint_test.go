@@ -2,6 +2,8 @@ package job_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -120,5 +122,70 @@ func TestDrain(t *testing.T) {
 	}
 	if got := dump(t, mem, end); string(got) != string(want) {
 		t.Fatal("state after a drain and restart differs from the uninterrupted run's")
+	}
+}
+
+// TestSettleFallback: when settling the newest checkpoint's transactions
+// says they are lost but an older checkpoint's output is whole, the job
+// restores the older one; with no fallback it fails with the error.
+func TestSettleFallback(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	parts := input(23, 4, 4000, 300)
+	n := total(parts)
+	mem := storage.NewMem()
+	h := newHarness(t, parts, mem)
+	h.target = -1
+	var ids []int64
+	h.runUntil(ctx, job.New(h.spec(10*time.Millisecond)), func(m *checkpoint.Metadata) bool {
+		ids = append(ids, m.CheckpointID)
+		return len(ids) >= 3 && consumed(m) < n
+	})
+	newest, err := checkpoint.FindRestorePoint(ctx, mem, checkpoint.RestoreOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	older := ids[len(ids)-2]
+	if older >= newest.CheckpointID {
+		t.Fatalf("checkpoints %v, newest %d", ids, newest.CheckpointID)
+	}
+	lost := errors.New("transactions lost")
+	var settled []string
+	spec := func(fallback int64) job.Spec {
+		h2 := newHarness(t, parts, mem)
+		h2.target = -1
+		s := h2.spec(10 * time.Millisecond)
+		s.Settle = func(_ context.Context, m *checkpoint.Metadata, committed bool) (int64, error) {
+			settled = append(settled, fmt.Sprintf("%d/%v", m.CheckpointID, committed))
+			if m.CheckpointID == newest.CheckpointID {
+				return fallback, lost
+			}
+			return 0, nil
+		}
+		return s
+	}
+	// No fallback: the job does not start.
+	if err := job.New(spec(0)).Run(ctx); !errors.Is(err, lost) {
+		t.Fatalf("Run = %v, want the settle error", err)
+	}
+	// A fallback: the older checkpoint is restored and its transactions
+	// are taken as committed.
+	settled = nil
+	s := spec(older)
+	restored := make(chan struct{}, 1)
+	j := job.New(s)
+	j.SetOnReady(func() { restored <- struct{}{} })
+	stop, errc := run(ctx, j)
+	select {
+	case <-restored:
+	case err := <-errc:
+		t.Fatalf("job ended: %v", err)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{fmt.Sprintf("%d/false", newest.CheckpointID), fmt.Sprintf("%d/true", older)}
+	if fmt.Sprint(settled) != fmt.Sprint(want) {
+		t.Errorf("settled %v, want %v", settled, want)
 	}
 }
