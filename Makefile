@@ -7,7 +7,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 UNIT_PKGS = $$($(GO) list ./... | grep -v '/integration')
 GOTEST_FLAGS ?= -race -count=1 -p 2 -timeout 10m
 
-.PHONY: test lint unit integration build run clean
+.PHONY: test lint unit integration chaos build run clean
 test: lint unit integration
 
 lint:
@@ -38,6 +38,13 @@ bench:
 	bash integration/services.sh start s3; \
 	eval "$$(bash integration/services.sh env s3)"; \
 	$(GO) run ./cmd/ckptbench $(BENCH_FLAGS)
+
+# The exactly-once chaos test, long: 50 SIGKILLs (CI runs 5 within `test`).
+chaos:
+	trap 'bash integration/services.sh stop' EXIT; \
+	bash integration/services.sh start; \
+	eval "$$(bash integration/services.sh env)"; \
+	TIDEMARK_CHAOS_KILLS=50 $(GO) test -count=1 -timeout 30m -v -run Chaos ./integration/
 
 # The static binary; the Dockerfile builds with this same command.
 build:
