@@ -20,13 +20,7 @@ const (
 // DeadLetterRecord is the record written to the dead-letter topic for d.
 func DeadLetterRecord(topic string, d operators.DeadLetter) *kgo.Record {
 	r := d.Record
-	kr := &kgo.Record{Topic: topic, Key: r.Key, Value: r.Value}
-	if r.Timestamp > 0 {
-		kr.Timestamp = msTime(r.Timestamp)
-	}
-	for _, h := range r.Headers {
-		kr.Headers = append(kr.Headers, kgo.RecordHeader{Key: h.Key, Value: h.Value})
-	}
+	kr := toKafka(topic, r)
 	kr.Headers = append(kr.Headers,
 		kgo.RecordHeader{Key: HeaderError, Value: []byte(d.Reason)},
 		kgo.RecordHeader{Key: HeaderOperator, Value: []byte(d.Operator)},

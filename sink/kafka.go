@@ -62,13 +62,7 @@ func (k *Kafka) Process(ctx context.Context, recs []operators.Record, _ operator
 		return err
 	}
 	for _, r := range recs {
-		kr := &kgo.Record{Key: r.Key, Value: r.Value}
-		if r.Timestamp > 0 {
-			kr.Timestamp = msTime(r.Timestamp)
-		}
-		for _, h := range r.Headers {
-			kr.Headers = append(kr.Headers, kgo.RecordHeader{Key: h.Key, Value: h.Value})
-		}
+		kr := toKafka("", r)
 		k.cl.Produce(ctx, kr, k.promise)
 	}
 	return nil

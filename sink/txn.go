@@ -159,13 +159,7 @@ func (t *Transactional) Process(ctx context.Context, recs []operators.Record, _ 
 		return err
 	}
 	for _, r := range recs {
-		kr := &kgo.Record{Key: r.Key, Value: r.Value}
-		if r.Timestamp > 0 {
-			kr.Timestamp = msTime(r.Timestamp)
-		}
-		for _, h := range r.Headers {
-			kr.Headers = append(kr.Headers, kgo.RecordHeader{Key: h.Key, Value: h.Value})
-		}
+		kr := toKafka("", r)
 		s.cl.Produce(ctx, kr, t.promise)
 	}
 	s.records += len(recs)

@@ -4,9 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
-	"regexp"
-	"sort"
+	"slices"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -16,173 +15,259 @@ import (
 	"github.com/tidemark/tidemark/operators"
 )
 
-// Kafka is the source of one source task: it reads the partitions of the
-// configured topics whose index in (topic, partition) order is congruent
-// to its task index modulo the number of source tasks. Its positions are
-// checkpointed state; it never reads the group's committed offsets, and
-// commits them only when a checkpoint completes (for lag monitoring).
+// Kafka is the source of one source task. It reads the partitions of the
+// configured topics (source.topics, or every topic matching
+// source.topic_regex) that PartitionOwner gives to its task, and lists the
+// topics again every source.discovery_interval to pick up partitions and
+// topics that appeared since.
+//
+// Its positions (the next offset of every partition it owns) are
+// checkpointed state. A partition with a restored position resumes there,
+// whichever task read it before; any other partition starts at
+// source.start_offset, resolved to a concrete offset when the partition is
+// assigned (at Open, or when discovery finds it; with "latest", records
+// written to a new partition before discovery finds it are skipped). It
+// never reads the consumer group's offsets; it commits to the group only
+// when a checkpoint completes, for lag monitoring.
+//
+// A record's event time (operators.Record.Timestamp) is its Kafka
+// timestamp, or the value of source.event_time.field when that is set and
+// the record's value holds it (a top-level field of a JSON object: epoch
+// milliseconds, or an RFC 3339 string); a record whose field is missing or
+// unreadable keeps its Kafka timestamp and is never dropped (the first is
+// logged as a warning, the rest at debug level).
+//
+// The watermark Poll returns is the minimum over the partitions that are
+// not idle of (largest event time read - source.watermark.max_out_of_orderness
+// - 1 ms), unknown (math.MinInt64) while such a partition has delivered
+// nothing; a partition is idle after source.watermark.idle_timeout without
+// a record (0: never); when all are idle it is the maximum of theirs. It
+// never goes backwards and is not checkpointed: after a restore it is
+// derived anew. See watermarks for the details.
+//
+// All methods are called from the task's goroutine; the source starts no
+// goroutine of its own beyond those of its Kafka client.
 type Kafka struct {
 	cfg   *config.Config
 	base  []kgo.Opt
 	task  int
 	tasks int
 	log   *zap.Logger
+	now   func() time.Time
 
-	cl   *kgo.Client
-	adm  *kadm.Client
-	next map[tp]int64 // next offset per assigned partition
-	tps  []tp
+	topics   topics
+	cl       *kgo.Client
+	adm      *kadm.Client
+	next     map[tp]int64 // next offset per assigned partition
+	tps      []tp         // assigned partitions, sorted
+	restored map[tp]int64 // every restored position, whichever task owned it
+	pending  map[tp]int64 // restored positions of this task's partitions not found yet
+	wms      *watermarks
+
+	nextDiscovery time.Time // zero: discovery disabled
+	fallbacks     int64     // records whose event-time field could not be read
 }
 
-type tp struct {
-	topic     string
-	partition int32
+// Option configures a Kafka source.
+type Option func(*Kafka)
+
+// WithClock makes the source read time from now: for idle partitions and
+// discovery intervals. Default time.Now.
+func WithClock(now func() time.Time) Option {
+	return func(k *Kafka) { k.now = now }
 }
 
 // NewKafka returns the source of source task task of tasks. base are the
 // shared client options (brokers, TLS, SASL, logging).
-func NewKafka(cfg *config.Config, base []kgo.Opt, task, tasks int, log *zap.Logger) *Kafka {
-	return &Kafka{cfg: cfg, base: base, task: task, tasks: tasks, log: log}
+func NewKafka(cfg *config.Config, base []kgo.Opt, task, tasks int, log *zap.Logger, opts ...Option) *Kafka {
+	k := &Kafka{cfg: cfg, base: base, task: task, tasks: tasks, log: log, now: time.Now}
+	for _, o := range opts {
+		o(k)
+	}
+	return k
 }
 
 // Open implements operators.Source: it finds its partitions, resolves where
-// each starts (the restored position, else source.start_offset) and starts
-// fetching.
-func (k *Kafka) Open(ctx context.Context, restored []operators.Position) error {
-	meta, err := kgo.NewClient(k.base...)
-	if err != nil {
-		return fmt.Errorf("source: client: %w", err)
-	}
-	defer meta.Close()
-	adm := kadm.NewClient(meta)
-	all, err := k.partitions(ctx, adm)
-	if err != nil {
+// each starts (its restored position, else source.start_offset) and starts
+// fetching. restored may hold the positions of every task: those of
+// partitions this task does not own are ignored.
+func (k *Kafka) Open(ctx context.Context, restored []operators.Position) (err error) {
+	src := &k.cfg.Source
+	if k.topics, err = newTopics(src); err != nil {
 		return err
-	}
-	for i, p := range all {
-		if i%k.tasks == k.task {
-			k.tps = append(k.tps, p)
-		}
 	}
 	k.next = map[tp]int64{}
+	k.restored = map[tp]int64{}
+	k.pending = map[tp]int64{}
 	for _, p := range restored {
 		t := tp{p.Topic, p.Partition}
-		for _, mine := range k.tps {
-			if mine == t {
-				k.next[t] = p.Offset
-			}
+		k.restored[t] = p.Offset
+		if PartitionOwner(p.Topic, p.Partition, k.tasks) == k.task && k.topics.match(p.Topic) {
+			k.pending[t] = p.Offset
 		}
 	}
-	if err := k.resolveStart(ctx, adm); err != nil {
-		return err
-	}
-	assign := map[string]map[int32]kgo.Offset{}
-	for _, p := range k.tps {
-		if assign[p.topic] == nil {
-			assign[p.topic] = map[int32]kgo.Offset{}
-		}
-		assign[p.topic][p.partition] = kgo.NewOffset().At(k.next[p])
-	}
-	opts := append(append([]kgo.Opt{}, k.base...), kgo.FetchIsolationLevel(kgo.ReadCommitted()))
-	if len(assign) > 0 {
-		opts = append(opts, kgo.ConsumePartitions(assign))
-	}
+	k.wms = newWatermarks(src.Watermark.MaxOutOfOrderness, src.Watermark.IdleTimeout)
+	opts := append(slices.Clip(k.base), kgo.FetchIsolationLevel(kgo.ReadCommitted()))
 	if k.cl, err = kgo.NewClient(opts...); err != nil {
 		return fmt.Errorf("source: client: %w", err)
 	}
+	defer func() {
+		if err != nil {
+			k.cl.Close()
+			k.cl, k.adm = nil, nil
+		}
+	}()
 	k.adm = kadm.NewClient(k.cl)
-	k.log.Info("source partitions assigned", zap.Int("task", k.task), zap.Int("partitions", len(k.tps)), zap.Int("restored", len(restored)))
+	all, err := k.topics.partitions(ctx, k.cl)
+	if err != nil {
+		return err
+	}
+	now := k.now()
+	if err = k.assign(ctx, all, now); err != nil {
+		return err
+	}
+	if src.DiscoveryInterval > 0 {
+		k.nextDiscovery = now.Add(src.DiscoveryInterval)
+	}
+	if len(k.pending) > 0 {
+		k.log.Warn("restored partitions not found in the cluster: keeping their positions until they appear",
+			zap.Int("task", k.task), zap.Int("partitions", len(k.pending)))
+	}
+	k.log.Info("source partitions assigned", zap.Int("task", k.task), zap.Int("partitions", len(k.tps)),
+		zap.Int("restored", len(restored)))
 	return nil
 }
 
-// partitions lists the partitions of the configured topics, sorted.
-func (k *Kafka) partitions(ctx context.Context, adm *kadm.Client) ([]tp, error) {
-	var topics kadm.TopicDetails
-	var err error
-	if k.cfg.Source.TopicRegex != "" {
-		re := regexp.MustCompile("^(?:" + k.cfg.Source.TopicRegex + ")$")
-		topics, err = adm.ListTopics(ctx)
-		for name := range topics {
-			if !re.MatchString(name) {
-				delete(topics, name)
-			}
+// assign starts reading the partitions of all that this task owns and does
+// not read yet, each at its restored position or at source.start_offset.
+func (k *Kafka) assign(ctx context.Context, all []tp, now time.Time) error {
+	var fresh []tp
+	for _, p := range all {
+		if _, ok := k.next[p]; !ok && PartitionOwner(p.topic, p.partition, k.tasks) == k.task {
+			fresh = append(fresh, p)
 		}
-	} else {
-		topics, err = adm.ListTopics(ctx, k.cfg.Source.Topics...)
 	}
+	if len(fresh) == 0 {
+		return nil
+	}
+	start, err := k.startOffsets(ctx, fresh)
 	if err != nil {
-		return nil, fmt.Errorf("source: list topics: %w", err)
+		return err
 	}
-	var out []tp
-	for _, t := range topics.Sorted() {
-		if t.Err != nil {
-			return nil, fmt.Errorf("source: topic %s: %w", t.Topic, t.Err)
+	add := map[string]map[int32]kgo.Offset{}
+	for _, p := range fresh {
+		o := start[p]
+		k.next[p] = o
+		delete(k.pending, p)
+		k.wms.add(p, now)
+		if add[p.topic] == nil {
+			add[p.topic] = map[int32]kgo.Offset{}
 		}
-		for _, p := range t.Partitions.Sorted() {
-			out = append(out, tp{t.Topic, p.Partition})
-		}
+		add[p.topic][p.partition] = kgo.NewOffset().At(o)
 	}
-	return out, nil
+	k.tps = append(k.tps, fresh...)
+	slices.SortFunc(k.tps, compareTP)
+	k.cl.AddConsumePartitions(add)
+	return nil
 }
 
-// resolveStart turns source.start_offset into an offset for every assigned
-// partition without a restored position, so that positions are always
-// concrete offsets.
-func (k *Kafka) resolveStart(ctx context.Context, adm *kadm.Client) error {
+// startOffsets says where each partition of ps starts: its restored
+// position if there is one, else source.start_offset resolved to an
+// offset, so that positions are always concrete.
+func (k *Kafka) startOffsets(ctx context.Context, ps []tp) (map[tp]int64, error) {
+	start := map[tp]int64{}
 	var topics []string
-	seen := map[string]bool{}
-	for _, p := range k.tps {
-		if _, ok := k.next[p]; !ok && !seen[p.topic] {
-			seen[p.topic] = true
+	for _, p := range ps {
+		if o, ok := k.restored[p]; ok {
+			start[p] = o
+			continue
+		}
+		if !slices.Contains(topics, p.topic) {
 			topics = append(topics, p.topic)
 		}
 	}
 	if len(topics) == 0 {
-		return nil
+		return start, nil
 	}
 	var listed kadm.ListedOffsets
 	var err error
 	switch k.cfg.Source.StartOffset {
 	case config.StartEarliest:
-		listed, err = adm.ListStartOffsets(ctx, topics...)
+		listed, err = k.adm.ListStartOffsets(ctx, topics...)
 	case config.StartLatest:
-		listed, err = adm.ListEndOffsets(ctx, topics...)
+		// The last stable offset: records of transactions still open
+		// there are read once they commit, as read_committed does.
+		listed, err = k.adm.ListCommittedOffsets(ctx, topics...)
 	default:
 		t, terr := k.cfg.StartTime()
 		if terr != nil {
-			return fmt.Errorf("source.start_offset: %w", terr)
+			return nil, fmt.Errorf("source.start_offset: %w", terr)
 		}
-		listed, err = adm.ListOffsetsAfterMilli(ctx, t.UnixMilli(), topics...)
+		listed, err = k.adm.ListOffsetsAfterMilli(ctx, t.UnixMilli(), topics...)
 	}
 	if err == nil {
 		err = listed.Error()
 	}
 	if err != nil {
-		return fmt.Errorf("source: resolve start offsets (%s): %w", k.cfg.Source.StartOffset, err)
+		return nil, fmt.Errorf("source: resolve start offsets (%s): %w", k.cfg.Source.StartOffset, err)
 	}
-	for _, p := range k.tps {
-		if _, ok := k.next[p]; ok {
+	for _, p := range ps {
+		if _, ok := start[p]; ok {
 			continue
 		}
 		o, ok := listed.Lookup(p.topic, p.partition)
-		if !ok {
-			return fmt.Errorf("source: no start offset for %s[%d]", p.topic, p.partition)
+		if !ok || o.Offset < 0 {
+			return nil, fmt.Errorf("source: no start offset (%s) for %s[%d]", k.cfg.Source.StartOffset, p.topic, p.partition)
 		}
-		k.next[p] = o.Offset
+		start[p] = o.Offset
 		k.log.Debug("partition starts at source.start_offset", zap.String("topic", p.topic), zap.Int32("partition", p.partition), zap.Int64("offset", o.Offset))
 	}
-	return nil
+	return start, nil
 }
 
-// Poll implements operators.Source.
-func (k *Kafka) Poll(ctx context.Context) ([]operators.Record, int64, error) {
-	if len(k.tps) == 0 {
-		<-ctx.Done()
-		return nil, math.MinInt64, nil
+// discover lists the topics again and starts reading the partitions that
+// appeared. A failure is logged and retried at the next interval; one
+// caused by ctx ending is retried at the next Poll.
+func (k *Kafka) discover(ctx context.Context, now time.Time) {
+	before := len(k.tps)
+	all, err := k.topics.partitions(ctx, k.cl)
+	if err == nil || len(all) > 0 {
+		if aerr := k.assign(ctx, all, now); aerr != nil {
+			err = errors.Join(err, aerr)
+		}
 	}
-	fs := k.cl.PollFetches(ctx)
+	if err != nil && ctx.Err() != nil {
+		return
+	}
+	k.nextDiscovery = now.Add(k.cfg.Source.DiscoveryInterval)
+	if err != nil {
+		k.log.Warn("partition discovery failed; retrying at the next interval", zap.Int("task", k.task), zap.Error(err))
+	}
+	if added := len(k.tps) - before; added > 0 {
+		k.log.Info("new partitions discovered", zap.Int("task", k.task), zap.Int("added", added), zap.Int("partitions", len(k.tps)))
+	}
+}
+
+// Poll implements operators.Source. Besides records and ctx, it returns
+// when its watermark advances (a partition went idle) and when discovery is
+// due, possibly with no records; discovery runs inside Poll.
+func (k *Kafka) Poll(ctx context.Context) ([]operators.Record, int64, error) {
+	now := k.now()
+	if !k.nextDiscovery.IsZero() && !now.Before(k.nextDiscovery) && ctx.Err() == nil {
+		k.discover(ctx, now)
+	}
+	if k.wms.update(now) {
+		return nil, k.wms.current, nil
+	}
+	wctx, cancel := k.waitContext(ctx, now)
+	defer cancel()
+	if len(k.tps) == 0 {
+		<-wctx.Done()
+		return nil, k.wms.current, nil
+	}
+	fs := k.cl.PollFetches(wctx)
 	if fs.IsClientClosed() {
-		return nil, math.MinInt64, errors.New("source: client closed")
+		return nil, k.wms.current, errors.New("source: client closed")
 	}
 	var errs []error
 	fs.EachError(func(t string, p int32, err error) {
@@ -191,45 +276,94 @@ func (k *Kafka) Poll(ctx context.Context) ([]operators.Record, int64, error) {
 		}
 	})
 	if len(errs) > 0 {
-		return nil, math.MinInt64, errors.Join(errs...)
+		return nil, k.wms.current, errors.Join(errs...)
 	}
+	now = k.now()
 	recs := make([]operators.Record, 0, fs.NumRecords())
 	fs.EachRecord(func(r *kgo.Record) {
 		var hs []operators.Header
 		for _, h := range r.Headers {
 			hs = append(hs, operators.Header{Key: h.Key, Value: h.Value})
 		}
-		recs = append(recs, operators.Record{Key: r.Key, Value: r.Value, Headers: hs, Timestamp: r.Timestamp.UnixMilli(),
+		ts := k.eventTime(r)
+		recs = append(recs, operators.Record{Key: r.Key, Value: r.Value, Headers: hs, Timestamp: ts,
 			Topic: r.Topic, Partition: r.Partition, Offset: r.Offset})
-		k.next[tp{r.Topic, r.Partition}] = r.Offset + 1
+		p := tp{r.Topic, r.Partition}
+		k.next[p] = r.Offset + 1
+		k.wms.observe(p, ts, now)
 	})
-	return recs, math.MinInt64, nil
+	k.wms.update(now)
+	return recs, k.wms.current, nil
 }
 
-// Positions implements operators.Source.
+// waitContext bounds a wait in Poll by the next time something is due:
+// discovery, or a partition going idle.
+func (k *Kafka) waitContext(ctx context.Context, now time.Time) (context.Context, context.CancelFunc) {
+	due, ok := k.wms.nextIdle(now)
+	if !k.nextDiscovery.IsZero() && (!ok || k.nextDiscovery.Before(due)) {
+		due, ok = k.nextDiscovery, true
+	}
+	if !ok {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, max(due.Sub(now), 0))
+}
+
+// eventTime is the event time of r: the source.event_time.field of its
+// value when set and readable, else its Kafka timestamp.
+func (k *Kafka) eventTime(r *kgo.Record) int64 {
+	field := k.cfg.Source.EventTime.Field
+	if field == "" {
+		return r.Timestamp.UnixMilli()
+	}
+	ts, err := eventTime(r.Value, field)
+	if err == nil {
+		return ts
+	}
+	k.fallbacks++
+	lvl := zap.DebugLevel
+	if k.fallbacks == 1 {
+		lvl = zap.WarnLevel
+	}
+	if ce := k.log.Check(lvl, "record's event-time field unreadable: using its Kafka timestamp (further cases are logged at debug level)"); ce != nil {
+		ce.Write(zap.String("topic", r.Topic), zap.Int32("partition", r.Partition), zap.Int64("offset", r.Offset),
+			zap.Int64("fallbacks", k.fallbacks), zap.Error(err))
+	}
+	return r.Timestamp.UnixMilli()
+}
+
+// Positions implements operators.Source: the next offset of every partition
+// the source owns, including restored ones not found in the cluster yet,
+// sorted by topic and partition.
 func (k *Kafka) Positions() []operators.Position {
-	ps := make([]operators.Position, 0, len(k.tps))
+	ps := make([]operators.Position, 0, len(k.tps)+len(k.pending))
 	for _, p := range k.tps {
 		ps = append(ps, operators.Position{Topic: p.topic, Partition: p.partition, Offset: k.next[p]})
 	}
-	sort.Slice(ps, func(i, j int) bool {
-		if ps[i].Topic != ps[j].Topic {
-			return ps[i].Topic < ps[j].Topic
-		}
-		return ps[i].Partition < ps[j].Partition
+	for p, o := range k.pending {
+		ps = append(ps, operators.Position{Topic: p.topic, Partition: p.partition, Offset: o})
+	}
+	slices.SortFunc(ps, func(a, b operators.Position) int {
+		return compareTP(tp{a.Topic, a.Partition}, tp{b.Topic, b.Partition})
 	})
 	return ps
 }
 
 // NotifyCheckpointComplete implements operators.Source: it commits the
-// checkpoint's positions to the consumer group, for monitoring only.
+// checkpoint's positions to the consumer group, for monitoring only (those
+// of restored partitions not found in the cluster yet are left out).
 func (k *Kafka) NotifyCheckpointComplete(ctx context.Context, _ int64, positions []operators.Position) error {
-	if len(positions) == 0 {
+	if k.adm == nil {
 		return nil
 	}
 	var os kadm.Offsets
 	for _, p := range positions {
-		os.AddOffset(p.Topic, p.Partition, p.Offset, -1)
+		if _, ok := k.next[tp{p.Topic, p.Partition}]; ok {
+			os.AddOffset(p.Topic, p.Partition, p.Offset, -1)
+		}
+	}
+	if len(os) == 0 {
+		return nil
 	}
 	resp, err := k.adm.CommitOffsets(ctx, k.cfg.ConsumerGroup(), os)
 	if err == nil {
@@ -241,10 +375,12 @@ func (k *Kafka) NotifyCheckpointComplete(ctx context.Context, _ int64, positions
 	return nil
 }
 
-// Close implements operators.Source.
+// Close implements operators.Source. It may be called without Open, or
+// after Open failed.
 func (k *Kafka) Close() error {
 	if k.cl != nil {
 		k.cl.Close()
+		k.cl, k.adm = nil, nil
 	}
 	return nil
 }

@@ -122,6 +122,35 @@ type Source struct {
 	// StartOffset for partitions without stored offsets: "earliest",
 	// "latest", or an RFC 3339 timestamp. Default "earliest".
 	StartOffset string `yaml:"start_offset"`
+	// DiscoveryInterval is how often the topics (or the regex's matches)
+	// are listed again to find new partitions and topics; 0 disables
+	// discovery. Default 30s.
+	DiscoveryInterval time.Duration `yaml:"discovery_interval"`
+	// EventTime says where a record's event time comes from.
+	EventTime EventTime `yaml:"event_time"`
+	// Watermark configures the event-time watermarks the source emits.
+	Watermark Watermark `yaml:"watermark"`
+}
+
+// EventTime says where a source record's event time comes from.
+type EventTime struct {
+	// Field is a top-level field of the JSON value holding the event time,
+	// as epoch milliseconds (a number) or an RFC 3339 string. A record
+	// without it, or with a value that cannot be read, keeps its Kafka
+	// timestamp. Default "": the Kafka record timestamp.
+	Field string `yaml:"field"`
+}
+
+// Watermark configures a source's event-time watermarks.
+type Watermark struct {
+	// MaxOutOfOrderness is how far behind the newest event time of its
+	// partition a record may arrive and still not be late. A whole number
+	// of milliseconds. Default 0.
+	MaxOutOfOrderness time.Duration `yaml:"max_out_of_orderness"`
+	// IdleTimeout marks a partition idle when no record arrived from it for
+	// this long; idle partitions do not hold the watermark back. Default 0:
+	// never idle.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
 }
 
 // Pipeline lists the operators records pass through between source and
@@ -231,7 +260,8 @@ func Default() Config {
 		Job:   Job{MaxParallelism: 128, Parallelism: 2},
 		Kafka: Kafka{ClientID: "tidemark", Seed: Seed{Partitions: 4, Records: 1000, RatePerSecond: 200, Keys: 50}},
 		Source: Source{
-			StartOffset: StartEarliest,
+			StartOffset:       StartEarliest,
+			DiscoveryInterval: 30 * time.Second,
 		},
 		Sink: Sink{Delivery: ExactlyOnce, TransactionTimeout: 15 * time.Minute},
 		Checkpoint: Checkpoint{

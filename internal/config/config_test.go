@@ -236,3 +236,68 @@ func TestExampleConfigs(t *testing.T) {
 		})
 	}
 }
+
+func TestSourceDiscoveryEventTimeWatermarkDefaults(t *testing.T) {
+	cfg, err := parse(t, minimal, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := cfg.Source
+	if s.DiscoveryInterval != 30*time.Second || s.EventTime.Field != "" || s.Watermark != (config.Watermark{}) {
+		t.Errorf("source defaults not applied: %+v", s)
+	}
+}
+
+func TestSourceDiscoveryEventTimeWatermarkParse(t *testing.T) {
+	yml := strings.Replace(minimal, "  topics: [in]\n", `  topics: [in]
+  discovery_interval: 0s
+  event_time:
+    field: ts
+  watermark:
+    max_out_of_orderness: 5s
+    idle_timeout: 1m
+`, 1)
+	cfg, err := parse(t, yml, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := cfg.Source
+	if s.DiscoveryInterval != 0 || s.EventTime.Field != "ts" || s.Watermark.MaxOutOfOrderness != 5*time.Second || s.Watermark.IdleTimeout != time.Minute {
+		t.Errorf("source = %+v", s)
+	}
+}
+
+func TestSourceDiscoveryEventTimeWatermarkProblems(t *testing.T) {
+	yml := strings.Replace(minimal, "  topics: [in]\n", `  topics: [in]
+  discovery_interval: 10ms
+  event_time:
+    field: " ts"
+  watermark:
+    max_out_of_orderness: 1500us
+    idle_timeout: -1s
+`, 1)
+	_, err := parse(t, yml, nil)
+	got := map[string]config.Problem{}
+	for _, p := range problems(t, err) {
+		got[p.Key] = p
+	}
+	want := map[string]int{ // key: line
+		"source.discovery_interval":             8,
+		"source.event_time.field":               10,
+		"source.watermark.max_out_of_orderness": 12,
+		"source.watermark.idle_timeout":         13,
+	}
+	for k, line := range want {
+		if p, ok := got[k]; !ok || p.Line != line {
+			t.Errorf("problem for %s = %+v, want one on line %d; all:\n%v", k, p, line, err)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("want %d problems, got:\n%v", len(want), err)
+	}
+	yml = strings.Replace(minimal, "  topics: [in]\n", "  topics: [in]\n  discovery_interval: -1s\n  watermark:\n    max_out_of_orderness: -1s\n", 1)
+	ps := problems(t, mustErr(parse(t, yml, nil)))
+	if len(ps) != 2 || ps[0].Key != "source.discovery_interval" || ps[1].Key != "source.watermark.max_out_of_orderness" {
+		t.Errorf("negative durations: %v", ps)
+	}
+}

@@ -152,7 +152,30 @@ func (c *Config) validateSource(ps *problems) {
 	if _, err := c.StartTime(); err != nil {
 		ps.add("source.start_offset", 0, "%v", err)
 	}
+	switch d := s.DiscoveryInterval; {
+	case d < 0:
+		ps.add("source.discovery_interval", 0, "must not be negative, got %s", d)
+	case d > 0 && d < MinDiscoveryInterval:
+		ps.add("source.discovery_interval", 0, "must be 0 (no discovery) or at least %s, got %s", MinDiscoveryInterval, d)
+	}
+	if f := s.EventTime.Field; f != "" && strings.TrimSpace(f) != f {
+		ps.add("source.event_time.field", 0, "must not start or end with whitespace, got %q", f)
+	}
+	switch d := s.Watermark.MaxOutOfOrderness; {
+	case d < 0:
+		ps.add("source.watermark.max_out_of_orderness", 0, "must not be negative, got %s", d)
+	case d%time.Millisecond != 0:
+		ps.add("source.watermark.max_out_of_orderness", 0, "must be a whole number of milliseconds, got %s", d)
+	}
+	if d := s.Watermark.IdleTimeout; d < 0 {
+		ps.add("source.watermark.idle_timeout", 0, "must not be negative, got %s", d)
+	}
 }
+
+// MinDiscoveryInterval is the shortest source.discovery_interval accepted
+// (other than 0, which disables discovery): each discovery lists the
+// topics' metadata.
+const MinDiscoveryInterval = 100 * time.Millisecond
 
 // StartTime interprets source.start_offset: zero time with latest false for
 // "earliest", latest true for "latest", or the timestamp given.
