@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-		"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/goleak"
 	"go.uber.org/zap/zaptest"
