@@ -55,7 +55,8 @@ type Spec struct {
 	// returns that checkpoint's id with its error, and the job restores
 	// that one instead.
 	Settle func(ctx context.Context, m *checkpoint.Metadata, committed bool) (fallback int64, err error)
-	// MaxRestarts bounds restarts after ErrTooManyFailures. Default 3.
+	// MaxRestarts bounds restarts in a row (without a checkpoint
+	// completing in between) after ErrTooManyFailures. Default 3.
 	MaxRestarts int
 	Log         *zap.Logger
 	Now         func() time.Time
@@ -124,15 +125,20 @@ func (j *Job) Ready() bool {
 // newest complete checkpoint, at most MaxRestarts times.
 func (j *Job) Run(ctx context.Context) error {
 	restore := j.spec.Restore
-	for attempt := 0; ; attempt++ {
+	// restarts counts restarts in a row: an attempt that completed a
+	// checkpoint made progress, and starts the count again.
+	for restarts := 0; ; restarts++ {
 		err := j.attempt(ctx, restore)
 		if err == nil || ctx.Err() != nil {
 			return nil
 		}
-		if !errors.Is(err, checkpoint.ErrTooManyFailures) || attempt >= j.spec.MaxRestarts {
+		if completed, _ := j.Counts(); completed > 0 {
+			restarts = 0
+		}
+		if !errors.Is(err, checkpoint.ErrTooManyFailures) || restarts >= j.spec.MaxRestarts {
 			return err
 		}
-		j.spec.Log.Warn("restarting the job from its newest complete checkpoint", zap.Error(err), zap.Int("restart", attempt+1))
+		j.spec.Log.Warn("restarting the job from its newest complete checkpoint", zap.Error(err), zap.Int("restarts_in_a_row", restarts+1))
 		restore = checkpoint.RestoreOptions{Topology: restore.Topology, Fallback: restore.Fallback, Log: restore.Log}
 	}
 }
