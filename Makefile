@@ -8,7 +8,7 @@ UNIT_PKGS = $$($(GO) list ./... | grep -v '/integration')
 GOTEST_FLAGS ?= -race -count=1 -p 2 -timeout 10m
 
 .PHONY: test lint unit integration chaos build run clean
-test: lint unit integration
+test: lint build unit integration
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change: $$out"; exit 1; fi

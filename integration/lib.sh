@@ -6,6 +6,8 @@ INTEGRATION_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_ROOT="$(cd "$INTEGRATION_DIR/.." && pwd)"
 CACHE_DIR="${TIDEMARK_CACHE:-${HOME:-/tmp}/.cache/tidemark}"
 RUN_DIR="${TIDEMARK_RUN_DIR:-$INTEGRATION_DIR/.run}"
+# Absolute, so that `services.sh env` can hand it to tests that run elsewhere.
+[[ "$RUN_DIR" == /* ]] || RUN_DIR="$PWD/$RUN_DIR"
 
 log() { printf '%s: %s\n' "$(basename "$0")" "$*" >&2; }
 
@@ -88,6 +90,35 @@ stop_pid() {
 		done
 	fi
 	rm -f "$pidfile"
+}
+
+# kill_pid PIDFILE PATTERN NAME: SIGKILL the process (a crash: no shutdown
+# hooks run), wait until it is gone (bounded), remove PIDFILE. Idempotent.
+kill_pid() {
+	local pidfile="$1" pattern="$2" name="$3" pid i
+	if ! pid_alive "$pidfile" "$pattern"; then
+		rm -f "$pidfile"
+		return 0
+	fi
+	pid="$(cat "$pidfile")"
+	log "killing $name (pid $pid) with SIGKILL"
+	kill -KILL "$pid" 2>/dev/null || true
+	for ((i = 0; i < 100; i++)); do
+		pid_alive "$pidfile" "$pattern" || break
+		sleep 0.1
+	done
+	pid_alive "$pidfile" "$pattern" && die "$name (pid $pid) still runs 10s after SIGKILL"
+	rm -f "$pidfile"
+}
+
+# wait_port_free PORT SECONDS: wait until nothing accepts connections on
+# 127.0.0.1:PORT; false if something still does after SECONDS.
+wait_port_free() {
+	local port="$1" deadline=$((SECONDS + $2))
+	while port_open "$port"; do
+		((SECONDS < deadline)) || return 1
+		sleep 0.1
+	done
 }
 
 # with_lock FILE CMD...: run CMD holding an exclusive flock on FILE, so that

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# s3.sh {install|start|stop|status}: a real S3-compatible server (versitygw,
-# POSIX backend) on 127.0.0.1, for integration tests.
+# s3.sh {install|start|stop|status|restart|kill}: a real S3-compatible server
+# (versitygw, POSIX backend) on 127.0.0.1, for integration tests.
 #
 #   install  build versitygw (pinned in the repo's tools.mod) into
 #            $TIDEMARK_CACHE/bin/versitygw-<version> (once)
@@ -8,6 +8,11 @@
 #            port, create the test bucket, write $RUN_DIR/s3.env
 #   status   exit 0 if the server started here is running
 #   stop     SIGTERM, then SIGKILL after 10 s; idempotent
+#   restart  stop the server as `stop` does (if it runs), then serve the same
+#            directory (bucket and objects kept) on the same port again, wait
+#            until the bucket answers; works after `kill` and `stop` too
+#   kill     SIGKILL the server and leave it down, its data and
+#            $RUN_DIR/s3.env in place, until `restart`
 set -euo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -56,24 +61,13 @@ s3_curl() {
 		-H "x-amz-content-sha256: $empty" -X "$1" "$2" 2>>"$SDIR/curl.err" || echo 000
 }
 
-start() {
-	if running && [[ -s "$STATE" ]]; then
-		log "already running: $(grep ENDPOINT "$STATE")"
-		return 0
-	fi
-	stop_server
-	install
-	command -v curl >/dev/null || die "curl not found (needed to create the bucket)"
-
-	local port pid deadline code endpoint
+# launch PORT: serve $SDIR/data on PORT, wait until the bucket exists (it is
+# created if missing) and answers, write $STATE. Fails with the log's tail if
+# the server exits or times out.
+launch() {
+	local port="$1" pid deadline code="" endpoint="http://127.0.0.1:$1"
 	local -a quiet=(--quiet)
 	[[ -n "${TIDEMARK_S3_VERBOSE:-}" ]] && quiet=()
-	rm -rf "$SDIR" "$STATE"
-	mkdir -p "$SDIR/data"
-	port="$(free_port)"
-	endpoint="http://127.0.0.1:$port"
-
-	log "starting versitygw $VGW_VERSION on 127.0.0.1:$port"
 	# ROOT_* and VGW_* variables from the caller's environment would change
 	# the server's behaviour: clear them.
 	local -a unset=(-u ROOT_ACCESS_KEY_ID -u ROOT_ACCESS_KEY -u ROOT_SECRET_ACCESS_KEY -u ROOT_SECRET_KEY)
@@ -81,10 +75,11 @@ start() {
 	for v in $(compgen -e); do
 		if [[ "$v" == VGW_* ]]; then unset+=(-u "$v"); fi
 	done
+	echo "$port" >"$SDIR/port"
 	setsid env "${unset[@]}" \
 		"$VGW_BIN" --port "127.0.0.1:$port" --access "$ACCESS_KEY" \
 		--secret "$SECRET_KEY" --region "$REGION" "${quiet[@]}" \
-		posix "$SDIR/data" </dev/null >"$SDIR/versitygw.log" 2>&1 &
+		posix "$SDIR/data" </dev/null >>"$SDIR/versitygw.log" 2>&1 &
 	pid=$!
 	echo "$pid" >"$PIDFILE"
 
@@ -123,6 +118,37 @@ ENV
 	log "versitygw ready at $endpoint, bucket $BUCKET (pid $pid)"
 }
 
+start() {
+	if running && [[ -s "$STATE" ]]; then
+		log "already running: $(grep ENDPOINT "$STATE")"
+		return 0
+	fi
+	stop_server
+	install
+	command -v curl >/dev/null || die "curl not found (needed to create the bucket)"
+
+	local port
+	rm -rf "$SDIR" "$STATE"
+	mkdir -p "$SDIR/data"
+	port="$(free_port)"
+	log "starting versitygw $VGW_VERSION on 127.0.0.1:$port"
+	launch "$port"
+}
+
+restart() {
+	local port
+	[[ -d "$SDIR/data" && -s "$SDIR/port" ]] ||
+		die "no server to restart in $SDIR (start one with: s3.sh start)"
+	port="$(cat "$SDIR/port")"
+	[[ "$port" =~ ^[0-9]+$ ]] || die "bad port \"$port\" in $SDIR/port"
+	stop_server
+	wait_port_free "$port" 10 || die "port $port is still in use after versitygw stopped"
+	install
+	command -v curl >/dev/null || die "curl not found (needed to check the bucket)"
+	log "restarting versitygw $VGW_VERSION on 127.0.0.1:$port, data kept"
+	launch "$port"
+}
+
 stop_server() { stop_pid "$PIDFILE" "$SDIR/data" versitygw 10; }
 
 stop() {
@@ -135,8 +161,10 @@ install) install ;;
 start) start ;;
 stop) stop ;;
 status) running ;;
+restart) restart ;;
+kill) kill_pid "$PIDFILE" "$SDIR/data" versitygw ;;
 *)
-	echo "usage: $0 {install|start|stop|status}" >&2
+	echo "usage: $0 {install|start|stop|status|restart|kill}" >&2
 	exit 2
 	;;
 esac

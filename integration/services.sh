@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# services.sh {start|stop|status|env} [kafka] [s3]: the integration-test
-# services (Apache Kafka and an S3 server) on loopback. With no service names,
-# all of them. See README.md.
+# services.sh {start|stop|status|env|restart|kill} [kafka] [s3]: the
+# integration-test services (Apache Kafka and an S3 server) on loopback. With
+# no service names, all of them. See README.md.
 #
-#   start   install (once, into $TIDEMARK_CACHE) and start; idempotent
-#   stop    stop; idempotent
-#   status  print which services run; exit 1 if one named is not running
-#   env     print `export TIDEMARK_...=...` lines for the running services:
-#           eval "$(bash integration/services.sh env)"
+#   start    install (once, into $TIDEMARK_CACHE) and start; idempotent
+#   stop     stop; idempotent
+#   status   print which services run; exit 1 if one named is not running
+#   env      print `export TIDEMARK_...=...` lines for the running services,
+#            TIDEMARK_RUN_DIR included: eval "$(bash integration/services.sh env)"
+#   restart  stop (SIGTERM, bounded, then SIGKILL) and start again on the same
+#            port with the same data; also brings back a killed service
+#   kill     SIGKILL (a crash); the service stays down until `restart`
 #
 # TIDEMARK_RUN_DIR (default integration/.run) holds state, data and logs.
 # TIDEMARK_OWNER_PID: with start, stop the services once that process is gone
@@ -72,11 +75,21 @@ status)
 	done
 	exit "$rc"
 	;;
+restart | kill)
+	for s in "${services[@]}"; do
+		bash "$INTEGRATION_DIR/$s.sh" "$cmd"
+	done
+	;;
 env)
+	# Check every service first, so that a failure prints no partial list.
 	for s in "${services[@]}"; do
 		if ! bash "$INTEGRATION_DIR/$s.sh" status || [[ ! -s "$RUN_DIR/$s.env" ]]; then
 			die "$s is not running (bash integration/services.sh start)"
 		fi
+	done
+	# Tests restart services through the run dir (testenv.RestartKafka).
+	printf 'export TIDEMARK_RUN_DIR=%q\n' "$RUN_DIR"
+	for s in "${services[@]}"; do
 		while IFS='=' read -r k v; do
 			[[ -n "$k" ]] && printf 'export %s=%q\n' "$k" "$v"
 		done <"$RUN_DIR/$s.env"
@@ -89,7 +102,7 @@ watch) # internal: services.sh watch OWNER_PID
 	TIDEMARK_FROM_WATCHER=1 bash "$INTEGRATION_DIR/services.sh" stop
 	;;
 *)
-	echo "usage: $0 {start|stop|status|env} [kafka] [s3]" >&2
+	echo "usage: $0 {start|stop|status|env|restart|kill} [kafka] [s3]" >&2
 	exit 2
 	;;
 esac

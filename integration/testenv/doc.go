@@ -17,4 +17,11 @@
 // Helpers give each test its own resources on the shared services: a uniquely
 // named topic ([KafkaEnv.CreateTopic]) and a unique key prefix in the test
 // bucket ([S3Env.Prefix]).
+//
+// Chaos tests take a service down and bring it back with its data on the same
+// address: [RestartKafka] and [RestartS3] (SIGTERM, then SIGKILL if it takes
+// too long, then start again), [KillKafka] and [KillS3] (SIGKILL, down until
+// the next restart). They work on services the harness started and on
+// services from the TIDEMARK_* variables, whose run dir TIDEMARK_RUN_DIR
+// names (or integration/.run).
 package testenv

@@ -41,6 +41,9 @@ type harness struct {
 	mu      sync.Mutex
 	started []string // services started by this binary, to stop at the end
 
+	ctlMu sync.Mutex      // serialises restarts and kills (restart.go)
+	down  map[string]bool // services killed and not restarted yet; ctlMu
+
 	kafka, s3 service
 }
 
@@ -171,15 +174,20 @@ func (h *harness) stopAll() error {
 	return nil
 }
 
+// script runs integration/services.sh in the private run dir, with the
+// watcher's owner set to this process.
 func (h *harness) script(timeout time.Duration, args ...string) ([]byte, error) {
+	return h.scriptIn(h.runDir, []string{fmt.Sprintf("TIDEMARK_OWNER_PID=%d", os.Getpid())}, timeout, args...)
+}
+
+// scriptIn runs integration/services.sh with TIDEMARK_RUN_DIR=runDir and the
+// extra environment variables env, and returns its combined output.
+func (h *harness) scriptIn(runDir string, env []string, timeout time.Duration, args ...string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "bash", append([]string{filepath.Join(h.repoRoot, "integration", "services.sh")}, args...)...)
 	cmd.Dir = h.repoRoot
-	cmd.Env = append(os.Environ(),
-		"TIDEMARK_RUN_DIR="+h.runDir,
-		fmt.Sprintf("TIDEMARK_OWNER_PID=%d", os.Getpid()),
-	)
+	cmd.Env = append(append(os.Environ(), "TIDEMARK_RUN_DIR="+runDir), env...)
 	// The script's background processes write to files, not to these
 	// pipes, so Output returns when the script does.
 	var buf bytes.Buffer
