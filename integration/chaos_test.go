@@ -377,3 +377,21 @@ func runChaos(t *testing.T, disturb func(t *testing.T)) {
 func TestChaosExactlyOnce(t *testing.T) {
 	runChaos(t, nil)
 }
+
+// TestChaosS3Restart is the chaos test with the S3 server restarted while
+// the processor runs: checkpoints fail meanwhile, nothing else.
+func TestChaosS3Restart(t *testing.T) {
+	runChaos(t, func(t *testing.T) {
+		t.Log("chaos: restarting the S3 server")
+		testenv.RestartS3(t)
+	})
+}
+
+// TestChaosKafkaRestart is the chaos test with the Kafka broker restarted
+// while the processor runs.
+func TestChaosKafkaRestart(t *testing.T) {
+	runChaos(t, func(t *testing.T) {
+		t.Log("chaos: restarting the Kafka broker")
+		testenv.RestartKafka(t)
+	})
+}
