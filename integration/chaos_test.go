@@ -369,7 +369,18 @@ func runChaos(t *testing.T, disturb func(t *testing.T)) {
 	j.verify(ctx, want)
 	j.stop(ctx, p)
 	restores, resumed := j.logCount(`"msg":"restoring from checkpoint"`), j.logCount(`"msg":"pending transaction committed"`)
-	t.Logf("chaos: survived %d SIGKILLs, stopped cleanly; %d restores from a checkpoint, %d transactions resume-committed after a crash", kills, restores, resumed)
+	t.Logf("chaos: survived %d SIGKILLs, stopped cleanly; %d restores from a checkpoint, %d transactions resume-committed after a crash, %d checkpoints failed, %d in-process restarts",
+		kills, restores, resumed, j.logCount(`"msg":"checkpoint failed"`), j.logCount(`"msg":"restarting the job from its newest complete checkpoint"`))
+	if os.Getenv("TIDEMARK_CHAOS_SHOW") != "" {
+		for i := 1; i <= j.runs; i++ {
+			data, _ := os.ReadFile(filepath.Join(j.dir, fmt.Sprintf("run-%03d.log", i)))
+			for _, l := range strings.Split(string(data), "\n") {
+				if strings.Contains(l, `"level":"warn"`) || strings.Contains(l, `"level":"error"`) {
+					t.Logf("run %d: %s", i, l)
+				}
+			}
+		}
+	}
 }
 
 // TestChaosExactlyOnce: the real processor, killed with SIGKILL at random

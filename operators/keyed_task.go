@@ -351,6 +351,11 @@ func (t *keyedTask) snapshot(ctx context.Context) {
 		}
 	}
 	al.dir = filepath.Join(t.localDir, fmt.Sprintf("chk-%d", al.id), t.id.String())
+	// A snapshot of this id left by an earlier, failed attempt goes.
+	if err := os.RemoveAll(al.dir); err != nil {
+		t.decline(err)
+		return
+	}
 	if err := os.MkdirAll(filepath.Dir(al.dir), 0o755); err != nil {
 		t.decline(err)
 		return

@@ -84,6 +84,7 @@ type Job struct {
 	coord   *checkpoint.Coordinator
 	graph   *operators.Graph
 	ready   bool
+	readied bool // the current attempt became ready
 	onReady func()
 }
 
@@ -120,11 +121,24 @@ func (j *Job) Ready() bool {
 	return j.ready
 }
 
-// Run runs the job until ctx is done (it returns nil) or it fails. When
-// more checkpoints fail in a row than tolerated, it restarts from the
-// newest complete checkpoint, at most MaxRestarts times.
+// permanent marks an error that no restart can cure.
+type permanent struct{ error }
+
+func (p permanent) Unwrap() error { return p.error }
+
+// Permanent marks err as one that restarting the job cannot cure (lost
+// output, say): Run returns it at once.
+func Permanent(err error) error { return permanent{err} }
+
+// Run runs the job until ctx is done (it returns nil) or it fails. Once it
+// has been running, a failure — a task's error, more checkpoint failures in
+// a row than tolerated, storage or Kafka unreachable while restoring —
+// restarts it from the newest complete checkpoint, after a growing pause
+// (1 s, 2 s, 4 s, at most 10 s), up to MaxRestarts times in a row. The
+// first start, a zombie and a Permanent error end Run at once.
 func (j *Job) Run(ctx context.Context) error {
 	restore := j.spec.Restore
+	started := false
 	// restarts counts restarts in a row: an attempt that completed a
 	// checkpoint made progress, and starts the count again.
 	for restarts := 0; ; restarts++ {
@@ -135,17 +149,36 @@ func (j *Job) Run(ctx context.Context) error {
 		if completed, _ := j.Counts(); completed > 0 {
 			restarts = 0
 		}
-		if !errors.Is(err, checkpoint.ErrTooManyFailures) || restarts >= j.spec.MaxRestarts {
+		started = started || j.wasReady()
+		var p permanent
+		if !started || errors.Is(err, checkpoint.ErrZombie) || errors.As(err, &p) || restarts >= j.spec.MaxRestarts {
 			return err
 		}
-		j.spec.Log.Warn("restarting the job from its newest complete checkpoint", zap.Error(err), zap.Int("restarts_in_a_row", restarts+1))
+		pause := min(time.Second<<restarts, 10*time.Second)
+		j.spec.Log.Warn("restarting the job from its newest complete checkpoint", zap.Error(err),
+			zap.Int("restarts_in_a_row", restarts+1), zap.Duration("after", pause))
+		select {
+		case <-time.After(pause):
+		case <-ctx.Done():
+			return nil
+		}
 		restore = checkpoint.RestoreOptions{Topology: restore.Topology, Fallback: restore.Fallback, Log: restore.Log}
 	}
+}
+
+// wasReady reports whether the last attempt got as far as processing.
+func (j *Job) wasReady() bool {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.readied
 }
 
 func (j *Job) attempt(ctx context.Context, ro checkpoint.RestoreOptions) (err error) {
 	s := &j.spec
 	log := s.Log
+	j.mu.Lock()
+	j.coord, j.graph, j.readied = nil, nil, false
+	j.mu.Unlock()
 	sources, err := s.NewSources()
 	if err != nil {
 		return err
@@ -170,6 +203,9 @@ func (j *Job) attempt(ctx context.Context, ro checkpoint.RestoreOptions) (err er
 		return err
 	}
 	localDir := filepath.Join(s.StateDir, "checkpoints")
+	if err := clearLocalSnapshots(localDir, m); err != nil {
+		return err
+	}
 	restored := operators.Restored{InFlight: map[int][]operators.Record{}, Transactions: map[int][]operators.Transaction{}}
 	var backends []*state.Backend
 	defer func() {
@@ -240,7 +276,7 @@ func (j *Job) attempt(ctx context.Context, ro checkpoint.RestoreOptions) (err er
 		return err
 	}
 	j.mu.Lock()
-	j.coord, j.graph, j.ready = coord, g, true
+	j.coord, j.graph, j.ready, j.readied = coord, g, true, true
 	j.mu.Unlock()
 	if j.onReady != nil {
 		j.onReady()
@@ -342,5 +378,27 @@ func (j *Job) Drain(ctx context.Context) error {
 		return fmt.Errorf("final checkpoint %d: waiting for tasks to commit: %w", id, err)
 	}
 	j.spec.Log.Info("final checkpoint complete and committed", zap.Int64("checkpoint", id))
+	return nil
+}
+
+// clearLocalSnapshots removes the local snapshots a previous run left,
+// but the restored checkpoint's (local recovery reads it): their ids may
+// be used again, since ids continue from what reached storage.
+func clearLocalSnapshots(dir string, m *checkpoint.Metadata) error {
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("local snapshots: %w", err)
+	}
+	for _, e := range ents {
+		if m != nil && e.Name() == fmt.Sprintf("chk-%d", m.CheckpointID) {
+			continue
+		}
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+			return fmt.Errorf("local snapshots: %w", err)
+		}
+	}
 	return nil
 }

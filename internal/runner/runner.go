@@ -184,7 +184,8 @@ func Spec(cfg *config.Config, base []kgo.Opt, st storage.Store, written *atomic.
 			err := sink.Settle(ctx, cfg, base, id, pending, committed, log.Named("sink"))
 			var lost *sink.LostError
 			if errors.As(err, &lost) {
-				return lost.Fallback, err
+				// Output is lost: restarting cannot cure it.
+				return lost.Fallback, job.Permanent(err)
 			}
 			return 0, err
 		}
