@@ -26,18 +26,35 @@ integration:
 	eval "$$(bash integration/services.sh env)"; \
 	$(GO) test $(GOTEST_FLAGS) -v ./integration/...
 
+# Benchmarks (docs/benchmarks.md), one after the other, never in parallel.
+.PHONY: bench bench-checkpoint bench-pipeline
+bench:
+	$(MAKE) bench-checkpoint
+	$(MAKE) bench-pipeline
+
 # Checkpoint benchmark (docs/benchmarks.md): starts the S3 server in a run
 # directory of its own (so it never stops services started elsewhere), runs
 # cmd/ckptbench against file:// and s3://, and stops the server whatever
 # happens. Shorter: make bench BENCH_FLAGS='-sizes 10MB,100MB -checkpoints 10'.
-.PHONY: bench
 BENCH_FLAGS ?=
-bench:
+bench-checkpoint:
 	export TIDEMARK_RUN_DIR="$(CURDIR)/integration/.run/bench"; \
 	trap 'bash integration/services.sh stop s3' EXIT; \
 	bash integration/services.sh start s3; \
 	eval "$$(bash integration/services.sh env s3)"; \
 	$(GO) run ./cmd/ckptbench $(BENCH_FLAGS)
+
+# Pipeline benchmark (docs/benchmarks.md): starts a Kafka broker in a run
+# directory of its own, runs cmd/pipebench against it (a raw franz-go pipe
+# and Tidemark, throughput and latency), and stops the broker whatever
+# happens. Shorter: make bench-pipeline PIPEBENCH_FLAGS='-records 2000000 -rounds 1'.
+PIPEBENCH_FLAGS ?=
+bench-pipeline:
+	export TIDEMARK_RUN_DIR="$(CURDIR)/integration/.run/bench-pipeline"; \
+	trap 'bash integration/services.sh stop kafka' EXIT; \
+	bash integration/services.sh start kafka; \
+	eval "$$(bash integration/services.sh env kafka)"; \
+	$(GO) run ./cmd/pipebench $(PIPEBENCH_FLAGS)
 
 # The exactly-once chaos test, long: 50 SIGKILLs (CI runs 5 within `test`).
 chaos:

@@ -1,0 +1,412 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/tidemark/tidemark/sink"
+)
+
+// admin creates, deletes and inspects topics.
+type admin struct {
+	cl  *kgo.Client
+	adm *kadm.Client
+}
+
+func newAdmin(brokers []string) (*admin, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ClientID("pipebench"))
+	if err != nil {
+		return nil, err
+	}
+	return &admin{cl: cl, adm: kadm.NewClient(cl)}, nil
+}
+
+func (a *admin) close() { a.cl.Close() }
+
+// describe names the broker's version and transaction.version feature.
+func (a *admin) describe(ctx context.Context) string {
+	var vs []string
+	if avs, err := a.adm.ApiVersions(ctx); err == nil {
+		avs.Each(func(v kadm.BrokerApiVersions) {
+			if v.Err == nil {
+				vs = append(vs, v.VersionGuess())
+			}
+		})
+	}
+	if len(vs) == 0 {
+		vs = append(vs, "version unknown")
+	}
+	if tv, err := sink.TxnVersion(ctx, a.cl); err == nil {
+		vs = append(vs, fmt.Sprintf("transaction.version %d", tv))
+	}
+	return strings.Join(vs, ", ")
+}
+
+// createTopics creates fresh topics of o.partitions partitions and
+// remembers them for the clean-up.
+func (e *env) createTopics(ctx context.Context, names ...string) error {
+	resp, err := e.adm.adm.CreateTopics(ctx, int32(e.o.partitions), 1, nil, names...)
+	if err == nil {
+		err = resp.Error()
+	}
+	if err != nil {
+		return fmt.Errorf("create topics %v: %w", names, err)
+	}
+	e.topics = append(e.topics, names...)
+	return e.awaitLeaders(ctx, names...)
+}
+
+// awaitLeaders waits until every partition of topics has a leader, so that
+// no client starts with a metadata miss (kgo retries one only after a
+// backoff, which would count against the first records).
+func (e *env) awaitLeaders(ctx context.Context, names ...string) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for {
+		td, err := e.adm.adm.ListTopics(ctx, names...)
+		ok := err == nil && len(td) == len(names)
+		if ok {
+			for _, t := range td {
+				ok = ok && t.Err == nil && len(t.Partitions) == e.o.partitions
+				for _, p := range t.Partitions {
+					ok = ok && p.Err == nil && p.Leader >= 0
+				}
+			}
+		}
+		if ok {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("topics %v: no leader for every partition: %w", names, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// deleteTopics deletes topics; failures are only reported.
+func (e *env) deleteTopics(ctx context.Context, names ...string) {
+	if e.o.keep {
+		return
+	}
+	resp, err := e.adm.adm.DeleteTopics(ctx, names...)
+	if err == nil {
+		err = resp.Error()
+	}
+	if err != nil {
+		progress("warning: delete topics %v: %v", names, err)
+	}
+	var keep []string
+	for _, t := range e.topics {
+		if !slices.Contains(names, t) {
+			keep = append(keep, t)
+		}
+	}
+	e.topics = keep
+}
+
+// minValueSize is the least -value: the JSON event without padding.
+const minValueSize = 64
+
+// gen generates the benchmark's records: uniformly random keys
+// "user-<n>" and values {"seq":…,"sent":<unix ns>,"pad":"<letters>"}
+// padded to the value size with random letters (compressible about as
+// much as text).
+type gen struct {
+	rnd       *rand.Rand
+	keys      int
+	width     int
+	valueSize int
+	seq       int64
+}
+
+func newGen(keys, valueSize int, seed uint64) *gen {
+	return &gen{rnd: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), keys: keys,
+		width: len(strconv.Itoa(keys - 1)), valueSize: valueSize}
+}
+
+// next returns a record's key index, key and value, sent at sent.
+func (g *gen) next(sent time.Time) (int, []byte, []byte) {
+	k := g.rnd.IntN(g.keys)
+	key := fmt.Appendf(make([]byte, 0, 5+g.width), "user-%0*d", g.width, k)
+	v := make([]byte, 0, g.valueSize)
+	v = fmt.Appendf(v, `{"seq":%d,"sent":%d,"pad":"`, g.seq, sent.UnixNano())
+	for len(v) < g.valueSize-2 {
+		x := g.rnd.Uint64()
+		for i := 0; i < 8 && len(v) < g.valueSize-2; i++ {
+			v = append(v, 'a'+byte(x%26))
+			x >>= 8
+		}
+	}
+	v = append(v, '"', '}')
+	g.seq++
+	return k, key, v
+}
+
+// parseSent reads the "sent" field of a generated value.
+func parseSent(v []byte) (int64, bool) {
+	const field = `"sent":`
+	i := strings.Index(string(v), field)
+	if i < 0 {
+		return 0, false
+	}
+	s := v[i+len(field):]
+	j := 0
+	for j < len(s) && s[j] >= '0' && s[j] <= '9' {
+		j++
+	}
+	n, err := strconv.ParseInt(string(s[:j]), 10, 64)
+	return n, err == nil
+}
+
+// keyIndex reads n from a key "user-<n>".
+func keyIndex(key []byte) (int, bool) {
+	s, ok := strings.CutPrefix(string(key), "user-")
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.Atoi(s)
+	return n, err == nil
+}
+
+// fill produces o.records generated records into topic (fresh, created
+// here) with the client's defaults (idempotent, acks=all), and returns how
+// long it took.
+func (e *env) fill(ctx context.Context, topic string) (time.Duration, error) {
+	if err := e.createTopics(ctx, topic); err != nil {
+		return 0, err
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(e.o.brokers...), kgo.ClientID("pipebench-fill"), kgo.DefaultProduceTopic(topic))
+	if err != nil {
+		return 0, err
+	}
+	defer cl.Close()
+	g := newGen(e.o.keys, e.o.valueSize, e.o.seed)
+	var failed atomic.Pointer[error]
+	start := time.Now()
+	for range e.o.records {
+		if failed.Load() != nil || ctx.Err() != nil {
+			break
+		}
+		_, k, v := g.next(time.Now())
+		cl.Produce(ctx, &kgo.Record{Key: k, Value: v}, func(_ *kgo.Record, err error) {
+			if err != nil {
+				failed.CompareAndSwap(nil, &err)
+			}
+		})
+	}
+	if err := cl.Flush(ctx); err != nil {
+		return 0, err
+	}
+	if p := failed.Load(); p != nil {
+		return 0, *p
+	}
+	return time.Since(start), ctx.Err()
+}
+
+// watcher is a read_committed consumer of an output topic, from its
+// start: it counts records and notes when the count reached a target.
+type watcher struct {
+	cl     *kgo.Client
+	target int64
+	// onRecords, when set, sees every fetched batch of records with the
+	// time it was polled, on the watcher's goroutine.
+	onRecords func(now time.Time, recs []*kgo.Record)
+
+	fetching  chan struct{} // closed at the first fetch response
+	fetchOnce sync.Once
+
+	// batches and batchRecords count the record batches read and the
+	// records in them (control batches included): how the producers
+	// batched.
+	batches, batchRecords atomic.Int64
+
+	n       atomic.Int64
+	at      time.Time // when n reached target; written before reached closes
+	reached chan struct{}
+	done    chan struct{}
+	err     atomic.Pointer[error]
+}
+
+// newWatcher returns a watcher of every partition of topic (partitions of
+// them), from offset 0.
+func newWatcher(brokers []string, topic string, partitions int, target int64, onRecords func(time.Time, []*kgo.Record)) (*watcher, error) {
+	w := &watcher{target: target, onRecords: onRecords, reached: make(chan struct{}), done: make(chan struct{}),
+		fetching: make(chan struct{})}
+	parts := map[int32]kgo.Offset{}
+	for p := range partitions {
+		parts[int32(p)] = kgo.NewOffset().At(0)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ClientID("pipebench-watch"),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: parts}),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.FetchMaxWait(100*time.Millisecond),
+		kgo.WithHooks(fetchHook{w}))
+	if err != nil {
+		return nil, err
+	}
+	w.cl = cl
+	return w, nil
+}
+
+// fetchHook closes fetching at the watcher's first fetch response and
+// counts the record batches read.
+type fetchHook struct{ w *watcher }
+
+func (h fetchHook) OnFetchBatchRead(_ kgo.BrokerMetadata, _ string, _ int32, m kgo.FetchBatchMetrics) {
+	h.w.batches.Add(1)
+	h.w.batchRecords.Add(int64(m.NumRecords))
+}
+
+func (h fetchHook) OnBrokerRead(_ kgo.BrokerMetadata, key int16, _ int, _, _ time.Duration, err error) {
+	if key == 1 && err == nil { // Fetch
+		h.w.fetchOnce.Do(func() { close(h.w.fetching) })
+	}
+}
+
+// awaitFetching waits until the watcher's fetches run, so that the time
+// it takes to start does not count against the pipeline.
+func (w *watcher) awaitFetching(ctx context.Context) error {
+	select {
+	case <-w.fetching:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("output consumer not fetching: %w", ctx.Err())
+	}
+}
+
+// run consumes until ctx ends, then closes the client.
+func (w *watcher) run(ctx context.Context) {
+	defer close(w.done)
+	defer w.cl.Close()
+	for {
+		fs := w.cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		now := time.Now()
+		fs.EachError(func(t string, p int32, err error) {
+			err = fmt.Errorf("watch %s[%d]: %w", t, p, err)
+			w.err.CompareAndSwap(nil, &err)
+		})
+		recs := fs.Records()
+		if len(recs) == 0 {
+			continue
+		}
+		if w.onRecords != nil {
+			w.onRecords(now, recs)
+		}
+		if w.n.Add(int64(len(recs))) >= w.target && w.at.IsZero() {
+			w.at = now
+			close(w.reached)
+		}
+	}
+}
+
+func (w *watcher) failed() error {
+	if p := w.err.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// hwWatch polls the high watermarks of topic until they sum to at least
+// target and returns when that was first seen: when the records were
+// written, committed or not. With transactions the sum also counts commit
+// markers (one per partition and transaction), so it is reached a few
+// records early.
+func hwWatch(ctx context.Context, adm *kadm.Client, topic string, target int64) time.Time {
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return time.Time{}
+		case <-t.C:
+		}
+		ends, err := adm.ListEndOffsets(ctx, topic)
+		if err != nil || ends.Error() != nil {
+			continue
+		}
+		var sum int64
+		ends.Each(func(o kadm.ListedOffset) { sum += o.Offset })
+		if sum >= target {
+			return time.Now()
+		}
+	}
+}
+
+// cpuMeter reads the CPU time of this process and, if known, of the
+// broker.
+type cpuMeter struct{ brokerPID int }
+
+func newCPUMeter(pid int) *cpuMeter {
+	if pid == 0 {
+		if dir := os.Getenv(envRunDir); dir != "" {
+			if b, err := os.ReadFile(filepath.Join(dir, "kafka", "kafka.pid")); err == nil {
+				pid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+			}
+		}
+	}
+	if pid > 0 {
+		if _, err := procCPU(pid); err != nil {
+			pid = 0
+		}
+	}
+	return &cpuMeter{brokerPID: max(pid, 0)}
+}
+
+type cpuSample struct{ proc, broker time.Duration }
+
+func (m *cpuMeter) sample() cpuSample {
+	var s cpuSample
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
+		s.proc = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	if m.brokerPID > 0 {
+		s.broker, _ = procCPU(m.brokerPID)
+	}
+	return s
+}
+
+func (s cpuSample) sub(t cpuSample) cpuSample {
+	return cpuSample{proc: s.proc - t.proc, broker: s.broker - t.broker}
+}
+
+// procCPU is the user plus system time of process pid, from
+// /proc/<pid>/stat (clock ticks of 10 ms, USER_HZ on Linux).
+func procCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, errors.New("bad /proc stat")
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 13 {
+		return 0, errors.New("bad /proc stat")
+	}
+	ut, err1 := strconv.ParseInt(f[11], 10, 64)
+	st, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, errors.New("bad /proc stat")
+	}
+	return time.Duration(ut+st) * 10 * time.Millisecond, nil
+}

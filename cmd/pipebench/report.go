@@ -1,0 +1,285 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// report prints the results' tables.
+func report(w io.Writer, o options, tput []runResult, lats []latencyResult, rate float64, rateNote string, broker bool) {
+	base := median(rates(tput, "a"))
+	var baseCPU float64 // (a)'s median CPU per record, here plus broker
+	if as := byVariant(tput, "a"); len(as) > 0 {
+		var here, brk []float64
+		for _, r := range as {
+			here = append(here, float64(r.cpu.proc)/float64(r.records))
+			brk = append(brk, float64(r.cpu.broker)/float64(r.records))
+		}
+		baseCPU = median(here) + median(brk)
+	}
+	if len(tput) > 0 {
+		header := []string{"variant", "pipeline", "records/s min", "records/s median", "÷ (a)", "÷ (a) by round", "written/s median", "start-up", "CPU/record here", "ckpts/run", "ckpt e2e p50"}
+		if broker {
+			header = slices.Insert(header, 9, "CPU/record broker", "(a) ÷ CPU")
+		}
+		t := newTable(w, o.markdown, fmt.Sprintf("Throughput: %d records of %d B (%d keys, %d partitions), job.parallelism %d, checkpoint.interval %s; %d round(s) interleaved; min and median over the rounds",
+			o.records, o.valueSize, o.keys, o.partitions, o.parallelism, o.interval, o.rounds), header...)
+		for _, v := range o.variants {
+			rs := byVariant(tput, v.name)
+			if len(rs) == 0 {
+				continue
+			}
+			rate := rates(tput, v.name)
+			var written, startup, cpu, bcpu []float64
+			var ckpts []float64
+			var e2e []time.Duration
+			for _, r := range rs {
+				if r.written > 0 {
+					written = append(written, float64(r.records)/r.written.Seconds())
+				}
+				startup = append(startup, r.startup.Seconds())
+				cpu = append(cpu, float64(r.cpu.proc)/float64(r.records))
+				bcpu = append(bcpu, float64(r.cpu.broker)/float64(r.records))
+				ckpts = append(ckpts, float64(r.checkpoints))
+				e2e = append(e2e, r.ckptE2E...)
+			}
+			su, ck, ce := "-", "-", "-"
+			if v.tidemark {
+				su = fmtDur(time.Duration(median(startup) * float64(time.Second)))
+				ck = fmt.Sprintf("%.0f", median(ckpts))
+				if len(e2e) > 0 {
+					ce = fmtDur(pct(e2e, 50))
+				}
+			}
+			var byRound []string
+			for _, r := range rs {
+				if a := runOf(tput, "a", r.round); a != nil {
+					byRound = append(byRound, ratio(r.rate(), a.rate()))
+				}
+			}
+			row := []string{v.name, v.label, fmtRate(slices.Min(rate)), fmtRate(median(rate)), ratio(median(rate), base),
+				strings.Join(byRound, ", "), fmtRate(median(written)), su, fmtNs(median(cpu)), ck, ce}
+			if broker {
+				total := median(cpu) + median(bcpu)
+				row = slices.Insert(row, 9, fmtNs(median(bcpu)), ratio(baseCPU, total))
+			}
+			t.row(row...)
+		}
+		t.flush()
+
+		t = newTable(w, o.markdown, "Every throughput run, in order", "round", "variant", "visible after", "records/s", "written after", "start-up", "CPU here", "CPU broker", "records/batch out", "ckpts")
+		for _, r := range tput {
+			su := "-"
+			if r.startup > 0 {
+				su = fmtDur(r.startup)
+			}
+			b := "-"
+			if broker {
+				b = fmtDur(r.cpu.broker)
+			}
+			t.row(fmt.Sprint(r.round), r.variant, fmtDur(r.visible), fmtRate(r.rate()), fmtDur(r.written), su, fmtDur(r.cpu.proc), b,
+				fmt.Sprintf("%.0f", r.perBatch), fmt.Sprint(r.checkpoints))
+		}
+		t.flush()
+	}
+	if len(lats) > 0 {
+		if rateNote != "" {
+			rateNote = ": " + rateNote
+		}
+		t := newTable(w, o.markdown, fmt.Sprintf("End-to-end latency, produce to read_committed visibility, at %s records/s%s, for %s (the first %s left out)",
+			fmtRate(rate), rateNote, o.latDuration, o.latWarmup),
+			"variant", "pipeline", "records", "p50", "p90", "p99", "max", "ckpt e2e p50", "ckpt e2e max", "input lag max")
+		for _, r := range lats {
+			v, _ := variantByName(r.variant)
+			ce, cm := "-", "-"
+			if len(r.ckptE2E) > 0 {
+				ce, cm = fmtDur(pct(r.ckptE2E, 50)), fmtDur(pct(r.ckptE2E, 100))
+			}
+			t.row(r.variant, v.label, fmt.Sprint(len(r.lat)), fmtDur(r.pct(50)), fmtDur(r.pct(90)), fmtDur(r.pct(99)), fmtDur(r.pct(100)), ce, cm,
+				fmtDur(r.inputLag))
+		}
+		t.flush()
+	}
+
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "records/s: records ÷ time from the pipeline being ready (Tidemark: restored, about to process; start-up")
+	fmt.Fprintln(w, "apart) until a read_committed consumer of the output saw them all; ÷ (a) compares medians, ÷ (a) by round")
+	fmt.Fprintln(w, "each run with (a)'s run of the same round. written/s: until the output's high watermarks summed to the")
+	fmt.Fprintln(w, "record count (written, committed or not). CPU/record: CPU time of this process (pipeline plus the")
+	fmt.Fprintln(w, "watching consumer) or of the broker during the run, per record (medians); (a) ÷ CPU: (a)'s CPU per record")
+	fmt.Fprintln(w, "(here plus broker) ÷ this variant's, the throughput ratio to expect when the cores are the limit.")
+	fmt.Fprintln(w, "ckpt e2e: Tidemark's checkpoints completed during the run, trigger to metadata written. records/batch out:")
+	fmt.Fprintln(w, "mean records per record batch in the output topic (control batches included): how the producers batched.")
+	if len(lats) > 0 {
+		fmt.Fprintln(w, "Latency: from just before the input record's Produce call until a read_committed consumer's poll returned")
+		fmt.Fprintln(w, "it. input lag max: how far the producer fell behind its schedule at worst (1 ms ticks).")
+	}
+	for _, r := range lats {
+		if r.inputLag > 100*time.Millisecond {
+			fmt.Fprintf(w, "warning: latency %s: the producer fell %s behind its schedule: the machine did not keep the rate\n", r.variant, fmtDur(r.inputLag))
+		}
+		if r.unmatched > 0 {
+			fmt.Fprintf(w, "warning: latency %s: %d output records whose produce time could not be found\n", r.variant, r.unmatched)
+		}
+		if r.seen != r.produced {
+			fmt.Fprintf(w, "warning: latency %s: %d records produced, %d seen in the output\n", r.variant, r.produced, r.seen)
+		}
+	}
+	for _, v := range o.variants {
+		if m := median(rates(tput, v.name)); rate > 0 && m > 0 && rate > 0.7*m {
+			fmt.Fprintf(w, "warning: the latency rate %s records/s is above 70 %% of %s's median throughput: its latency includes queueing\n", fmtRate(rate), v.name)
+		}
+	}
+}
+
+// runOf is variant name's run in round, or nil.
+func runOf(rs []runResult, name string, round int) *runResult {
+	for i := range rs {
+		if rs[i].variant == name && rs[i].round == round {
+			return &rs[i]
+		}
+	}
+	return nil
+}
+
+func byVariant(rs []runResult, name string) []runResult {
+	var out []runResult
+	for _, r := range rs {
+		if r.variant == name {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func rates(rs []runResult, name string) []float64 {
+	var out []float64
+	for _, r := range byVariant(rs, name) {
+		out = append(out, r.rate())
+	}
+	return out
+}
+
+// median of xs; the mean of the middle two for an even count; 0 if empty.
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
+}
+
+// pct is the nearest-rank p-th percentile of xs.
+func pct[T ~int64](xs []T, p float64) T {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	k := int(math.Ceil(p/100*float64(len(s)))) - 1
+	return s[min(max(k, 0), len(s)-1)]
+}
+
+// table prints aligned text or Markdown.
+type table struct {
+	w  io.Writer
+	md bool
+	tw *tabwriter.Writer
+}
+
+func newTable(w io.Writer, md bool, title string, header ...string) *table {
+	t := &table{w: w, md: md}
+	fmt.Fprintln(w)
+	if md {
+		fmt.Fprintf(w, "%s\n\n", title)
+		t.row(header...)
+		sep := make([]string, len(header))
+		for i := range sep {
+			sep[i] = "---"
+			if i >= 2 {
+				sep[i] = "---:"
+			}
+		}
+		t.row(sep...)
+		return t
+	}
+	fmt.Fprintf(w, "%s\n", title)
+	t.tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	t.row(header...)
+	return t
+}
+
+func (t *table) row(cells ...string) {
+	if t.md {
+		fmt.Fprintf(t.w, "| %s |\n", strings.Join(cells, " | "))
+		return
+	}
+	fmt.Fprintf(t.tw, "%s\t\n", strings.Join(cells, "\t"))
+}
+
+func (t *table) flush() {
+	if t.tw != nil {
+		_ = t.tw.Flush()
+	}
+}
+
+func ratio(a, b float64) string {
+	if b == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f", a/b)
+}
+
+func fmtRate(r float64) string {
+	switch {
+	case r == 0:
+		return "-"
+	case r >= 1e6:
+		return fmt.Sprintf("%.2f M", r/1e6)
+	case r >= 1e4:
+		return fmt.Sprintf("%.0f k", r/1e3)
+	case r >= 1e3:
+		return fmt.Sprintf("%.1f k", r/1e3)
+	default:
+		return fmt.Sprintf("%.0f", r)
+	}
+}
+
+// fmtNs formats a duration given in (fractional) nanoseconds.
+func fmtNs(ns float64) string {
+	switch {
+	case ns == 0:
+		return "-"
+	case ns >= 1e4:
+		return fmt.Sprintf("%.1f µs", ns/1e3)
+	case ns >= 1e3:
+		return fmt.Sprintf("%.2f µs", ns/1e3)
+	default:
+		return fmt.Sprintf("%.0f ns", ns)
+	}
+}
+
+func fmtDur(d time.Duration) string {
+	switch {
+	case d == 0:
+		return "-"
+	case d >= 10*time.Second:
+		return fmt.Sprintf("%.1f s", d.Seconds())
+	case d >= time.Second:
+		return fmt.Sprintf("%.2f s", d.Seconds())
+	case d >= 10*time.Millisecond:
+		return fmt.Sprintf("%.0f ms", float64(d)/float64(time.Millisecond))
+	default:
+		return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond))
+	}
+}
