@@ -13,8 +13,7 @@ import (
 	"github.com/tidemark/tidemark/operators"
 )
 
-// PoolSize is the number of transactional ids each sink task rotates
-// through: <prefix>-<task>-<slot>, slot in [0, PoolSize). An id is reused
+// PoolSize is the number of transactional ids each sink task may use: <prefix>-<task>-<slot>, slot in [0, PoolSize). An id is reused
 // only once the transaction it held is committed. It is a constant, not a
 // setting, so that recovery always knows every id a previous run may have
 // left a transaction on.
@@ -88,15 +87,14 @@ func (t *Transactional) Open(ctx context.Context, oc operators.OpenContext) erro
 	if t.txnVersion, err = TxnVersion(ctx, cl); err != nil {
 		return err
 	}
-	// Continue on the slot after the restored transactions, so that ids
-	// rotate evenly.
 	for _, tx := range oc.PendingTransactions {
 		t.barrier = max(t.barrier, tx.Checkpoint)
 		t.slots[slotOf(tx.TransactionalID, t.slots[:])].restored = true
 	}
-	t.cur = int(t.barrier % PoolSize)
+	// Start on the lowest id the restored checkpoint does not hold (a
+	// task holds fewer pending transactions than ids).
 	for t.slots[t.cur].restored {
-		t.cur = (t.cur + 1) % PoolSize // at most PoolSize-1 steps: one task has fewer pending than ids
+		t.cur++
 	}
 	return nil
 }
@@ -205,9 +203,12 @@ func (t *Transactional) SnapshotState(ctx context.Context, id int64) error {
 		}
 		return nil
 	}
+	// The lowest free id: usually two ids alternate, and their clients
+	// stay warm (a new transactional client's first transaction waits for
+	// its producer id).
 	next := -1
-	for i := 1; i < PoolSize; i++ {
-		if j := (t.cur + i) % PoolSize; !t.slots[j].busy && !t.slots[j].open && !t.slots[j].restored {
+	for j := range t.slots {
+		if j != t.cur && !t.slots[j].busy && !t.slots[j].open && !t.slots[j].restored {
 			next = j
 			break
 		}
