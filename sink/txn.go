@@ -24,9 +24,16 @@ func TransactionalID(cfg *config.Config, task, slot int) string {
 	return fmt.Sprintf("%s-%d-%d", cfg.TxnIDPrefix(), task, slot)
 }
 
-// ErrPoolExhausted: every transactional id of a sink task holds a
-// transaction waiting for its checkpoint to complete; the checkpoint is
-// declined and the open transaction carries on to the next one.
+// MaxPending is the most pre-committed transactions a sink task keeps
+// waiting for their checkpoints. Together with the ids held after a commit
+// (see slot.held) and the open transaction it leaves an id free for the
+// next transaction whatever completes: (PoolSize-2)/2.
+const MaxPending = (PoolSize - 2) / 2
+
+// ErrPoolExhausted: MaxPending transactions of a sink task already wait for
+// their checkpoints (which failed); the checkpoint is declined and the open
+// transaction carries on to the next one. Checkpoints keep failing until
+// the job restarts from its newest complete checkpoint.
 var ErrPoolExhausted = errors.New("sink: every transactional id holds a transaction waiting for a checkpoint")
 
 // Transactional is the exactly-once Kafka sink, a two-phase commit in the
@@ -61,9 +68,13 @@ type slot struct {
 	records int   // records in the open transaction
 	after   int64 // the barrier before the open transaction's first record
 	busy    bool  // its transaction is pre-committed, waiting
-	// restored: the restored checkpoint's transaction was on this id; it
-	// is not reused until a newer checkpoint completes (see Settle).
-	restored bool
+	// held: the newest complete checkpoint (the one a restart would
+	// restore) lists this id's last transaction as pending, so recovery
+	// may resume-commit it with its stored producer epoch: the id starts no
+	// new transaction (which would bump the epoch and make that commit
+	// look lost) until a checkpoint after heldFor completes.
+	held    bool
+	heldFor int64
 }
 
 // NewTransactional returns the exactly-once sink operator; base are the
@@ -89,11 +100,12 @@ func (t *Transactional) Open(ctx context.Context, oc operators.OpenContext) erro
 	}
 	for _, tx := range oc.PendingTransactions {
 		t.barrier = max(t.barrier, tx.Checkpoint)
-		t.slots[slotOf(tx.TransactionalID, t.slots[:])].restored = true
+		// Held until the first checkpoint after the restore completes.
+		t.slots[slotOf(tx.TransactionalID, t.slots[:])].held = true
 	}
 	// Start on the lowest id the restored checkpoint does not hold (a
 	// task holds fewer pending transactions than ids).
-	for t.slots[t.cur].restored {
+	for t.slots[t.cur].held {
 		t.cur++
 	}
 	return nil
@@ -207,8 +219,11 @@ func (t *Transactional) SnapshotState(ctx context.Context, id int64) error {
 	// stay warm (a new transactional client's first transaction waits for
 	// its producer id).
 	next := -1
+	if len(t.pending) >= MaxPending {
+		return fmt.Errorf("checkpoint %d: %w (%d pending)", id, ErrPoolExhausted, len(t.pending))
+	}
 	for j := range t.slots {
-		if j != t.cur && !t.slots[j].busy && !t.slots[j].open && !t.slots[j].restored {
+		if j != t.cur && !t.slots[j].busy && !t.slots[j].open && !t.slots[j].held {
 			next = j
 			break
 		}
@@ -245,6 +260,11 @@ func (t *Transactional) PendingTransactions() []operators.Transaction {
 // transaction pre-committed up to checkpoint id. A failed commit fails the
 // task: recovery then completes or reports it.
 func (t *Transactional) NotifyCheckpointComplete(ctx context.Context, id int64) error {
+	for i := range t.slots {
+		if s := &t.slots[i]; s.held && s.heldFor < id {
+			s.held = false
+		}
+	}
 	var keep []operators.Transaction
 	for _, tx := range t.pending {
 		if tx.Checkpoint > id {
@@ -256,11 +276,9 @@ func (t *Transactional) NotifyCheckpointComplete(ctx context.Context, id int64) 
 			return fmt.Errorf("sink: commit %s (checkpoint %d): %w", tx.TransactionalID, tx.Checkpoint, err)
 		}
 		s.open, s.busy, s.records = false, false, 0
+		s.held, s.heldFor = true, id
 	}
 	t.pending = keep
-	for i := range t.slots {
-		t.slots[i].restored = false
-	}
 	return nil
 }
 

@@ -201,31 +201,75 @@ func TestLostTransaction(t *testing.T) {
 	}
 }
 
-// TestPoolExhausted: with every id waiting for a checkpoint, the next
-// checkpoint is declined and the open transaction carries on.
+// TestPoolExhausted: with MaxPending transactions waiting for their
+// checkpoints, the next checkpoint is declined and the open transaction
+// carries on; once one completes, pre-commits resume.
 func TestPoolExhausted(t *testing.T) {
 	e := newEnv(t)
 	s := e.open(nil)
-	for id := int64(1); id < sink.PoolSize; id++ {
+	for id := int64(1); id <= sink.MaxPending; id++ {
 		e.write(s, fmt.Sprint(id))
 		if err := s.SnapshotState(e.ctx, id); err != nil {
 			t.Fatal(err)
 		}
 	}
 	e.write(s, "last")
-	if err := s.SnapshotState(e.ctx, sink.PoolSize); !errors.Is(err, sink.ErrPoolExhausted) {
-		t.Fatalf("snapshot with every id busy = %v", err)
+	if err := s.SnapshotState(e.ctx, sink.MaxPending+1); !errors.Is(err, sink.ErrPoolExhausted) {
+		t.Fatalf("snapshot with %d pending = %v", sink.MaxPending, err)
 	}
-	if err := s.NotifyCheckpointComplete(e.ctx, sink.PoolSize-1); err != nil {
+	if err := s.NotifyCheckpointComplete(e.ctx, sink.MaxPending); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.SnapshotState(e.ctx, sink.PoolSize+1); err != nil {
+	// The ids just committed are held until a later checkpoint completes;
+	// there is still an id free.
+	if err := s.SnapshotState(e.ctx, sink.MaxPending+2); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.NotifyCheckpointComplete(e.ctx, sink.PoolSize+1); err != nil {
+	e.write(s, "after")
+	if err := s.NotifyCheckpointComplete(e.ctx, sink.MaxPending+2); err != nil {
 		t.Fatal(err)
 	}
-	if got := len(e.committed()); got != sink.PoolSize {
-		t.Errorf("%d records committed, want %d", got, sink.PoolSize)
+	if err := s.SnapshotState(e.ctx, sink.MaxPending+3); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.NotifyCheckpointComplete(e.ctx, sink.MaxPending+3); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(e.committed()); got != sink.MaxPending+2 {
+		t.Errorf("%d records committed, want %d", got, sink.MaxPending+2)
+	}
+}
+
+// TestCommittedIdsAreHeld: an id whose transaction the newest complete
+// checkpoint lists as pending starts no new transaction until a later
+// checkpoint completes, so a recovery of that checkpoint can still
+// resume-commit it (the retry is not mistaken for a lost transaction).
+func TestCommittedIdsAreHeld(t *testing.T) {
+	e := newEnv(t)
+	s := e.open(nil)
+	var pending []operators.Transaction
+	for id := int64(1); id <= 6; id++ {
+		e.write(s, fmt.Sprint(id))
+		if err := s.SnapshotState(e.ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		pending = s.PendingTransactions()
+		if err := s.NotifyCheckpointComplete(e.ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Checkpoint 7 is taken but never completes: what comes after its
+	// barrier must not reopen checkpoint 6's id.
+	e.write(s, "uncommitted-1")
+	if err := s.SnapshotState(e.ctx, 7); err != nil {
+		t.Fatal(err)
+	}
+	e.write(s, "uncommitted-2")
+	_ = s.Close() // a crash; checkpoint 6 is the newest complete one
+	if err := e.settle(6, pending); err != nil {
+		t.Fatalf("recovering checkpoint 6, whose transaction committed before the crash: %v", err)
+	}
+	if got := len(e.committed()); got != 6 {
+		t.Errorf("%d records committed, want 6", got)
 	}
 }
