@@ -314,6 +314,17 @@ func (j *Job) settle(ctx context.Context, m *checkpoint.Metadata, ro checkpoint.
 	if j.spec.Settle == nil {
 		return m, nil
 	}
+	if m != nil && ro.From != "" {
+		// A checkpoint or savepoint named by hand is usually not the
+		// newest: its transactions committed (or were aborted) long ago,
+		// and the output written since it was taken is written again.
+		j.spec.Log.Warn("restoring a named checkpoint: output written since it was taken will be written again",
+			zap.Int64("checkpoint", m.CheckpointID), zap.String("from", ro.From))
+		if _, err := j.spec.Settle(ctx, m, true); err != nil {
+			return nil, err
+		}
+		return m, nil
+	}
 	fallback, err := j.spec.Settle(ctx, m, false)
 	if err == nil {
 		return m, nil
