@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tidemark/tidemark/internal/benchfmt"
 	"github.com/tidemark/tidemark/operators"
 )
 
@@ -32,8 +33,8 @@ func TestPercentile(t *testing.T) {
 		xs[i] = time.Duration(20 - i)
 	}
 	for p, want := range map[float64]time.Duration{50: 10, 99: 20, 100: 20, 0: 1, 5: 1, 6: 2} {
-		if got := pct(xs, p); got != want {
-			t.Errorf("pct(1..20, %v) = %d, want %d", p, got, want)
+		if got := benchfmt.Pct(xs, p); got != want {
+			t.Errorf("benchfmt.Pct(1..20, %v) = %d, want %d", p, got, want)
 		}
 	}
 	if got := mean(xs); got != 10 {

@@ -3,30 +3,27 @@ package main
 import (
 	"fmt"
 	"io"
-	"math"
-	"sort"
-	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/tidemark/tidemark/checkpoint"
+	"github.com/tidemark/tidemark/internal/benchfmt"
 )
 
 // report prints the results' tables.
 func report(w io.Writer, o options, rs []result) {
 	n := o.checkpoints
-	t := newTable(w, o.markdown, "Full checkpoint (the build's final one) vs a plain full copy of the same files through the same store",
+	t := benchfmt.NewTable(w, o.markdown, "Full checkpoint (the build's final one) vs a plain full copy of the same files through the same store",
 		"size", "store", "keys", "state", "build", "full e2e", "sync", "async", "uploaded", "files", "plain copy", "copy again at end", "full e2e ÷ copy")
 	for _, r := range rs {
-		t.row(sizeLabel(r.size), r.backend, fmt.Sprint(r.keys), fmtBytes(r.full.StateSize), fmtDur(r.build),
+		t.Row(sizeLabel(r.size), r.backend, fmt.Sprint(r.keys), fmtBytes(r.full.StateSize), fmtDur(r.build),
 			fmtDur(r.full.Duration), fmtDur(r.full.SyncDuration), fmtDur(r.full.AsyncDuration),
 			fmtBytes(r.full.BytesUploaded), fmt.Sprint(r.full.FilesUploaded),
 			fmtDur(r.copies[0]), fmtDur(r.copies[len(r.copies)-1]),
 			ratio(float64(r.full.Duration), float64(meanDur(r.copies))))
 	}
-	t.flush()
+	t.Flush()
 
-	t = newTable(w, o.markdown, fmt.Sprintf("Incremental checkpoints: %d measured per case, %.2g %% of the keys updated between two (p99 of %d samples is the maximum)", n, 100*o.update, n),
+	t = benchfmt.NewTable(w, o.markdown, fmt.Sprintf("Incremental checkpoints: %d measured per case, %.2g %% of the keys updated between two (p99 of %d samples is the maximum)", n, 100*o.update, n),
 		"size", "store", "sync p50", "sync p99", "async p50", "async p99", "e2e p50", "e2e p99", "uploaded p50", "uploaded mean", "uploaded max", "files up/reused p50", "state at end")
 	for _, r := range rs {
 		sync := durs(r.incr, func(s checkpoint.Stats) time.Duration { return s.SyncDuration })
@@ -35,15 +32,15 @@ func report(w io.Writer, o options, rs []result) {
 		up := ints(r.incr, func(s checkpoint.Stats) int64 { return s.BytesUploaded })
 		fu := ints(r.incr, func(s checkpoint.Stats) int64 { return int64(s.FilesUploaded) })
 		fr := ints(r.incr, func(s checkpoint.Stats) int64 { return int64(s.FilesReused) })
-		t.row(sizeLabel(r.size), r.backend,
-			fmtDur(pct(sync, 50)), fmtDur(pct(sync, 99)), fmtDur(pct(async, 50)), fmtDur(pct(async, 99)),
-			fmtDur(pct(e2e, 50)), fmtDur(pct(e2e, 99)),
-			fmtBytes(pct(up, 50)), fmtBytes(mean(up)), fmtBytes(pct(up, 100)),
-			fmt.Sprintf("%d/%d", pct(fu, 50), pct(fr, 50)), fmtBytes(r.incr[len(r.incr)-1].StateSize))
+		t.Row(sizeLabel(r.size), r.backend,
+			fmtDur(benchfmt.Pct(sync, 50)), fmtDur(benchfmt.Pct(sync, 99)), fmtDur(benchfmt.Pct(async, 50)), fmtDur(benchfmt.Pct(async, 99)),
+			fmtDur(benchfmt.Pct(e2e, 50)), fmtDur(benchfmt.Pct(e2e, 99)),
+			fmtBytes(benchfmt.Pct(up, 50)), fmtBytes(mean(up)), fmtBytes(benchfmt.Pct(up, 100)),
+			fmt.Sprintf("%d/%d", benchfmt.Pct(fu, 50), benchfmt.Pct(fr, 50)), fmtBytes(r.incr[len(r.incr)-1].StateSize))
 	}
-	t.flush()
+	t.Flush()
 
-	t = newTable(w, o.markdown, "Ratios, within each case (changed = updated keys × (key + value) bytes between two checkpoints)",
+	t = benchfmt.NewTable(w, o.markdown, "Ratios, within each case (changed = updated keys × (key + value) bytes between two checkpoints)",
 		"size", "store", "changed", "uploaded p50 ÷ full", "uploaded mean ÷ full", "uploaded mean ÷ changed", "≥ half the state", "e2e p50 ÷ plain copy", "e2e p99 ÷ plain copy", "e2e p50 ÷ full e2e")
 	for _, r := range rs {
 		up := ints(r.incr, func(s checkpoint.Stats) int64 { return s.BytesUploaded })
@@ -56,27 +53,27 @@ func report(w io.Writer, o options, rs []result) {
 				big++
 			}
 		}
-		t.row(sizeLabel(r.size), r.backend, fmtBytes(changed),
-			ratio(float64(pct(up, 50)), float64(r.full.BytesUploaded)),
+		t.Row(sizeLabel(r.size), r.backend, fmtBytes(changed),
+			ratio(float64(benchfmt.Pct(up, 50)), float64(r.full.BytesUploaded)),
 			ratio(float64(mean(up)), float64(r.full.BytesUploaded)),
 			ratio(float64(mean(up)), float64(changed)),
 			fmt.Sprintf("%d of %d", big, len(r.incr)),
-			ratio(float64(pct(e2e, 50)), cp), ratio(float64(pct(e2e, 99)), cp),
-			ratio(float64(pct(e2e, 50)), float64(r.full.Duration)))
+			ratio(float64(benchfmt.Pct(e2e, 50)), cp), ratio(float64(benchfmt.Pct(e2e, 99)), cp),
+			ratio(float64(benchfmt.Pct(e2e, 50)), float64(r.full.Duration)))
 	}
-	t.flush()
+	t.Flush()
 
 	if o.each {
-		t = newTable(w, o.markdown, "Every measured checkpoint",
+		t = benchfmt.NewTable(w, o.markdown, "Every measured checkpoint",
 			"size", "store", "id", "sync", "async", "e2e", "uploaded", "files up/reused", "state", "uploaded ÷ state")
 		for _, r := range rs {
 			for _, s := range r.incr {
-				t.row(sizeLabel(r.size), r.backend, fmt.Sprint(s.ID), fmtDur(s.SyncDuration), fmtDur(s.AsyncDuration), fmtDur(s.Duration),
+				t.Row(sizeLabel(r.size), r.backend, fmt.Sprint(s.ID), fmtDur(s.SyncDuration), fmtDur(s.AsyncDuration), fmtDur(s.Duration),
 					fmtBytes(s.BytesUploaded), fmt.Sprintf("%d/%d", s.FilesUploaded, s.FilesReused), fmtBytes(s.StateSize),
 					ratio(float64(s.BytesUploaded), float64(s.StateSize)))
 			}
 		}
-		t.flush()
+		t.Flush()
 	}
 
 	fmt.Fprintln(w)
@@ -96,49 +93,6 @@ func report(w io.Writer, o options, rs []result) {
 	}
 }
 
-// table prints aligned text or Markdown.
-type table struct {
-	w  io.Writer
-	md bool
-	tw *tabwriter.Writer
-}
-
-func newTable(w io.Writer, md bool, title string, header ...string) *table {
-	t := &table{w: w, md: md}
-	fmt.Fprintln(w)
-	if md {
-		fmt.Fprintf(w, "%s\n\n", title)
-		t.row(header...)
-		sep := make([]string, len(header))
-		for i := range sep {
-			sep[i] = "---"
-			if i >= 2 {
-				sep[i] = "---:"
-			}
-		}
-		t.row(sep...)
-		return t
-	}
-	fmt.Fprintf(w, "%s\n", title)
-	t.tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	t.row(header...)
-	return t
-}
-
-func (t *table) row(cells ...string) {
-	if t.md {
-		fmt.Fprintf(t.w, "| %s |\n", strings.Join(cells, " | "))
-		return
-	}
-	fmt.Fprintf(t.tw, "%s\t\n", strings.Join(cells, "\t"))
-}
-
-func (t *table) flush() {
-	if t.tw != nil {
-		_ = t.tw.Flush()
-	}
-}
-
 func durs(ss []checkpoint.Stats, f func(checkpoint.Stats) time.Duration) []time.Duration {
 	out := make([]time.Duration, len(ss))
 	for i, s := range ss {
@@ -153,17 +107,6 @@ func ints(ss []checkpoint.Stats, f func(checkpoint.Stats) int64) []int64 {
 		out[i] = f(s)
 	}
 	return out
-}
-
-// pct is the nearest-rank p-th percentile of xs.
-func pct[T ~int64](xs []T, p float64) T {
-	if len(xs) == 0 {
-		return 0
-	}
-	s := append([]T(nil), xs...)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	k := int(math.Ceil(p/100*float64(len(s)))) - 1
-	return s[min(max(k, 0), len(s)-1)]
 }
 
 func mean[T ~int64](xs []T) T {

@@ -6,6 +6,8 @@ import (
 	"os"
 	"testing"
 	"time"
+
+	"github.com/tidemark/tidemark/internal/benchfmt"
 )
 
 func TestGen(t *testing.T) {
@@ -83,8 +85,8 @@ func TestStats(t *testing.T) {
 		xs[i] = time.Duration(100 - i)
 	}
 	for p, want := range map[float64]time.Duration{50: 50, 99: 99, 100: 100, 0: 1} {
-		if got := pct(xs, p); got != want {
-			t.Errorf("pct(1..100, %v) = %d, want %d", p, got, want)
+		if got := benchfmt.Pct(xs, p); got != want {
+			t.Errorf("benchfmt.Pct(1..100, %v) = %d, want %d", p, got, want)
 		}
 	}
 }

@@ -3,11 +3,11 @@ package main
 import (
 	"fmt"
 	"io"
-	"math"
 	"slices"
 	"strings"
-	"text/tabwriter"
 	"time"
+
+	"github.com/tidemark/tidemark/internal/benchfmt"
 )
 
 // report prints the results' tables.
@@ -27,7 +27,7 @@ func report(w io.Writer, o options, tput []runResult, lats []latencyResult, rate
 		if broker {
 			header = slices.Insert(header, 9, "CPU/record broker", "(a) ÷ CPU")
 		}
-		t := newTable(w, o.markdown, fmt.Sprintf("Throughput: %d records of %d B (%d keys, %d partitions), job.parallelism %d, checkpoint.interval %s; %d round(s) interleaved; min and median over the rounds",
+		t := benchfmt.NewTable(w, o.markdown, fmt.Sprintf("Throughput: %d records of %d B (%d keys, %d partitions), job.parallelism %d, checkpoint.interval %s; %d round(s) interleaved; min and median over the rounds",
 			o.records, o.valueSize, o.keys, o.partitions, o.parallelism, o.interval, o.rounds), header...)
 		for _, v := range o.variants {
 			rs := byVariant(tput, v.name)
@@ -53,7 +53,7 @@ func report(w io.Writer, o options, tput []runResult, lats []latencyResult, rate
 				su = fmtDur(time.Duration(median(startup) * float64(time.Second)))
 				ck = fmt.Sprintf("%.0f", median(ckpts))
 				if len(e2e) > 0 {
-					ce = fmtDur(pct(e2e, 50))
+					ce = fmtDur(benchfmt.Pct(e2e, 50))
 				}
 			}
 			var byRound []string
@@ -68,11 +68,11 @@ func report(w io.Writer, o options, tput []runResult, lats []latencyResult, rate
 				total := median(cpu) + median(bcpu)
 				row = slices.Insert(row, 9, fmtNs(median(bcpu)), ratio(baseCPU, total))
 			}
-			t.row(row...)
+			t.Row(row...)
 		}
-		t.flush()
+		t.Flush()
 
-		t = newTable(w, o.markdown, "Every throughput run, in order", "round", "variant", "visible after", "records/s", "written after", "start-up", "CPU here", "CPU broker", "records/batch out", "ckpts")
+		t = benchfmt.NewTable(w, o.markdown, "Every throughput run, in order", "round", "variant", "visible after", "records/s", "written after", "start-up", "CPU here", "CPU broker", "records/batch out", "ckpts")
 		for _, r := range tput {
 			su := "-"
 			if r.startup > 0 {
@@ -82,28 +82,28 @@ func report(w io.Writer, o options, tput []runResult, lats []latencyResult, rate
 			if broker {
 				b = fmtDur(r.cpu.broker)
 			}
-			t.row(fmt.Sprint(r.round), r.variant, fmtDur(r.visible), fmtRate(r.rate()), fmtDur(r.written), su, fmtDur(r.cpu.proc), b,
+			t.Row(fmt.Sprint(r.round), r.variant, fmtDur(r.visible), fmtRate(r.rate()), fmtDur(r.written), su, fmtDur(r.cpu.proc), b,
 				fmt.Sprintf("%.0f", r.perBatch), fmt.Sprint(r.checkpoints))
 		}
-		t.flush()
+		t.Flush()
 	}
 	if len(lats) > 0 {
 		if rateNote != "" {
 			rateNote = ": " + rateNote
 		}
-		t := newTable(w, o.markdown, fmt.Sprintf("End-to-end latency, produce to read_committed visibility, at %s records/s%s, for %s (the first %s left out)",
+		t := benchfmt.NewTable(w, o.markdown, fmt.Sprintf("End-to-end latency, produce to read_committed visibility, at %s records/s%s, for %s (the first %s left out)",
 			fmtRate(rate), rateNote, o.latDuration, o.latWarmup),
 			"variant", "pipeline", "records", "p50", "p90", "p99", "max", "ckpt e2e p50", "ckpt e2e max", "input lag max")
 		for _, r := range lats {
 			v, _ := variantByName(r.variant)
 			ce, cm := "-", "-"
 			if len(r.ckptE2E) > 0 {
-				ce, cm = fmtDur(pct(r.ckptE2E, 50)), fmtDur(pct(r.ckptE2E, 100))
+				ce, cm = fmtDur(benchfmt.Pct(r.ckptE2E, 50)), fmtDur(benchfmt.Pct(r.ckptE2E, 100))
 			}
-			t.row(r.variant, v.label, fmt.Sprint(len(r.lat)), fmtDur(r.pct(50)), fmtDur(r.pct(90)), fmtDur(r.pct(99)), fmtDur(r.pct(100)), ce, cm,
+			t.Row(r.variant, v.label, fmt.Sprint(len(r.lat)), fmtDur(r.pct(50)), fmtDur(r.pct(90)), fmtDur(r.pct(99)), fmtDur(r.pct(100)), ce, cm,
 				fmtDur(r.inputLag))
 		}
-		t.flush()
+		t.Flush()
 	}
 
 	fmt.Fprintln(w)
@@ -177,60 +177,6 @@ func median(xs []float64) float64 {
 		return s[n/2]
 	}
 	return (s[n/2-1] + s[n/2]) / 2
-}
-
-// pct is the nearest-rank p-th percentile of xs.
-func pct[T ~int64](xs []T, p float64) T {
-	if len(xs) == 0 {
-		return 0
-	}
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	k := int(math.Ceil(p/100*float64(len(s)))) - 1
-	return s[min(max(k, 0), len(s)-1)]
-}
-
-// table prints aligned text or Markdown.
-type table struct {
-	w  io.Writer
-	md bool
-	tw *tabwriter.Writer
-}
-
-func newTable(w io.Writer, md bool, title string, header ...string) *table {
-	t := &table{w: w, md: md}
-	fmt.Fprintln(w)
-	if md {
-		fmt.Fprintf(w, "%s\n\n", title)
-		t.row(header...)
-		sep := make([]string, len(header))
-		for i := range sep {
-			sep[i] = "---"
-			if i >= 2 {
-				sep[i] = "---:"
-			}
-		}
-		t.row(sep...)
-		return t
-	}
-	fmt.Fprintf(w, "%s\n", title)
-	t.tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	t.row(header...)
-	return t
-}
-
-func (t *table) row(cells ...string) {
-	if t.md {
-		fmt.Fprintf(t.w, "| %s |\n", strings.Join(cells, " | "))
-		return
-	}
-	fmt.Fprintf(t.tw, "%s\t\n", strings.Join(cells, "\t"))
-}
-
-func (t *table) flush() {
-	if t.tw != nil {
-		_ = t.tw.Flush()
-	}
 }
 
 func ratio(a, b float64) string {

@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/tidemark/tidemark/checkpoint"
+	"github.com/tidemark/tidemark/internal/benchfmt"
 	"github.com/tidemark/tidemark/internal/config"
 	"github.com/tidemark/tidemark/internal/job"
 	"github.com/tidemark/tidemark/internal/runner"
@@ -272,7 +273,7 @@ type latencyResult struct {
 	inputLag time.Duration
 }
 
-func (r latencyResult) pct(p float64) time.Duration { return pct(r.lat, p) }
+func (r latencyResult) pct(p float64) time.Duration { return benchfmt.Pct(r.lat, p) }
 
 // sentTable remembers when each record of each key was produced, so that
 // the count pipeline's outputs (key, n) find the time of the key's n-th
