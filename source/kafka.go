@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"time"
 
@@ -280,17 +281,26 @@ func (k *Kafka) Poll(ctx context.Context) ([]operators.Record, int64, error) {
 	}
 	now = k.now()
 	recs := make([]operators.Record, 0, fs.NumRecords())
-	fs.EachRecord(func(r *kgo.Record) {
-		var hs []operators.Header
-		for _, h := range r.Headers {
-			hs = append(hs, operators.Header{Key: h.Key, Value: h.Value})
+	// Positions and event-time maxima change once per partition per poll,
+	// not per record.
+	fs.EachPartition(func(fp kgo.FetchTopicPartition) {
+		if len(fp.Records) == 0 {
+			return
 		}
-		ts := k.eventTime(r)
-		recs = append(recs, operators.Record{Key: r.Key, Value: r.Value, Headers: hs, Timestamp: ts,
-			Topic: r.Topic, Partition: r.Partition, Offset: r.Offset})
-		p := tp{r.Topic, r.Partition}
-		k.next[p] = r.Offset + 1
-		k.wms.observe(p, ts, now)
+		maxTS := int64(math.MinInt64)
+		for _, r := range fp.Records {
+			var hs []operators.Header
+			for _, h := range r.Headers {
+				hs = append(hs, operators.Header{Key: h.Key, Value: h.Value})
+			}
+			ts := k.eventTime(r)
+			maxTS = max(maxTS, ts)
+			recs = append(recs, operators.Record{Key: r.Key, Value: r.Value, Headers: hs, Timestamp: ts,
+				Topic: r.Topic, Partition: r.Partition, Offset: r.Offset})
+		}
+		p := tp{fp.Topic, fp.Partition}
+		k.next[p] = fp.Records[len(fp.Records)-1].Offset + 1
+		k.wms.observe(p, maxTS, now)
 	})
 	k.wms.update(now)
 	return recs, k.wms.current, nil

@@ -101,22 +101,31 @@ func TestUploadFailureAbortsCheckpoint(t *testing.T) {
 	default:
 	}
 	broken.Disarm()
+	h.finish(ctx, stop, errc, want, "after failed checkpoints")
+}
+
+// finish waits for a checkpoint that consumed every record, stops the job
+// and checks its state equals want, the uninterrupted run's.
+func (h *harness) finish(ctx context.Context, stop func() error, errc <-chan error, want []byte, what string) {
+	h.t.Helper()
 	var end *checkpoint.Metadata
 	for end == nil {
 		select {
 		case m := <-h.complete:
-			if consumed(m) == total(parts) {
+			if consumed(m) == total(h.parts) {
 				end = m
 			}
+		case err := <-errc:
+			h.t.Fatalf("job ended: %v", err)
 		case <-ctx.Done():
-			t.Fatal("no checkpoint completed after storage healed")
+			h.t.Fatalf("no checkpoint consumed every record %s", what)
 		}
 	}
 	if err := stop(); err != nil {
-		t.Fatal(err)
+		h.t.Fatal(err)
 	}
-	if got := dump(t, fs, end); string(got) != string(want) {
-		t.Fatal("state after failed checkpoints differs from the uninterrupted run's")
+	if got := dump(h.t, h.store, end); string(got) != string(want) {
+		h.t.Fatalf("state %s differs from the uninterrupted run's", what)
 	}
 }
 
@@ -188,25 +197,7 @@ func TestTooManyFailuresRestartsJob(t *testing.T) {
 		t.Fatal("job did not restart")
 	}
 	broken.Disarm()
-	var end *checkpoint.Metadata
-	for end == nil {
-		select {
-		case m := <-h.complete:
-			if consumed(m) == total(parts) {
-				end = m
-			}
-		case err := <-errc:
-			t.Fatalf("job ended: %v", err)
-		case <-ctx.Done():
-			t.Fatal("restarted job did not finish")
-		}
-	}
-	if err := stop(); err != nil {
-		t.Fatal(err)
-	}
-	if got := dump(t, fs, end); string(got) != string(want) {
-		t.Fatal("state after the restart differs from the uninterrupted run's")
-	}
+	h.finish(ctx, stop, errc, want, "after the restart")
 }
 
 // TestRestartsAreBounded: a store that never heals makes the job fail with
