@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/tidemark/tidemark/checkpoint/storage"
+	"github.com/tidemark/tidemark/internal/crashpoint"
 	"github.com/tidemark/tidemark/operators"
 )
 
@@ -31,6 +32,21 @@ var (
 type Config struct {
 	Job      string
 	Topology string
+	// TopologyDescription, Generation (the job lease's), Origin (the
+	// lineage's, see Metadata) and Sink are written into every
+	// checkpoint's metadata.
+	TopologyDescription []string
+	Generation          int64
+	Origin              string
+	Sink                *SinkPool
+	// Confirm, if set, is called after a checkpoint's metadata is written
+	// and before any task learns that it is complete; an error wrapping
+	// ErrZombie (a newer instance took the job over) stops Run without
+	// notifying anyone, so no transaction of the checkpoint commits. When
+	// a checkpoint's metadata exists already, Confirm decides who is the
+	// zombie: if it returns nil, the other writer was, and the checkpoint
+	// fails (its id skipped).
+	Confirm func(ctx context.Context) error
 	// MaxParallelism and Parallelism (of keyed tasks) give each task's key
 	// group range in the metadata.
 	MaxParallelism, Parallelism int
@@ -445,7 +461,8 @@ func (c *Coordinator) tryComplete(ctx context.Context, p *inFlight) error {
 	}
 	now := c.cfg.Now()
 	m := &Metadata{
-		Job: c.cfg.Job, Topology: c.cfg.Topology, CheckpointID: p.id,
+		Job: c.cfg.Job, Topology: c.cfg.Topology, TopologyDescription: c.cfg.TopologyDescription,
+		CheckpointID: p.id, Generation: c.cfg.Generation, Origin: c.cfg.Origin, Sink: c.cfg.Sink,
 		TriggeredAt: p.stats.TriggeredAt, CompletedAt: now, MaxParallelism: c.cfg.MaxParallelism,
 		Unaligned: p.stats.Unaligned,
 	}
@@ -467,12 +484,32 @@ func (c *Coordinator) tryComplete(ctx context.Context, p *inFlight) error {
 	}
 	if err := c.st.PutIfAbsent(ctx, MetadataKey(p.id), bytes.NewReader(data), int64(len(data))); err != nil {
 		if errors.Is(err, storage.ErrExists) {
-			return fmt.Errorf("%w (checkpoint %d)", ErrZombie, p.id)
+			if c.cfg.Confirm == nil {
+				return fmt.Errorf("%w (checkpoint %d)", ErrZombie, p.id)
+			}
+			if err := c.cfg.Confirm(ctx); err != nil {
+				return fmt.Errorf("checkpoint %d exists already: %w", p.id, err)
+			}
+			// A zombie wrote it: skip past every id it used.
+			if l, lerr := list(ctx, c.st); lerr == nil {
+				c.nextID = max(c.nextID, l.maxID+1)
+			}
+			return c.fail(p, "its id was taken by an instance that lost the job", false)
 		}
 		if ctx.Err() != nil {
 			return nil
 		}
 		return c.fail(p, fmt.Sprintf("write metadata: %v", err), true)
+	}
+	crashpoint.Hit(crashpoint.AfterMetadata)
+	if c.cfg.Confirm != nil {
+		if err := c.cfg.Confirm(ctx); err != nil {
+			if errors.Is(err, ErrZombie) {
+				return fmt.Errorf("checkpoint %d written but not committed: %w", p.id, err)
+			}
+			// Ownership unknown (storage unreachable): commit nothing.
+			return c.fail(p, fmt.Sprintf("confirm the job lease: %v", err), true)
+		}
 	}
 	delete(c.pending, p.id)
 	c.latest = m

@@ -12,9 +12,9 @@ import (
 	"github.com/tidemark/tidemark/operators"
 )
 
-// MetadataVersion is the version of the _metadata format this build writes
-// and the only one it reads.
-const MetadataVersion = 1
+// MetadataVersion is the version of the _metadata format this build writes.
+// It reads it and version 1 (which lacks the fields marked "since 2").
+const MetadataVersion = 2
 
 const metadataFormat = "tidemark-checkpoint"
 
@@ -33,9 +33,19 @@ var (
 type Metadata struct {
 	Job string `json:"job"`
 	// Topology fingerprints the job graph; a checkpoint restores only into
-	// the same topology.
-	Topology       string    `json:"topology"`
-	CheckpointID   int64     `json:"checkpoint_id"`
+	// the same topology. TopologyDescription (since 2) is what was
+	// fingerprinted, one line per element, so that a refusal can say what
+	// differs.
+	Topology            string   `json:"topology"`
+	TopologyDescription []string `json:"topology_description,omitempty"`
+	CheckpointID        int64    `json:"checkpoint_id"`
+	// Generation (since 2) is the job lease generation of the instance
+	// that wrote it (0: before leases).
+	Generation int64 `json:"generation,omitempty"`
+	// Origin (since 2) names the restore that started this checkpoint's
+	// lineage: a checkpoint or savepoint named with --from, or a fallback;
+	// empty for a lineage that started fresh.
+	Origin         string    `json:"origin,omitempty"`
 	Savepoint      string    `json:"savepoint,omitempty"`
 	TriggeredAt    time.Time `json:"triggered_at"`
 	CompletedAt    time.Time `json:"completed_at"`
@@ -47,6 +57,18 @@ type Metadata struct {
 	// PendingTransactions are sink transactions pre-committed for this
 	// checkpoint, to commit once it is complete.
 	PendingTransactions []Transaction `json:"pending_transactions,omitempty"`
+	// Sink (since 2) is the transactional id pool the sink used, so that
+	// recovery after a change of prefix or parallelism still finds every
+	// id a transaction may linger on.
+	Sink *SinkPool `json:"sink,omitempty"`
+}
+
+// SinkPool is a sink's transactional id pool: <prefix>-<task>-<slot> for
+// task below Tasks and slot below PoolSize.
+type SinkPool struct {
+	TransactionalIDPrefix string `json:"transactional_id_prefix"`
+	Tasks                 int    `json:"tasks"`
+	PoolSize              int    `json:"pool_size"`
 }
 
 // SourceState is a source task's part of a checkpoint.
@@ -128,8 +150,8 @@ func DecodeMetadata(data []byte) (*Metadata, error) {
 	if env.Format != metadataFormat {
 		return nil, fmt.Errorf("%w: not a Tidemark checkpoint (format %q)", ErrCorrupt, env.Format)
 	}
-	if env.Version != MetadataVersion {
-		return nil, fmt.Errorf("%w: version %d, this build reads version %d", ErrUnknownVersion, env.Version, MetadataVersion)
+	if env.Version != MetadataVersion && env.Version != 1 {
+		return nil, fmt.Errorf("%w: version %d, this build reads versions 1 to %d", ErrUnknownVersion, env.Version, MetadataVersion)
 	}
 	// MarshalIndent re-indents the body; checksum its compact form.
 	var compact bytes.Buffer

@@ -55,9 +55,14 @@ func TestMetadataRefusesCorruptionAndUnknownVersions(t *testing.T) {
 	if _, err := checkpoint.DecodeMetadata(data[:len(data)/2]); !errors.Is(err, checkpoint.ErrCorrupt) {
 		t.Errorf("truncated: %v", err)
 	}
-	v2 := bytes.Replace(data, []byte(`"version": 1`), []byte(`"version": 2`), 1)
-	if _, err := checkpoint.DecodeMetadata(v2); !errors.Is(err, checkpoint.ErrUnknownVersion) || !strings.Contains(err.Error(), "version 2") {
-		t.Errorf("version 2: %v", err)
+	v9 := bytes.Replace(data, []byte(`"version": 2`), []byte(`"version": 9`), 1)
+	if _, err := checkpoint.DecodeMetadata(v9); !errors.Is(err, checkpoint.ErrUnknownVersion) || !strings.Contains(err.Error(), "version 9") {
+		t.Errorf("version 9: %v", err)
+	}
+	// Version 1 (without the fields added in 2) is still read.
+	v1 := bytes.Replace(data, []byte(`"version": 2`), []byte(`"version": 1`), 1)
+	if m, err := checkpoint.DecodeMetadata(v1); err != nil || m.CheckpointID != 7 {
+		t.Errorf("version 1: %v", err)
 	}
 	if _, err := checkpoint.DecodeMetadata([]byte(`{"format":"other"}`)); !errors.Is(err, checkpoint.ErrCorrupt) {
 		t.Errorf("foreign file: %v", err)

@@ -31,9 +31,16 @@ type RestoreOptions struct {
 	// Fallback allows restoring from an older retained checkpoint when the
 	// newest one's metadata is corrupted.
 	Fallback bool
-	// Topology, when set, must match the checkpoint's.
-	Topology string
-	Log      *zap.Logger
+	// Topology, when set, must match the checkpoint's; Description is
+	// what it fingerprints, for saying what differs.
+	Topology    string
+	Description []string
+	// Fences, when set, exclude checkpoints that a zombie completed.
+	Fences Fences
+	// Fresh restores nothing (PlanRestore still finds the newest
+	// checkpoint, whose transactions recovery settles).
+	Fresh bool
+	Log   *zap.Logger
 }
 
 // FindRestorePoint reads and verifies the metadata to restore from. With
@@ -48,8 +55,7 @@ func FindRestorePoint(ctx context.Context, st storage.Store, o RestoreOptions) (
 		return m, err
 	}
 	if o.Topology != "" && m.Topology != o.Topology {
-		return nil, fmt.Errorf("%w: checkpoint %d has topology %s, this job %s; start with a new job name or restore from a matching checkpoint",
-			ErrTopologyMismatch, m.CheckpointID, m.Topology, o.Topology)
+		return nil, TopologyError(m, o.Topology, o.Description)
 	}
 	return m, nil
 }

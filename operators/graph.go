@@ -17,7 +17,12 @@ import (
 // per keyed task.
 type OperatorSpec struct {
 	Name string
-	New  func(task int) (Operator, error)
+	// Describe lists the operator's type and the settings its state
+	// depends on ("type=key_by field=user"): they are part of the job's
+	// topology fingerprint, so that state is never restored into other
+	// logic.
+	Describe string
+	New      func(task int) (Operator, error)
 }
 
 // GraphConfig configures a job graph. Zero fields take the defaults given.
@@ -46,10 +51,14 @@ type GraphConfig struct {
 // Restored is what a graph resumes from: per source task its positions,
 // per keyed task the in-flight records of an unaligned checkpoint.
 type Restored struct {
-	Positions map[int][]Position
-	InFlight  map[int][]Record
-	// Transactions are the pending sink transactions, by keyed task.
+	// Checkpoint is the id of the checkpoint restored (0: none).
+	Checkpoint int64
+	Positions  map[int][]Position
+	InFlight   map[int][]Record
+	// Transactions are the pending sink transactions of the newest complete
+	// checkpoint (HoldUntil), by keyed task: see OpenContext.
 	Transactions map[int][]Transaction
+	HoldUntil    int64
 }
 
 // Graph is a running job: source tasks, the key exchange, keyed tasks.
@@ -245,7 +254,8 @@ func (g *Graph) Run(ctx context.Context) error {
 			oc := OpenContext{
 				Name: g.chain[i].Name, Task: t.id.Index, Parallelism: len(g.keyed),
 				State: t.backend, Log: t.log.Named(g.chain[i].Name), Now: g.cfg.Now,
-				Reject: t.reject(g.chain[i].Name), PendingTransactions: g.restored.Transactions[t.id.Index],
+				Reject: t.reject(g.chain[i].Name), RestoredCheckpoint: g.restored.Checkpoint,
+				PendingTransactions: g.restored.Transactions[t.id.Index], HoldUntil: g.restored.HoldUntil,
 			}
 			if err := op.Open(ctx, oc); err != nil {
 				return fmt.Errorf("%s: open %s: %w", t.id, g.chain[i].Name, err)

@@ -31,9 +31,16 @@ type OpenContext struct {
 	// it, say) to the dead-letter output instead of failing the job. The
 	// record goes no further down the chain.
 	Reject func(r Record, reason error)
-	// PendingTransactions are the sink transactions of this task that the
-	// restored checkpoint left pending; recovery settled them already.
+	// RestoredCheckpoint is the id of the checkpoint the task's state was
+	// restored from (0 on a fresh start).
+	RestoredCheckpoint int64
+	// PendingTransactions are this task's sink transactions that the newest
+	// complete checkpoint (HoldUntil) lists as pending; recovery settled
+	// them already. Their ids must start no new transaction until a
+	// checkpoint after HoldUntil completes, so that a recovery of
+	// HoldUntil after another crash finds them as they are.
 	PendingTransactions []Transaction
+	HoldUntil           int64
 }
 
 // DeadLetterSink is implemented by the operator that ends a chain when it

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -16,154 +18,535 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/tidemark/tidemark/internal/config"
+	"github.com/tidemark/tidemark/internal/crashpoint"
 	"github.com/tidemark/tidemark/operators"
 )
 
-// LostError says that pending transactions of the restored checkpoint are
-// gone: the broker aborted them (their transaction.timeout.ms passed) or a
-// newer producer fenced them. Their records are lost unless the job
-// restores an older checkpoint: when every pending transaction is lost
-// and none committed, Fallback names the checkpoint before the oldest of
-// them (0 if there is none), whose own transactions all committed.
+// Pool is the set of transactional ids a run of the job may have used:
+// <Prefix>-<task>-<slot> for task in [0, Tasks) and slot in [0, PoolSize).
+// Checkpoints record the pool they were taken with, so that recovery after
+// a change of prefix or parallelism still finds every id a previous run may
+// have left a transaction on.
+type Pool struct {
+	Prefix string `json:"transactional_id_prefix"`
+	Tasks  int    `json:"tasks"`
+	Slots  int    `json:"pool_size"`
+}
+
+// ConfiguredPool is the pool cfg's sink uses.
+func ConfiguredPool(cfg *config.Config) Pool {
+	return Pool{Prefix: cfg.TxnIDPrefix(), Tasks: cfg.Job.Parallelism, Slots: PoolSize}
+}
+
+// IDs lists every id of the pool.
+func (p Pool) IDs() []string {
+	ids := make([]string, 0, p.Tasks*p.Slots)
+	for task := range p.Tasks {
+		for s := range p.Slots {
+			ids = append(ids, fmt.Sprintf("%s-%d-%d", p.Prefix, task, s))
+		}
+	}
+	return ids
+}
+
+// Owns reports whether id has the exact form of an id of the pool's prefix,
+// <prefix>-<task>-<slot> with decimal task and a slot below the pool size,
+// whatever the task count: ids of another job whose prefix merely starts
+// with this one's (job "clicks" and job "clicks-v2") never match.
+func (p Pool) Owns(id string) bool {
+	rest, ok := strings.CutPrefix(id, p.Prefix+"-")
+	if !ok {
+		return false
+	}
+	m := idSuffix.FindStringSubmatch(rest)
+	if m == nil {
+		return false
+	}
+	slot, err := strconv.Atoi(m[2])
+	return err == nil && slot < max(p.Slots, PoolSize)
+}
+
+var idSuffix = regexp.MustCompile(`^(0|[1-9][0-9]{0,5})-(0|[1-9][0-9]{0,5})$`)
+
+// Verdict is what recovery found of one pending transaction.
+type Verdict int
+
+// Verdicts of Examine.
+const (
+	// Committable: the transaction is still open under the producer id and
+	// epoch it was pre-committed with; a resume-commit will commit it.
+	Committable Verdict = iota + 1
+	// Committed: it committed already (before the crash, or by an earlier
+	// recovery).
+	Committed
+	// Lost: it was aborted (the broker's transaction timeout, or a
+	// recovery that chose an older checkpoint) or fenced; its records are
+	// gone.
+	Lost
+)
+
+func (v Verdict) String() string {
+	switch v {
+	case Committable:
+		return "committable"
+	case Committed:
+		return "committed"
+	case Lost:
+		return "lost"
+	}
+	return "unknown"
+}
+
+// Examined is a pending transaction with what recovery found of it.
+type Examined struct {
+	operators.Transaction
+	Verdict Verdict
+	// Why says how the verdict was reached (broker state, error).
+	Why string
+}
+
+// Recovery is what Settle needs to know of the restore.
+type Recovery struct {
+	// Newest is the id of the newest complete checkpoint (0: none), and
+	// Pending its pending transactions. Whatever checkpoint is restored,
+	// Newest's transactions decide what output is already committed: every
+	// older checkpoint's transactions either committed before Newest was
+	// taken or are pending in it too.
+	Newest  int64
+	Pending []operators.Transaction
+	// Target is the checkpoint to restore: Newest, or one the user named
+	// (Named). 0 restores nothing.
+	Target int64
+	Named  bool
+	// Fallbacks are the older complete checkpoints (ids below Newest) that
+	// may replace Newest when some of its transactions are lost, newest
+	// first. Only used when Target is not Named.
+	Fallbacks []int64
+	// Pools are the transactional id pools previous runs used (from the
+	// checkpoints' metadata), besides the configured one.
+	Pools []Pool
+	// AcceptLoss restores Target even if transactions whose records precede
+	// it are lost, instead of failing with a *LostError.
+	AcceptLoss bool
+}
+
+// Settled is what Settle did.
+type Settled struct {
+	// Restore is the checkpoint to restore: Target, or a fallback.
+	Restore int64
+	// Held are Newest's pending transactions: their ids must start no new
+	// transaction until a checkpoint after Newest completes, so that a
+	// recovery of Newest after another crash finds them as they are now.
+	Held []operators.Transaction
+	// Examined lists Newest's pending transactions with their verdicts
+	// (before this recovery committed or aborted any).
+	Examined []Examined
+	// Committed and Aborted are the transactions this recovery committed
+	// (resume-commit) and aborted (they hold records after Restore, which
+	// are written again).
+	Committed, Aborted []operators.Transaction
+	// Duplicated are transactions committed before this recovery whose
+	// records come after Restore: a named restore writes them again.
+	Duplicated []operators.Transaction
+	// LostAccepted are lost transactions whose loss AcceptLoss accepted.
+	LostAccepted []operators.Transaction
+}
+
+// LostError says that pending transactions of the newest complete
+// checkpoint are gone — the broker aborted them (their
+// transaction.timeout.ms passed) or a newer producer fenced them — and that
+// no retained checkpoint can replace it without losing or duplicating
+// output.
 type LostError struct {
 	Checkpoint int64
 	Lost       []operators.Transaction
 	Committed  []operators.Transaction
-	Fallback   int64
+	// Fallbacks are the older checkpoints that were considered.
+	Fallbacks []int64
+	// Target is the checkpoint a named restore asked for (0 otherwise).
+	Target int64
 }
 
 func (e *LostError) Error() string {
 	ids := make([]string, len(e.Lost))
 	for i, tx := range e.Lost {
-		ids[i] = fmt.Sprintf("%s (task %d, pre-committed on checkpoint %d, producer %d epoch %d)", tx.TransactionalID, tx.Task, tx.Checkpoint, tx.ProducerID, tx.ProducerEpoch)
+		ids[i] = fmt.Sprintf("%s (task %d, records after checkpoint %d up to checkpoint %d, producer %d epoch %d)",
+			tx.TransactionalID, tx.Task, tx.After, tx.Checkpoint, tx.ProducerID, tx.ProducerEpoch)
 	}
-	msg := fmt.Sprintf("sink: %d pending transaction(s) of checkpoint %d were aborted by the broker before they could be committed: %s; the records they held were lost",
+	msg := fmt.Sprintf("sink: %d pending transaction(s) of checkpoint %d were aborted by the broker (transaction timeout?) or fenced before they could be committed: %s; the records they held are lost",
 		len(e.Lost), e.Checkpoint, strings.Join(ids, ", "))
-	if len(e.Committed) > 0 {
-		msg += fmt.Sprintf(", and %d other transaction(s) of the checkpoint already committed, so no older checkpoint can replace it without duplicating output", len(e.Committed))
+	if e.Target > 0 {
+		return msg + fmt.Sprintf(", and they precede checkpoint %d named with --from; name a checkpoint at or before the earliest 'after' above to write them again, or run with --accept-loss to carry on without them", e.Target)
 	}
-	return msg
+	if len(e.Committed) > 0 {
+		msg += fmt.Sprintf("; %d other transaction(s) of the checkpoint committed already", len(e.Committed))
+	}
+	if len(e.Fallbacks) == 0 {
+		msg += "; no older checkpoint is retained to write them again"
+	} else {
+		msg += fmt.Sprintf("; none of the retained older checkpoints %v can write them again without duplicating committed output", e.Fallbacks)
+	}
+	return msg + ". Restore an older checkpoint or savepoint with --from (output after it is written again), or run with --accept-loss to carry on without them"
 }
 
-// Settle resolves, before any sink opens, what a previous run left: it
-// commits the pending transactions of the restored checkpoint (pending;
-// nil for a fresh start), resuming them with the producer id and epoch they
-// were pre-committed with, unless committed says they are known to be
-// committed already; then it aborts every other transaction of the
-// transactional id prefix and fences any zombie still using one. Both
-// steps are idempotent. If pending transactions turn out to be lost it
-// returns a *LostError and commits nothing more.
-func Settle(ctx context.Context, cfg *config.Config, base []kgo.Opt, checkpoint int64, pending []operators.Transaction, committed bool, log *zap.Logger) error {
+// Settle resolves, before any sink opens, what previous runs left: it
+// examines every pending transaction of the newest complete checkpoint
+// (committing none yet), decides which checkpoint to restore — the target,
+// or when some are lost an older one whose restore loses and duplicates
+// nothing — then commits the transactions whose records precede the restore
+// point (resume-commit, with the producer id and epoch they were
+// pre-committed with), and aborts every other transaction of the job's
+// transactional ids (fencing any zombie still using one). Every step is
+// idempotent: a crash anywhere in it is just another crash. If output is
+// lost and no checkpoint can make it whole, it returns a *LostError and
+// changes nothing.
+//
+// Settle is Examine, Decide and Execute in one; a job that restores an
+// older checkpoint than the newest records that decision durably between
+// Decide and Execute.
+func Settle(ctx context.Context, cfg *config.Config, base []kgo.Opt, r Recovery, log *zap.Logger) (Settled, error) {
+	out := Settled{Restore: r.Target}
+	var err error
+	if out.Examined, err = Examine(ctx, cfg, base, r.Pending, log); err != nil {
+		return out, err
+	}
+	plan, err := Decide(r, out.Examined)
+	if err != nil {
+		return out, err
+	}
+	out.Restore, out.Duplicated, out.LostAccepted = plan.Restore, plan.Duplicated, plan.LostAccepted
+	if err := Execute(ctx, cfg, base, plan, out.Examined, r.Pools, log); err != nil {
+		return out, err
+	}
+	out.Committed, out.Aborted = plan.Commit, plan.Abort
+	out.Held = append([]operators.Transaction(nil), r.Pending...)
+	return out, nil
+}
+
+// Examine finds out, committing nothing, what became of each pending
+// transaction; it also checks sink.transaction_timeout against the
+// broker's limit.
+func Examine(ctx context.Context, cfg *config.Config, base []kgo.Opt, pending []operators.Transaction, log *zap.Logger) ([]Examined, error) {
+	cl, err := kgo.NewClient(base...)
+	if err != nil {
+		return nil, fmt.Errorf("sink: recovery client: %w", err)
+	}
+	defer cl.Close()
+	if err := checkTimeout(ctx, cfg, cl); err != nil {
+		return nil, err
+	}
+	if len(pending) == 0 {
+		return nil, nil
+	}
+	res := newResumer(base)
+	defer res.close()
+	ex, err := examine(ctx, cl, res, pending)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range ex {
+		log.Info("pending transaction examined", zap.String("transactional_id", e.TransactionalID),
+			zap.Int64("checkpoint", e.Checkpoint), zap.Int64("after", e.After), zap.Stringer("verdict", e.Verdict), zap.String("why", e.Why))
+	}
+	return ex, nil
+}
+
+// Execute carries plan out: it commits plan.Commit (resume-commit), then
+// aborts every other transaction of the pools (the configured one and
+// those of previous runs), sparing only the ids of transactions that
+// committed.
+func Execute(ctx context.Context, cfg *config.Config, base []kgo.Opt, plan Plan, examined []Examined, pools []Pool, log *zap.Logger) error {
 	cl, err := kgo.NewClient(base...)
 	if err != nil {
 		return fmt.Errorf("sink: recovery client: %w", err)
 	}
 	defer cl.Close()
-	if err := checkTimeout(ctx, cfg, cl); err != nil {
+	res := newResumer(base)
+	defer res.close()
+	keep := map[string]bool{}
+	for _, e := range examined {
+		if e.Verdict == Committed {
+			keep[e.TransactionalID] = true
+		}
+	}
+	for _, tx := range plan.Commit {
+		if err := res.commit(ctx, tx); err != nil {
+			return fmt.Errorf("sink: commit pending transaction %s of checkpoint %d: %w", tx.TransactionalID, tx.Checkpoint, err)
+		}
+		keep[tx.TransactionalID] = true
+		log.Info("pending transaction committed", zap.String("transactional_id", tx.TransactionalID), zap.Int64("checkpoint", tx.Checkpoint))
+		crashpoint.Hit(crashpoint.SettleAfterCommitOne)
+	}
+	crashpoint.Hit(crashpoint.SettleAfterResume)
+	for _, tx := range plan.Abort {
+		log.Warn("pending transaction aborted: its records come after the checkpoint restored and are written again",
+			zap.String("transactional_id", tx.TransactionalID), zap.Int64("checkpoint", tx.Checkpoint), zap.Int64("restore", plan.Restore))
+	}
+	// The ids of transactions that committed are left alone: initialising
+	// them would bump their epoch, so that a second recovery of the same
+	// checkpoint (after a crash during this one) could no longer tell
+	// "committed" from "lost". The sink does not reuse them until a newer
+	// checkpoint completes.
+	all := append([]Pool{ConfiguredPool(cfg)}, pools...)
+	if err := abortLingering(ctx, cfg, cl, all, keep, log); err != nil {
 		return err
 	}
-	if len(pending) > 0 && !committed {
-		if err := resume(ctx, base, checkpoint, pending, log); err != nil {
+	crashpoint.Hit(crashpoint.SettleAfterAbort)
+	return nil
+}
+
+// Plan is what Decide chose.
+type Plan struct {
+	Restore       int64
+	Commit, Abort []operators.Transaction
+	Duplicated    []operators.Transaction
+	LostAccepted  []operators.Transaction
+}
+
+// Decide chooses, from the verdicts on the newest checkpoint's pending
+// transactions, the checkpoint to restore and which transactions to commit
+// and abort. A transaction holds the records written after barrier After up
+// to barrier Checkpoint; restoring checkpoint K writes again everything
+// after K. So K loses nothing and duplicates nothing when every lost
+// transaction lies after K, every committed one before it, and every
+// committable one on one side (it is committed if before, aborted if
+// after). Without a named target it restores Newest if nothing is lost, else
+// the newest fallback that qualifies; a named target is restored whatever
+// it duplicates (the user asked for it), but not if records before it are
+// lost (unless AcceptLoss).
+func Decide(r Recovery, ex []Examined) (Plan, error) {
+	var lost, committed []operators.Transaction
+	for _, e := range ex {
+		switch e.Verdict {
+		case Lost:
+			lost = append(lost, e.Transaction)
+		case Committed:
+			committed = append(committed, e.Transaction)
+		}
+	}
+	split := func(k int64) (p Plan) {
+		p.Restore = k
+		for _, e := range ex {
+			switch {
+			case e.Verdict == Committable && (e.Checkpoint <= k || e.After < k):
+				// Before k, or straddling it (only over checkpoints that
+				// never completed): committing is the only way not to
+				// lose its records.
+				p.Commit = append(p.Commit, e.Transaction)
+			case e.Verdict == Committable:
+				p.Abort = append(p.Abort, e.Transaction)
+			case e.Verdict == Committed && e.Checkpoint > k:
+				p.Duplicated = append(p.Duplicated, e.Transaction)
+			}
+		}
+		return p
+	}
+	whole := func(k int64) bool {
+		for _, e := range ex {
+			switch e.Verdict {
+			case Lost:
+				if e.After < k {
+					return false
+				}
+			case Committed:
+				if e.Checkpoint > k {
+					return false
+				}
+			case Committable:
+				if e.Checkpoint > k && e.After < k {
+					return false
+				}
+			}
+		}
+		return true
+	}
+	if r.Named {
+		var early []operators.Transaction
+		for _, tx := range lost {
+			if tx.After < r.Target {
+				early = append(early, tx)
+			}
+		}
+		p := split(r.Target)
+		if len(early) > 0 {
+			if !r.AcceptLoss {
+				return p, &LostError{Checkpoint: r.Newest, Lost: early, Committed: committed, Target: r.Target}
+			}
+			p.LostAccepted = early
+		}
+		return p, nil
+	}
+	if len(lost) == 0 {
+		return split(r.Target), nil
+	}
+	for _, k := range r.Fallbacks {
+		if k < r.Newest && whole(k) {
+			return split(k), nil
+		}
+	}
+	if r.AcceptLoss {
+		p := split(r.Target)
+		p.LostAccepted = lost
+		return p, nil
+	}
+	return Plan{Restore: r.Target}, &LostError{Checkpoint: r.Newest, Lost: lost, Committed: committed, Fallbacks: r.Fallbacks}
+}
+
+// examine finds out, without committing anything, what became of each
+// pending transaction. An open transaction under the stored producer id and
+// epoch is committable. A transaction that ended is probed with a commit of
+// the stored producer id and epoch, which changes nothing on the broker:
+// it succeeds if the transaction committed and fails if it was aborted.
+func examine(ctx context.Context, cl *kgo.Client, res *resumer, pending []operators.Transaction) ([]Examined, error) {
+	ids := make([]string, 0, len(pending))
+	for _, tx := range pending {
+		ids = append(ids, tx.TransactionalID)
+	}
+	var described kadm.DescribedTransactions
+	err := retry(ctx, func() error {
+		var err error
+		described, err = kadm.NewClient(cl).DescribeTransactions(ctx, ids...)
+		if err != nil {
 			return err
 		}
-	}
-	// The ids of the checkpoint's transactions are left alone: they hold
-	// no open transaction now, and initialising them would bump their
-	// epoch, so that a second recovery of the same checkpoint (after a
-	// crash during this one) could no longer tell "committed" from "lost".
-	// The sink does not reuse them until a newer checkpoint completes.
-	keep := map[string]bool{}
-	for _, tx := range pending {
-		keep[tx.TransactionalID] = true
-	}
-	return abortLingering(ctx, cfg, cl, keep, log)
-}
-
-// resume commits pending transactions in checkpoint order.
-func resume(ctx context.Context, base []kgo.Opt, checkpoint int64, pending []operators.Transaction, log *zap.Logger) error {
-	pending = append([]operators.Transaction(nil), pending...)
-	sort.SliceStable(pending, func(i, j int) bool { return pending[i].Checkpoint < pending[j].Checkpoint })
-	clients := map[bool]*kgo.Client{}
-	defer func() {
-		for _, c := range clients {
-			c.Close()
+		for _, d := range described {
+			if d.Err != nil && !errors.Is(d.Err, kerr.TransactionalIDNotFound) {
+				return d.Err
+			}
 		}
-	}()
-	lost := &LostError{Checkpoint: checkpoint}
-	for _, tx := range pending {
-		v5 := tx.TxnVersion >= 2
-		cl := clients[v5]
-		if cl == nil {
-			opts := append([]kgo.Opt{}, base...)
-			if !v5 {
-				// Brokers may advertise EndTxn v5 without transaction
-				// version 2; a raw request negotiates the highest.
-				vs := kversion.Stable()
-				vs.SetMaxKeyVersion(int16(kmsg.EndTxn), 4)
-				opts = append(opts, kgo.MaxVersions(vs))
-			}
-			var err error
-			if cl, err = kgo.NewClient(opts...); err != nil {
-				return fmt.Errorf("sink: recovery client: %w", err)
-			}
-			clients[v5] = cl
-		}
-		err := retry(ctx, func() error {
-			req := kmsg.NewPtrEndTxnRequest()
-			req.TransactionalID = tx.TransactionalID
-			req.ProducerID = tx.ProducerID
-			req.ProducerEpoch = tx.ProducerEpoch
-			req.Commit = true
-			resp, err := req.RequestWith(ctx, cl)
-			if err != nil {
-				return err
-			}
-			return kerr.ErrorForCode(resp.ErrorCode)
-		})
-		switch {
-		case err == nil:
-			lost.Committed = append(lost.Committed, tx)
-			log.Info("pending transaction committed", zap.String("transactional_id", tx.TransactionalID), zap.Int64("checkpoint", tx.Checkpoint))
-		case errors.Is(err, kerr.InvalidTxnState), errors.Is(err, kerr.ProducerFenced), errors.Is(err, kerr.InvalidProducerEpoch),
-			errors.Is(err, kerr.InvalidProducerIDMapping), errors.Is(err, kerr.TransactionalIDNotFound):
-			lost.Lost = append(lost.Lost, tx)
-			log.Error("pending transaction lost", zap.String("transactional_id", tx.TransactionalID), zap.Int64("checkpoint", tx.Checkpoint), zap.Error(err))
-			if len(lost.Committed) > 0 {
-				return lost // mixed: nothing can make it whole
-			}
-		default:
-			return fmt.Errorf("sink: commit pending transaction %s of checkpoint %d: %w", tx.TransactionalID, checkpoint, err)
-		}
-	}
-	if len(lost.Lost) == 0 {
 		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sink: describe pending transactions %v: %w", ids, err)
 	}
-	if len(lost.Committed) == 0 {
-		lost.Fallback = pending[0].After
-		for _, tx := range pending {
-			lost.Fallback = min(lost.Fallback, tx.After)
+	out := make([]Examined, 0, len(pending))
+	for _, tx := range pending {
+		e := Examined{Transaction: tx}
+		d, ok := described[tx.TransactionalID]
+		switch {
+		case !ok || errors.Is(d.Err, kerr.TransactionalIDNotFound):
+			e.Verdict, e.Why = Lost, "the broker no longer knows the transactional id"
+		case d.State == "Ongoing" && d.ProducerID == tx.ProducerID && d.ProducerEpoch == tx.ProducerEpoch:
+			e.Verdict, e.Why = Committable, "open under its producer id and epoch"
+		case d.State == "Ongoing":
+			return nil, fmt.Errorf("sink: transactional id %s holds another transaction (producer %d epoch %d) than the one checkpoint %d recorded (producer %d epoch %d): another instance of the job, or another job with the same sink.transactional_id_prefix, uses it; stop it before restarting this one",
+				tx.TransactionalID, d.ProducerID, d.ProducerEpoch, tx.Checkpoint, tx.ProducerID, tx.ProducerEpoch)
+		case d.State == "PrepareCommit" || d.State == "CompleteCommit":
+			e.Verdict, e.Why = Committed, "broker state "+d.State
+		case d.State == "PrepareAbort" || d.State == "CompleteAbort" || d.State == "Dead" || d.State == "PrepareEpochFence":
+			e.Verdict, e.Why = Lost, "broker state "+d.State
+		default:
+			// Empty: the broker (kfake, or Kafka after the id was
+			// initialised again) does not say how the transaction ended.
+			// A commit retry of an ended transaction is a no-op that
+			// succeeds only if it committed.
+			switch err := res.probe(ctx, tx); {
+			case err == nil:
+				e.Verdict, e.Why = Committed, "a commit retry succeeded"
+			case isEnded(err):
+				e.Verdict, e.Why = Lost, "a commit retry failed: "+err.Error()
+			default:
+				return nil, fmt.Errorf("sink: examine pending transaction %s of checkpoint %d: %w", tx.TransactionalID, tx.Checkpoint, err)
+			}
 		}
+		out = append(out, e)
 	}
-	return lost
+	return out, nil
 }
 
-// abortLingering aborts every open transaction of the prefix (and fences
-// its producer) with InitProducerId, which ends a dangling transaction.
-func abortLingering(ctx context.Context, cfg *config.Config, cl *kgo.Client, keep map[string]bool, log *zap.Logger) error {
+// isEnded reports whether a commit's error says the transaction is gone.
+func isEnded(err error) bool {
+	return errors.Is(err, kerr.InvalidTxnState) || errors.Is(err, kerr.ProducerFenced) || errors.Is(err, kerr.InvalidProducerEpoch) ||
+		errors.Is(err, kerr.InvalidProducerIDMapping) || errors.Is(err, kerr.TransactionalIDNotFound) || errors.Is(err, kerr.TransactionAbortable)
+}
+
+// resumer sends EndTxn requests for transactions of other clients: v5
+// (which ends with an epoch bump) for transactions opened under
+// transaction.version 2, v4 otherwise.
+type resumer struct {
+	base    []kgo.Opt
+	clients map[bool]*kgo.Client
+}
+
+func newResumer(base []kgo.Opt) *resumer {
+	return &resumer{base: base, clients: map[bool]*kgo.Client{}}
+}
+
+func (r *resumer) close() {
+	for _, c := range r.clients {
+		c.Close()
+	}
+}
+
+func (r *resumer) client(v5 bool) (*kgo.Client, error) {
+	if cl := r.clients[v5]; cl != nil {
+		return cl, nil
+	}
+	opts := append([]kgo.Opt{}, r.base...)
+	if !v5 {
+		// Brokers may advertise EndTxn v5 without transaction version 2;
+		// a raw request negotiates the highest.
+		vs := kversion.Stable()
+		vs.SetMaxKeyVersion(int16(kmsg.EndTxn), 4)
+		opts = append(opts, kgo.MaxVersions(vs))
+	}
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("sink: recovery client: %w", err)
+	}
+	r.clients[v5] = cl
+	return cl, nil
+}
+
+// endTxn sends one commit of tx with its stored producer id and epoch.
+func (r *resumer) endTxn(ctx context.Context, tx operators.Transaction) error {
+	cl, err := r.client(tx.TxnVersion >= 2)
+	if err != nil {
+		return err
+	}
+	req := kmsg.NewPtrEndTxnRequest()
+	req.TransactionalID = tx.TransactionalID
+	req.ProducerID = tx.ProducerID
+	req.ProducerEpoch = tx.ProducerEpoch
+	req.Commit = true
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		return err
+	}
+	return kerr.ErrorForCode(resp.ErrorCode)
+}
+
+// probe asks whether an ended transaction committed (nil) or not.
+func (r *resumer) probe(ctx context.Context, tx operators.Transaction) error {
+	return retry(ctx, func() error { return r.endTxn(ctx, tx) })
+}
+
+// commit resume-commits tx; a retry of a commit that went through is not an
+// error.
+func (r *resumer) commit(ctx context.Context, tx operators.Transaction) error {
+	return retry(ctx, func() error { return r.endTxn(ctx, tx) })
+}
+
+// abortLingering aborts every open transaction of the job's pools (and
+// fences its producer) with InitProducerId, which ends a dangling
+// transaction, sparing the ids in keep. It covers every id of each pool
+// and every listed transaction whose id has a pool's exact form.
+func abortLingering(ctx context.Context, cfg *config.Config, cl *kgo.Client, pools []Pool, keep map[string]bool, log *zap.Logger) error {
 	ids := map[string]bool{}
-	for task := range cfg.Job.Parallelism {
-		for s := range PoolSize {
-			ids[TransactionalID(cfg, task, s)] = true
+	for _, p := range pools {
+		for _, id := range p.IDs() {
+			ids[id] = true
 		}
 	}
 	listed, err := kadm.NewClient(cl).ListTransactions(ctx, nil, nil)
 	if err != nil && len(listed) == 0 {
-		log.Debug("list transactions failed; aborting the configured pool only", zap.Error(err))
+		log.Debug("list transactions failed; aborting the pools' ids only", zap.Error(err))
 	}
-	prefix := cfg.TxnIDPrefix() + "-"
 	for id := range listed {
-		if strings.HasPrefix(id, prefix) {
-			ids[id] = true
+		for _, p := range pools {
+			if p.Owns(id) {
+				ids[id] = true
+			}
 		}
 	}
 	sorted := make([]string, 0, len(ids))

@@ -10,13 +10,16 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/tidemark/tidemark/internal/config"
+	"github.com/tidemark/tidemark/internal/crashpoint"
 	"github.com/tidemark/tidemark/operators"
 )
 
-// PoolSize is the number of transactional ids each sink task may use: <prefix>-<task>-<slot>, slot in [0, PoolSize). An id is reused
-// only once the transaction it held is committed. It is a constant, not a
-// setting, so that recovery always knows every id a previous run may have
-// left a transaction on.
+// PoolSize is the number of transactional ids each sink task may use:
+// <prefix>-<task>-<slot>, slot in [0, PoolSize). An id is reused only once
+// the transaction it held is committed and no checkpoint a restore may
+// choose lists it any more. It is a constant, not a setting, so that
+// recovery always knows every id a previous run may have left a
+// transaction on (checkpoints record it too, see Pool).
 const PoolSize = 8
 
 // TransactionalID is the id of slot of sink task task.
@@ -27,7 +30,9 @@ func TransactionalID(cfg *config.Config, task, slot int) string {
 // MaxPending is the most pre-committed transactions a sink task keeps
 // waiting for their checkpoints. Together with the ids held after a commit
 // (see slot.held) and the open transaction it leaves an id free for the
-// next transaction whatever completes: (PoolSize-2)/2.
+// next transaction in the common case: (PoolSize-2)/2. When none is free,
+// the checkpoint is declined (ErrPoolExhausted) and the open transaction
+// carries on.
 const MaxPending = (PoolSize - 2) / 2
 
 // ErrPoolExhausted: MaxPending transactions of a sink task already wait for
@@ -68,13 +73,16 @@ type slot struct {
 	records int   // records in the open transaction
 	after   int64 // the barrier before the open transaction's first record
 	busy    bool  // its transaction is pre-committed, waiting
-	// held: the newest complete checkpoint (the one a restart would
-	// restore) lists this id's last transaction as pending, so recovery
-	// may resume-commit it with its stored producer epoch: the id starts no
-	// new transaction (which would bump the epoch and make that commit
-	// look lost) until a checkpoint after heldFor completes.
-	held    bool
-	heldFor int64
+	// listed is the newest checkpoint whose snapshot listed this id's
+	// transaction as pending.
+	listed int64
+	// held: the id's last transaction ended (committed), but a checkpoint
+	// that lists it may still complete, or is the newest complete one, so
+	// a restore may examine it and resume-commit it with its stored
+	// producer id and epoch. The id starts no new transaction (which would
+	// bump the epoch, or be committed in its place) until a checkpoint
+	// after listed completes: one whose snapshot no longer lists it.
+	held bool
 }
 
 // NewTransactional returns the exactly-once sink operator; base are the
@@ -98,10 +106,17 @@ func (t *Transactional) Open(ctx context.Context, oc operators.OpenContext) erro
 	if t.txnVersion, err = TxnVersion(ctx, cl); err != nil {
 		return err
 	}
+	// New transactions hold records after the restored checkpoint's
+	// barrier: a recovery that finds one lost can fall back to it.
+	t.barrier = oc.RestoredCheckpoint
 	for _, tx := range oc.PendingTransactions {
-		t.barrier = max(t.barrier, tx.Checkpoint)
-		// Held until the first checkpoint after the restore completes.
-		t.slots[slotOf(tx.TransactionalID, t.slots[:])].held = true
+		// Held until a checkpoint after the newest complete one (which
+		// lists them) completes. Ids of another prefix (the setting
+		// changed since) are not this sink's to use anyway.
+		if i := slotOf(tx.TransactionalID, t.slots[:]); i >= 0 {
+			t.slots[i].held = true
+			t.slots[i].listed = max(t.slots[i].listed, oc.HoldUntil)
+		}
 	}
 	// Start on the lowest id the restored checkpoint does not hold (a
 	// task holds fewer pending transactions than ids).
@@ -207,6 +222,14 @@ func (t *Transactional) SnapshotState(ctx context.Context, id int64) error {
 	if err := t.failed(); err != nil {
 		return err
 	}
+	// Checkpoint id lists every transaction pending after this call.
+	defer func() {
+		for _, tx := range t.pending {
+			if i := slotOf(tx.TransactionalID, t.slots[:]); i >= 0 {
+				t.slots[i].listed = max(t.slots[i].listed, id)
+			}
+		}
+	}()
 	s := &t.slots[t.cur]
 	if !s.open || s.records == 0 {
 		t.barrier = id
@@ -248,6 +271,7 @@ func (t *Transactional) SnapshotState(ctx context.Context, id int64) error {
 	s.busy = true
 	t.cur = next
 	t.barrier = id
+	crashpoint.Hit(crashpoint.SinkAfterPreCommit)
 	return nil
 }
 
@@ -260,8 +284,10 @@ func (t *Transactional) PendingTransactions() []operators.Transaction {
 // transaction pre-committed up to checkpoint id. A failed commit fails the
 // task: recovery then completes or reports it.
 func (t *Transactional) NotifyCheckpointComplete(ctx context.Context, id int64) error {
+	// Checkpoint id is now the one a restore would choose; a held id it
+	// does not list is free. (No older checkpoint can complete after it.)
 	for i := range t.slots {
-		if s := &t.slots[i]; s.held && s.heldFor < id {
+		if s := &t.slots[i]; s.held && s.listed < id {
 			s.held = false
 		}
 	}
@@ -275,20 +301,24 @@ func (t *Transactional) NotifyCheckpointComplete(ctx context.Context, id int64) 
 		if err := s.cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
 			return fmt.Errorf("sink: commit %s (checkpoint %d): %w", tx.TransactionalID, tx.Checkpoint, err)
 		}
+		crashpoint.Hit(crashpoint.SinkAfterCommit)
+		// Checkpoint id and maybe later ones in flight list it: held
+		// until one after s.listed completes.
 		s.open, s.busy, s.records = false, false, 0
-		s.held, s.heldFor = true, id
+		s.held = true
 	}
 	t.pending = keep
 	return nil
 }
 
+// slotOf returns the index of the slot of id, or -1.
 func slotOf(id string, slots []slot) int {
 	for i := range slots {
 		if slots[i].id == id {
 			return i
 		}
 	}
-	panic("sink: transaction of an unknown id " + id)
+	return -1
 }
 
 // Close implements operators.Operator. Transactions still open stay open:

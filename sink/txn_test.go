@@ -44,11 +44,13 @@ func newEnv(t *testing.T) *env {
 	return &env{t: t, ctx: ctx, cfg: &cfg, base: []kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...)}}
 }
 
-// open returns an opened sink of task 0.
-func (e *env) open(pending []operators.Transaction) *sink.Transactional {
+// open returns an opened sink of task 0, restored from checkpoint
+// restored (0: fresh) whose pending transactions were pending.
+func (e *env) open(restored int64, pending []operators.Transaction) *sink.Transactional {
 	e.t.Helper()
 	s := sink.NewTransactional(e.cfg, e.base, nil)
-	if err := s.Open(e.ctx, operators.OpenContext{Name: "sink", Log: zaptest.NewLogger(e.t), PendingTransactions: pending}); err != nil {
+	oc := operators.OpenContext{Name: "sink", Log: zaptest.NewLogger(e.t), RestoredCheckpoint: restored, PendingTransactions: pending, HoldUntil: restored}
+	if err := s.Open(e.ctx, oc); err != nil {
 		e.t.Fatal(err)
 	}
 	e.t.Cleanup(func() { _ = s.Close() })
@@ -66,8 +68,15 @@ func (e *env) write(s *sink.Transactional, vals ...string) {
 	}
 }
 
+// settle recovers checkpoint id, the newest complete one, with no older
+// checkpoint to fall back to.
 func (e *env) settle(id int64, pending []operators.Transaction) error {
-	return sink.Settle(e.ctx, e.cfg, e.base, id, pending, false, zaptest.NewLogger(e.t))
+	_, err := e.recover(sink.Recovery{Newest: id, Pending: pending, Target: id})
+	return err
+}
+
+func (e *env) recover(r sink.Recovery) (sink.Settled, error) {
+	return sink.Settle(e.ctx, e.cfg, e.base, r, zaptest.NewLogger(e.t))
 }
 
 // committed reads out with read_committed until nothing more arrives for
@@ -99,7 +108,7 @@ func (e *env) committed() []string {
 
 func TestCommitOnCheckpointComplete(t *testing.T) {
 	e := newEnv(t)
-	s := e.open(nil)
+	s := e.open(0, nil)
 	e.write(s, "a", "b")
 	if err := s.SnapshotState(e.ctx, 1); err != nil {
 		t.Fatal(err)
@@ -134,7 +143,7 @@ func TestCommitOnCheckpointComplete(t *testing.T) {
 // stored producer id and epoch, and doing it twice is harmless.
 func TestResumeCommitAfterCrash(t *testing.T) {
 	e := newEnv(t)
-	s := e.open(nil)
+	s := e.open(0, nil)
 	e.write(s, "a", "b")
 	if err := s.SnapshotState(e.ctx, 1); err != nil {
 		t.Fatal(err)
@@ -152,7 +161,7 @@ func TestResumeCommitAfterCrash(t *testing.T) {
 		t.Errorf("committed = %s, want [a b]", got)
 	}
 	// The restarted sink carries on.
-	s2 := e.open(pending)
+	s2 := e.open(1, pending)
 	e.write(s2, "c")
 	if err := s2.SnapshotState(e.ctx, 2); err != nil {
 		t.Fatal(err)
@@ -166,10 +175,11 @@ func TestResumeCommitAfterCrash(t *testing.T) {
 }
 
 // TestLostTransaction: a pending transaction the broker aborted is
-// reported, with the checkpoint to fall back to.
+// reported when no older checkpoint can replace the newest, and the older
+// one is restored when it can.
 func TestLostTransaction(t *testing.T) {
 	e := newEnv(t)
-	s := e.open(nil)
+	s := e.open(0, nil)
 	e.write(s, "a")
 	if err := s.SnapshotState(e.ctx, 1); err != nil {
 		t.Fatal(err)
@@ -192,10 +202,14 @@ func TestLostTransaction(t *testing.T) {
 	if !errors.As(err, &lost) {
 		t.Fatalf("settle = %v, want a LostError", err)
 	}
-	if lost.Fallback != 1 || len(lost.Lost) != 1 || len(lost.Committed) != 0 {
-		t.Errorf("lost = %+v, want fallback to checkpoint 1", lost)
+	if len(lost.Lost) != 1 || len(lost.Committed) != 0 {
+		t.Errorf("lost = %+v", lost)
 	}
 	t.Logf("%v", err)
+	got, err := e.recover(sink.Recovery{Newest: 2, Pending: pending, Target: 2, Fallbacks: []int64{1}})
+	if err != nil || got.Restore != 1 {
+		t.Fatalf("recovery with checkpoint 1 retained: restore %d, %v; want checkpoint 1", got.Restore, err)
+	}
 	if got := fmt.Sprint(e.committed()); got != "[a]" {
 		t.Errorf("committed = %s, want [a]", got)
 	}
@@ -206,7 +220,7 @@ func TestLostTransaction(t *testing.T) {
 // carries on; once one completes, pre-commits resume.
 func TestPoolExhausted(t *testing.T) {
 	e := newEnv(t)
-	s := e.open(nil)
+	s := e.open(0, nil)
 	for id := int64(1); id <= sink.MaxPending; id++ {
 		e.write(s, fmt.Sprint(id))
 		if err := s.SnapshotState(e.ctx, id); err != nil {
@@ -246,7 +260,7 @@ func TestPoolExhausted(t *testing.T) {
 // resume-commit it (the retry is not mistaken for a lost transaction).
 func TestCommittedIdsAreHeld(t *testing.T) {
 	e := newEnv(t)
-	s := e.open(nil)
+	s := e.open(0, nil)
 	var pending []operators.Transaction
 	for id := int64(1); id <= 6; id++ {
 		e.write(s, fmt.Sprint(id))

@@ -210,6 +210,10 @@ type Checkpoint struct {
 	// Mode is "exactly_once" (barriers aligned) or "at_least_once".
 	// Default "exactly_once".
 	Mode string `yaml:"mode"`
+	// LeaseTimeout is how long the instance holding the job may miss its
+	// lease heartbeats before another instance takes the job over.
+	// Default 15s.
+	LeaseTimeout time.Duration `yaml:"lease_timeout"`
 	// AlignmentTimeout, when positive, turns an exactly-once checkpoint
 	// whose barriers have not all reached a task by then into an unaligned
 	// one (the records in flight are stored with it). Default 0: always
@@ -270,6 +274,7 @@ func Default() Config {
 			MaxConcurrent: 1,
 			Retained:      3,
 			Mode:          ExactlyOnce,
+			LeaseTimeout:  15 * time.Second,
 		},
 		State: State{Dir: "./tidemark-state"},
 		S3:    S3{Region: "us-east-1"},

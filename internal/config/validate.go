@@ -322,6 +322,9 @@ func (c *Config) validateCheckpoint(ps *problems) {
 	if k.TolerableFailures < 0 {
 		ps.add("checkpoint.tolerable_failures", 0, "must not be negative, got %d", k.TolerableFailures)
 	}
+	if k.LeaseTimeout < 100*time.Millisecond {
+		ps.add("checkpoint.lease_timeout", 0, "must be at least 100ms, got %s", k.LeaseTimeout)
+	}
 	if k.AlignmentTimeout < 0 {
 		ps.add("checkpoint.alignment_timeout", 0, "must not be negative, got %s", k.AlignmentTimeout)
 	}

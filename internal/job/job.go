@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -17,8 +18,10 @@ import (
 
 	"github.com/tidemark/tidemark/checkpoint"
 	"github.com/tidemark/tidemark/checkpoint/storage"
+	"github.com/tidemark/tidemark/internal/crashpoint"
 	"github.com/tidemark/tidemark/operators"
 	"github.com/tidemark/tidemark/operators/state"
+	"github.com/tidemark/tidemark/sink"
 )
 
 // Spec describes a job.
@@ -48,13 +51,21 @@ type Spec struct {
 	// Restore says what to restore on the first attempt; later attempts
 	// restore the newest complete checkpoint.
 	Restore checkpoint.RestoreOptions
-	// Settle, if set, settles the sink transactions a restored checkpoint
-	// left pending (m is nil on a fresh start) before any task opens;
-	// committed says they are known to be committed already. When they
-	// cannot be completed but an older checkpoint's outputs are whole, it
-	// returns that checkpoint's id with its error, and the job restores
-	// that one instead.
-	Settle func(ctx context.Context, m *checkpoint.Metadata, committed bool) (fallback int64, err error)
+	// Recovery, if set, examines and settles the sink transactions the
+	// newest complete checkpoint left pending, before any task opens (a
+	// transactional sink). Without it the target is restored as is.
+	Recovery Recoverer
+	// AcceptLoss restores even if sink transactions whose records precede
+	// the restore point are lost (see sink.LostError).
+	AcceptLoss bool
+	// Owner, if set, is the job lease this instance holds: checkpoints
+	// record its generation, a checkpoint's transactions commit only
+	// while it holds, and a checkpoint a zombie completed is never
+	// restored.
+	Owner Owner
+	// SinkPool is the transactional id pool of the sink, recorded in
+	// every checkpoint (nil without a transactional sink).
+	SinkPool *checkpoint.SinkPool
 	// MaxRestarts bounds restarts in a row (without a checkpoint
 	// completing in between) after ErrTooManyFailures. Default 3.
 	MaxRestarts int
@@ -62,18 +73,48 @@ type Spec struct {
 	Now         func() time.Time
 }
 
-// Topology fingerprints the job graph: what a checkpoint must match to be
-// restored.
-func (s *Spec) Topology(sources int) string {
-	h := sha256.New()
-	fmt.Fprintf(h, "max_parallelism=%d\nparallelism=%d\nsources=%d\n", s.MaxParallelism, s.Parallelism, sources)
+// Recoverer settles a transactional sink's transactions at a restore:
+// Examine finds out, committing nothing, what became of the newest
+// checkpoint's pending transactions; Execute commits and aborts as the
+// plan says (see package sink).
+type Recoverer interface {
+	Examine(ctx context.Context, pending []operators.Transaction) ([]sink.Examined, error)
+	Execute(ctx context.Context, plan sink.Plan, examined []sink.Examined, pools []sink.Pool) error
+}
+
+// Owner is the job lease (checkpoint.Lease) as the job uses it.
+type Owner interface {
+	Generation() int64
+	// Check returns an error wrapping checkpoint.ErrZombie once a newer
+	// instance took the job over.
+	Check(ctx context.Context) error
+	// Fence records the newest checkpoint at the start of this
+	// generation.
+	Fence(ctx context.Context, newest int64) error
+	// Lost is closed once a newer instance took the job over.
+	Lost() <-chan struct{}
+}
+
+// Topology describes the job graph, one line per element — parallelism,
+// and every operator with its type and the settings its state depends on
+// — and fingerprints that description: a checkpoint is restored only into
+// the same fingerprint.
+func (s *Spec) Topology(sources int) (fingerprint string, desc []string) {
+	desc = append(desc,
+		fmt.Sprintf("max_parallelism=%d", s.MaxParallelism),
+		fmt.Sprintf("parallelism=%d", s.Parallelism),
+		fmt.Sprintf("source_tasks=%d", sources))
 	for _, op := range s.SourceChain {
-		fmt.Fprintf(h, "source-op=%s\n", op.Name)
+		desc = append(desc, strings.TrimSpace(fmt.Sprintf("source-operator name=%s %s", op.Name, op.Describe)))
 	}
 	for _, op := range s.Chain {
-		fmt.Fprintf(h, "op=%s\n", op.Name)
+		desc = append(desc, strings.TrimSpace(fmt.Sprintf("operator name=%s %s", op.Name, op.Describe)))
 	}
-	return hex.EncodeToString(h.Sum(nil))[:16]
+	h := sha256.New()
+	for _, l := range desc {
+		fmt.Fprintln(h, l)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16], desc
 }
 
 // Job is a running job; Run runs it.
@@ -162,7 +203,10 @@ func (j *Job) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		}
-		restore = checkpoint.RestoreOptions{Topology: restore.Topology, Fallback: restore.Fallback, Log: restore.Log}
+		// Later attempts restore the newest checkpoint (a named restore
+		// was recorded as one), and accept no loss they were not told of.
+		restore = checkpoint.RestoreOptions{Fallback: restore.Fallback, Log: restore.Log}
+		j.spec.AcceptLoss = false
 	}
 }
 
@@ -190,23 +234,34 @@ func (j *Job) attempt(ctx context.Context, ro checkpoint.RestoreOptions) (err er
 			}
 		}
 	}()
-	topology := s.Topology(len(sources))
-	ro.Topology = topology
+	topology, desc := s.Topology(len(sources))
+	ro.Topology, ro.Description = topology, desc
 	if ro.Log == nil {
 		ro.Log = log
 	}
-	m, err := checkpoint.FindRestorePoint(ctx, s.Store, ro)
+	if s.Owner != nil {
+		if ro.Fences, err = checkpoint.LoadFences(ctx, s.Store); err != nil {
+			return err
+		}
+	}
+	plan, err := checkpoint.PlanRestore(ctx, s.Store, ro)
 	if err != nil {
 		return err
 	}
-	if m, err = j.settle(ctx, m, ro); err != nil {
+	crashpoint.Hit(crashpoint.AfterRestorePoint)
+	rec, err := j.recover(ctx, plan, ro, desc)
+	if err != nil {
 		return err
 	}
+	m := rec.restore
 	localDir := filepath.Join(s.StateDir, "checkpoints")
 	if err := clearLocalSnapshots(localDir, m); err != nil {
 		return err
 	}
-	restored := operators.Restored{InFlight: map[int][]operators.Record{}, Transactions: map[int][]operators.Transaction{}}
+	restored := operators.Restored{InFlight: map[int][]operators.Record{}, Transactions: map[int][]operators.Transaction{}, HoldUntil: rec.holdUntil}
+	for _, tx := range rec.held {
+		restored.Transactions[tx.Task] = append(restored.Transactions[tx.Task], tx)
+	}
 	var backends []*state.Backend
 	defer func() {
 		for _, b := range backends {
@@ -222,9 +277,7 @@ func (j *Job) attempt(ctx context.Context, ro checkpoint.RestoreOptions) (err er
 		for _, ps := range m.Positions() {
 			all = append(all, ps...)
 		}
-		for _, tx := range m.PendingTransactions {
-			restored.Transactions[tx.Task] = append(restored.Transactions[tx.Task], tx)
-		}
+		restored.Checkpoint = m.CheckpointID
 		restored.Positions = map[int][]operators.Position{}
 		for i := range sources {
 			restored.Positions[i] = all
@@ -260,7 +313,14 @@ func (j *Job) attempt(ctx context.Context, ro checkpoint.RestoreOptions) (err er
 	}
 
 	cc := s.Checkpoint
-	cc.Job, cc.Topology = s.Name, topology
+	cc.Job, cc.Topology, cc.TopologyDescription = s.Name, topology, desc
+	cc.Sink = s.SinkPool
+	if m != nil {
+		cc.Origin = m.Origin
+	}
+	if s.Owner != nil {
+		cc.Generation, cc.Confirm = s.Owner.Generation(), s.Owner.Check
+	}
 	cc.MaxParallelism, cc.Parallelism = s.MaxParallelism, s.Parallelism
 	cc.LocalDir = localDir
 	cc.Log, cc.Now = log.Named("checkpoint"), s.Now
@@ -294,6 +354,16 @@ func (j *Job) attempt(ctx context.Context, ro checkpoint.RestoreOptions) (err er
 		}
 		return nil
 	})
+	if s.Owner != nil {
+		eg.Go(func() error {
+			select {
+			case <-s.Owner.Lost():
+				return s.Owner.Check(ctx)
+			case <-ctx.Done():
+				return nil
+			}
+		})
+	}
 	return eg.Wait()
 }
 
@@ -308,40 +378,113 @@ func (j *Job) DeadLetters() int64 {
 	return j.graph.DeadLetters()
 }
 
-// settle runs Spec.Settle on m, falling back to the older checkpoint it
-// names if it must.
-func (j *Job) settle(ctx context.Context, m *checkpoint.Metadata, ro checkpoint.RestoreOptions) (*checkpoint.Metadata, error) {
-	if j.spec.Settle == nil {
-		return m, nil
-	}
-	if m != nil && ro.From != "" {
-		// A checkpoint or savepoint named by hand is usually not the
-		// newest: its transactions committed (or were aborted) long ago,
-		// and the output written since it was taken is written again.
-		j.spec.Log.Warn("restoring a named checkpoint: output written since it was taken will be written again",
-			zap.Int64("checkpoint", m.CheckpointID), zap.String("from", ro.From))
-		if _, err := j.spec.Settle(ctx, m, true); err != nil {
-			return nil, err
+// recovered is what recover decided.
+type recovered struct {
+	restore   *checkpoint.Metadata // nil: start fresh
+	held      []operators.Transaction
+	holdUntil int64
+}
+
+// recover settles the sink transactions of the newest complete checkpoint
+// and decides what to restore. When that is not the newest checkpoint as
+// it is — a checkpoint or savepoint named with --from, or an older one
+// because some of the newest one's transactions are lost — it first writes
+// the decision as a new checkpoint (checkpoint.Rebase) holding the state
+// to restore and the transactions to commit, so that a crash at any later
+// step restores the same thing; then it commits and aborts.
+func (j *Job) recover(ctx context.Context, plan *checkpoint.RestorePlan, ro checkpoint.RestoreOptions, desc []string) (recovered, error) {
+	s := &j.spec
+	log := s.Log
+	r := sink.Recovery{Fallbacks: plan.OlderIDs(), Named: plan.Named, AcceptLoss: s.AcceptLoss}
+	var pools []sink.Pool
+	if n := plan.Newest; n != nil {
+		r.Newest, r.Pending = n.CheckpointID, n.PendingTransactions
+		if n.Sink != nil {
+			pools = append(pools, sink.Pool{Prefix: n.Sink.TransactionalIDPrefix, Tasks: n.Sink.Tasks, Slots: n.Sink.PoolSize})
 		}
-		return m, nil
 	}
-	fallback, err := j.spec.Settle(ctx, m, false)
-	if err == nil {
-		return m, nil
+	r.Pools = pools
+	if plan.Target != nil {
+		r.Target = plan.Target.CheckpointID
 	}
-	if fallback <= 0 {
-		return nil, err
+	var examined []sink.Examined
+	if s.Recovery != nil {
+		var err error
+		if examined, err = s.Recovery.Examine(ctx, r.Pending); err != nil {
+			return recovered{}, err
+		}
 	}
-	j.spec.Log.Error("restoring an older checkpoint whose output is whole", zap.Int64("checkpoint", fallback), zap.Error(err))
-	ro.From = strconv.FormatInt(fallback, 10)
-	older, ferr := checkpoint.FindRestorePoint(ctx, j.spec.Store, ro)
-	if ferr != nil {
-		return nil, fmt.Errorf("%w; checkpoint %d, which would replace it, cannot be restored: %w", err, fallback, ferr)
+	var p sink.Plan
+	if ro.Fresh {
+		// Start over without state: what the newest checkpoint's
+		// transactions hold is output of the old run; commit it.
+		for _, e := range examined {
+			if e.Verdict == sink.Committable {
+				p.Commit = append(p.Commit, e.Transaction)
+			}
+		}
+		log.Warn("--fresh: starting without state; sources start at source.start_offset and output already committed stays", zap.Int64("newest_checkpoint", r.Newest))
+	} else {
+		var err error
+		if p, err = sink.Decide(r, examined); err != nil {
+			var lost *sink.LostError
+			if errors.As(err, &lost) {
+				return recovered{}, Permanent(err) // output is lost: restarting cannot cure it
+			}
+			return recovered{}, err
+		}
 	}
-	if _, err := j.spec.Settle(ctx, older, true); err != nil {
-		return nil, err
+	out := recovered{restore: plan.Target, held: r.Pending, holdUntil: r.Newest}
+	newest := r.Newest
+	if !ro.Fresh && plan.Target != nil && (plan.Named || p.Restore != r.Newest) {
+		from := plan.Target
+		origin := ""
+		if plan.Named {
+			origin = checkpoint.Origin(ro.From, from)
+			if len(p.Duplicated) > 0 || len(p.Commit) > 0 && from.CheckpointID < r.Newest {
+				log.Warn("restoring a named checkpoint: output committed after it is written again",
+					zap.String("from", ro.From), zap.Int64("checkpoint", from.CheckpointID), zap.Int64("newest_checkpoint", r.Newest),
+					zap.Int("transactions_committed_after_it", len(p.Duplicated)))
+			} else {
+				log.Info("restoring a named checkpoint: nothing was committed after it, output stays exactly-once",
+					zap.String("from", ro.From), zap.Int64("checkpoint", from.CheckpointID))
+			}
+		} else {
+			from = plan.ByID(p.Restore)
+			origin = fmt.Sprintf("fallback:%d", p.Restore)
+			log.Error("some transactions of the newest checkpoint are lost: restoring an older checkpoint whose output is whole; what came after it is written again",
+				zap.Int64("newest_checkpoint", r.Newest), zap.Int64("checkpoint", p.Restore))
+		}
+		id, err := checkpoint.NextID(ctx, s.Store)
+		if err != nil {
+			return recovered{}, err
+		}
+		var gen int64
+		if s.Owner != nil {
+			gen = s.Owner.Generation()
+		}
+		k, err := checkpoint.Rebase(ctx, s.Store, from, id, gen, origin, p.Commit, s.SinkPool, desc)
+		if err != nil {
+			return recovered{}, fmt.Errorf("record the restore of checkpoint %d as checkpoint %d: %w", from.CheckpointID, id, err)
+		}
+		log.Info("restore recorded as a new checkpoint", zap.Int64("checkpoint", id), zap.Int64("from", from.CheckpointID), zap.String("origin", origin))
+		out = recovered{restore: k, held: p.Commit, holdUntil: id}
+		newest = id
 	}
-	return older, nil
+	if s.Recovery != nil {
+		if err := s.Recovery.Execute(ctx, p, examined, pools); err != nil {
+			return recovered{}, err
+		}
+	}
+	if s.Owner != nil {
+		if err := s.Owner.Fence(ctx, newest); err != nil {
+			return recovered{}, err
+		}
+	}
+	if ro.Fresh {
+		out.restore = nil
+	}
+	return out, nil
 }
 
 // Stats returns the current attempt's checkpoint statistics.

@@ -11,6 +11,8 @@ import (
 	"github.com/tidemark/tidemark/checkpoint"
 	"github.com/tidemark/tidemark/checkpoint/storage"
 	"github.com/tidemark/tidemark/internal/job"
+	"github.com/tidemark/tidemark/operators"
+	"github.com/tidemark/tidemark/sink"
 )
 
 // TestSavepoint: a savepoint taken mid-run is self-contained, survives the
@@ -125,9 +127,26 @@ func TestDrain(t *testing.T) {
 	}
 }
 
-// TestSettleFallback: when settling the newest checkpoint's transactions
-// says they are lost but an older checkpoint's output is whole, the job
-// restores the older one; with no fallback it fails with the error.
+// fakeRecovery examines every checkpoint's pending transactions as verdict
+// says and records what the job asks it to execute.
+type fakeRecovery struct {
+	verdicts func() []sink.Examined
+	executed []sink.Plan
+}
+
+func (f *fakeRecovery) Examine(context.Context, []operators.Transaction) ([]sink.Examined, error) {
+	return f.verdicts(), nil
+}
+
+func (f *fakeRecovery) Execute(_ context.Context, p sink.Plan, _ []sink.Examined, _ []sink.Pool) error {
+	f.executed = append(f.executed, p)
+	return nil
+}
+
+// TestSettleFallback: when the newest checkpoint's transactions turn out
+// lost but an older checkpoint's output is whole, the job records that
+// decision as a new checkpoint holding the older one's state and restores
+// it; with no such checkpoint it fails with the loss.
 func TestSettleFallback(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -145,35 +164,33 @@ func TestSettleFallback(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	older := ids[len(ids)-2]
-	if older >= newest.CheckpointID {
-		t.Fatalf("checkpoints %v, newest %d", ids, newest.CheckpointID)
+	older, err := checkpoint.FindRestorePoint(ctx, mem, checkpoint.RestoreOptions{From: fmt.Sprint(ids[len(ids)-2])})
+	if err != nil {
+		t.Fatal(err)
 	}
-	lost := errors.New("transactions lost")
-	var settled []string
-	spec := func(fallback int64) job.Spec {
+	lostAfter := func(after int64) func() []sink.Examined {
+		return func() []sink.Examined {
+			return []sink.Examined{{Verdict: sink.Lost, Transaction: operators.Transaction{TransactionalID: "t", After: after, Checkpoint: newest.CheckpointID}}}
+		}
+	}
+	spec := func(rec *fakeRecovery) job.Spec {
 		h2 := newHarness(t, parts, mem)
 		h2.target = -1
 		s := h2.spec(10 * time.Millisecond)
-		s.Settle = func(_ context.Context, m *checkpoint.Metadata, committed bool) (int64, error) {
-			settled = append(settled, fmt.Sprintf("%d/%v", m.CheckpointID, committed))
-			if m.CheckpointID == newest.CheckpointID {
-				return fallback, lost
-			}
-			return 0, nil
-		}
+		s.Recovery = rec
 		return s
 	}
-	// No fallback: the job does not start.
-	if err := job.New(spec(0)).Run(ctx); !errors.Is(err, lost) {
-		t.Fatalf("Run = %v, want the settle error", err)
+	// Lost records from before every retained checkpoint: the job does
+	// not start, and says what is lost.
+	var lost *sink.LostError
+	if err := job.New(spec(&fakeRecovery{verdicts: lostAfter(0)})).Run(ctx); !errors.As(err, &lost) {
+		t.Fatalf("Run = %v, want a LostError", err)
 	}
-	// A fallback: the older checkpoint is restored and its transactions
-	// are taken as committed.
-	settled = nil
-	s := spec(older)
+	// Lost records after the older checkpoint: it is restored, through a
+	// new checkpoint that records the decision.
+	rec := &fakeRecovery{verdicts: lostAfter(older.CheckpointID)}
 	restored := make(chan struct{}, 1)
-	j := job.New(s)
+	j := job.New(spec(rec))
 	j.SetOnReady(func() { restored <- struct{}{} })
 	stop, errc := run(ctx, j)
 	select {
@@ -184,8 +201,15 @@ func TestSettleFallback(t *testing.T) {
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{fmt.Sprintf("%d/false", newest.CheckpointID), fmt.Sprintf("%d/true", older)}
-	if fmt.Sprint(settled) != fmt.Sprint(want) {
-		t.Errorf("settled %v, want %v", settled, want)
+	if len(rec.executed) != 1 || rec.executed[0].Restore != older.CheckpointID {
+		t.Fatalf("executed %+v, want a restore of checkpoint %d", rec.executed, older.CheckpointID)
+	}
+	rebased, err := checkpoint.FindRestorePoint(ctx, mem, checkpoint.RestoreOptions{From: fmt.Sprint(newest.CheckpointID + 1)})
+	if err != nil {
+		t.Fatalf("the decision was not recorded as checkpoint %d: %v", newest.CheckpointID+1, err)
+	}
+	if rebased.Origin != fmt.Sprintf("fallback:%d", older.CheckpointID) || consumed(rebased) != consumed(older) {
+		t.Errorf("recorded checkpoint: origin %q, %d records consumed; want the state of checkpoint %d (%d consumed)",
+			rebased.Origin, consumed(rebased), older.CheckpointID, consumed(older))
 	}
 }

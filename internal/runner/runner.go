@@ -2,8 +2,10 @@ package runner
 
 import (
 	"context"
-	"errors"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sync/atomic"
 	"time"
@@ -35,6 +37,12 @@ type Hooks struct {
 
 // Options are the run's command-line choices.
 type Options struct {
+	// Fresh starts without state, ignoring every checkpoint (the newest
+	// one's transactions are still settled).
+	Fresh bool
+	// AcceptLoss restores even if sink transactions whose records precede
+	// the restore point are lost.
+	AcceptLoss bool
 	// From names the checkpoint or savepoint to restore; "" for the newest.
 	From string
 	// Fallback restores the previous retained checkpoint when the newest
@@ -82,13 +90,30 @@ func Run(ctx context.Context, cfg *config.Config, opts Options, log *zap.Logger,
 	}
 	defer st.Close()
 
+	jobStore := checkpoint.JobStore(st, cfg.Job.Name)
+	lease, err := acquireLease(stop, cfg, jobStore, log)
+	if err != nil {
+		if stop.Err() != nil {
+			return nil // stopped while waiting for the job
+		}
+		return err
+	}
+	released := false
+	defer func() {
+		if !released {
+			lease.Close()
+		}
+	}()
+
 	var written atomic.Int64
 	var completed atomic.Int64
-	spec, err := Spec(cfg, base, checkpoint.JobStore(st, cfg.Job.Name), &written, log)
+	spec, err := Spec(cfg, base, jobStore, &written, log)
 	if err != nil {
 		return err
 	}
-	spec.Restore = checkpoint.RestoreOptions{From: opts.From, Fallback: opts.Fallback}
+	spec.Owner = lease
+	spec.AcceptLoss = opts.AcceptLoss
+	spec.Restore = checkpoint.RestoreOptions{From: opts.From, Fallback: opts.Fallback, Fresh: opts.Fresh}
 	spec.Checkpoint.OnComplete = func(*checkpoint.Metadata) { completed.Add(1) }
 	j := job.New(spec)
 	ready := make(chan struct{})
@@ -118,6 +143,11 @@ func Run(ctx context.Context, cfg *config.Config, opts Options, log *zap.Logger,
 		if err := j.Drain(dctx); err != nil {
 			return fmt.Errorf("clean stop: %w", err)
 		}
+		// The next instance need not wait for the lease to time out.
+		released = true
+		if err := lease.Release(dctx); err != nil {
+			log.Warn("job lease not released: the next instance waits for it to time out", zap.Error(err))
+		}
 		return nil
 	})
 	g.Go(func() error {
@@ -136,6 +166,30 @@ func Run(ctx context.Context, cfg *config.Config, opts Options, log *zap.Logger,
 		return report(ctx, cfg, base, j, &written, &completed, log)
 	})
 	return g.Wait()
+}
+
+// acquireLease takes the job's lease in its checkpoint storage, waiting
+// while another live instance holds it. A previous holder with this host
+// and state directory is known to be dead (this process holds the state
+// directory's lock) and is taken over at once.
+func acquireLease(ctx context.Context, cfg *config.Config, st storage.Store, log *zap.Logger) (*checkpoint.Lease, error) {
+	host, err := os.Hostname()
+	if err != nil {
+		host = "unknown"
+	}
+	dir, err := filepath.Abs(cfg.State.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("state.dir: %w", err)
+	}
+	var inst [8]byte
+	_, _ = rand.Read(inst[:])
+	return checkpoint.AcquireLease(ctx, st, checkpoint.LeaseConfig{
+		Holder:      checkpoint.Holder{Host: host, PID: os.Getpid(), StateDir: dir, Instance: hex.EncodeToString(inst[:]), Started: time.Now()},
+		Timeout:     cfg.Checkpoint.LeaseTimeout,
+		Wait:        true,
+		Reclaimable: func(h checkpoint.Holder) bool { return h.Host == host && h.StateDir == dir },
+		Log:         log.Named("lease"),
+	})
 }
 
 // Spec builds the job of cfg: one Kafka source per source task, the
@@ -157,38 +211,27 @@ func Spec(cfg *config.Config, base []kgo.Opt, st storage.Store, written *atomic.
 			field := op.Field
 			// Re-keying runs before the key exchange, so that state is
 			// kept by the new key.
-			sourceChain = append(sourceChain, operators.OperatorSpec{Name: name, New: func(int) (operators.Operator, error) {
-				return &builtin.KeyBy{Field: field}, nil
-			}})
+			sourceChain = append(sourceChain, operators.OperatorSpec{Name: name, Describe: "type=key_by field=" + field,
+				New: func(int) (operators.Operator, error) { return &builtin.KeyBy{Field: field}, nil }})
 			continue
 		default:
 			return job.Spec{}, fmt.Errorf("pipeline.operators[%d].type: unknown %q", i, op.Type)
 		}
-		chain = append(chain, operators.OperatorSpec{Name: name, New: mk})
+		chain = append(chain, operators.OperatorSpec{Name: name, Describe: "type=" + op.Type, New: mk})
 	}
 	exactlyOnce := cfg.Sink.Delivery == config.ExactlyOnce
-	chain = append(chain, operators.OperatorSpec{Name: "sink", New: func(int) (operators.Operator, error) {
+	chain = append(chain, operators.OperatorSpec{Name: "sink", Describe: "type=kafka", New: func(int) (operators.Operator, error) {
 		if exactlyOnce {
 			return sink.NewTransactional(cfg, base, written), nil
 		}
 		return sink.NewKafka(cfg, base, written), nil
 	}})
-	var settle func(context.Context, *checkpoint.Metadata, bool) (int64, error)
+	var rec job.Recoverer
+	var pool *checkpoint.SinkPool
 	if exactlyOnce {
-		settle = func(ctx context.Context, m *checkpoint.Metadata, committed bool) (int64, error) {
-			var id int64
-			var pending []operators.Transaction
-			if m != nil {
-				id, pending = m.CheckpointID, m.PendingTransactions
-			}
-			err := sink.Settle(ctx, cfg, base, id, pending, committed, log.Named("sink"))
-			var lost *sink.LostError
-			if errors.As(err, &lost) {
-				// Output is lost: restarting cannot cure it.
-				return lost.Fallback, job.Permanent(err)
-			}
-			return 0, err
-		}
+		rec = recoverer{cfg: cfg, base: base, log: log.Named("sink")}
+		p := sink.ConfiguredPool(cfg)
+		pool = &checkpoint.SinkPool{TransactionalIDPrefix: p.Prefix, Tasks: p.Tasks, PoolSize: p.Slots}
 	}
 	n := cfg.Job.Parallelism
 	return job.Spec{
@@ -200,7 +243,8 @@ func Spec(cfg *config.Config, base []kgo.Opt, st storage.Store, written *atomic.
 			}
 			return srcs, nil
 		},
-		Settle:      settle,
+		Recovery:    rec,
+		SinkPool:    pool,
 		SourceChain: sourceChain,
 		Chain:       chain,
 		Store:       st,
@@ -214,6 +258,21 @@ func Spec(cfg *config.Config, base []kgo.Opt, st storage.Store, written *atomic.
 		StateDir:         cfg.State.Dir,
 		Log:              log,
 	}, nil
+}
+
+// recoverer settles the transactional sink's transactions at a restore.
+type recoverer struct {
+	cfg  *config.Config
+	base []kgo.Opt
+	log  *zap.Logger
+}
+
+func (r recoverer) Examine(ctx context.Context, pending []operators.Transaction) ([]sink.Examined, error) {
+	return sink.Examine(ctx, r.cfg, r.base, pending, r.log)
+}
+
+func (r recoverer) Execute(ctx context.Context, plan sink.Plan, examined []sink.Examined, pools []sink.Pool) error {
+	return sink.Execute(ctx, r.cfg, r.base, plan, examined, pools, r.log)
 }
 
 func sourceNames(cfg *config.Config) []string {
