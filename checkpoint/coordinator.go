@@ -249,13 +249,27 @@ func (c *Coordinator) Savepoint(ctx context.Context, name string) (string, error
 // completion was sent to the tasks; no checkpoint is triggered after it.
 // Run must be running.
 func (c *Coordinator) Drain(ctx context.Context) (int64, error) {
-	req := &savepointRequest{final: true, reply: make(chan savepointResult, 1)}
+	id, _, err := c.DrainSavepoint(ctx, "")
+	return id, err
+}
+
+// DrainSavepoint is Drain whose final checkpoint is also copied to
+// savepoints/<name>/ (stop with savepoint: restoring it loses and repeats
+// nothing); "" takes no savepoint. It returns the checkpoint's id and the
+// savepoint's directory.
+func (c *Coordinator) DrainSavepoint(ctx context.Context, name string) (int64, string, error) {
+	if name != "" {
+		if err := validateSavepointName(name); err != nil {
+			return 0, "", err
+		}
+	}
+	req := &savepointRequest{name: name, final: true, reply: make(chan savepointResult, 1)}
 	c.events.put(event{savepoint: req})
 	select {
 	case r := <-req.reply:
-		return r.id, r.err
+		return r.id, r.dir, r.err
 	case <-ctx.Done():
-		return 0, ctx.Err()
+		return 0, "", ctx.Err()
 	}
 }
 
@@ -540,10 +554,10 @@ func (c *Coordinator) tryComplete(ctx context.Context, p *inFlight) error {
 	}
 	c.removeLocalBefore(p.id)
 	switch {
-	case p.savepoint != nil && p.savepoint.final:
-		p.savepoint.reply <- savepointResult{id: p.id}
-	case p.savepoint != nil:
+	case p.savepoint != nil && p.savepoint.name != "":
 		c.copySavepoint(m, p.savepoint)
+	case p.savepoint != nil:
+		p.savepoint.reply <- savepointResult{id: p.id}
 	}
 	c.startGC()
 	return nil

@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/tidemark/tidemark/checkpoint/storage"
+	"github.com/tidemark/tidemark/internal/crashpoint"
 )
 
 // gcPlan is what one garbage collection may delete, fixed on the
@@ -152,7 +153,7 @@ func (c *Coordinator) copySavepoint(m *Metadata, req *savepointRequest) {
 		if err == nil {
 			c.log.Info("savepoint written", zap.String("savepoint", dir), zap.Int64("checkpoint", m.CheckpointID))
 		}
-		req.reply <- savepointResult{dir: dir, err: err}
+		req.reply <- savepointResult{dir: dir, id: m.CheckpointID, err: err}
 	})
 }
 
@@ -189,6 +190,7 @@ func writeSavepoint(ctx context.Context, st storage.Store, m *Metadata, name str
 	if err != nil {
 		return "", err
 	}
+	crashpoint.Hit(crashpoint.SavepointBeforeMetadata)
 	if err := st.PutIfAbsent(ctx, dir+metadataName, strings.NewReader(string(data)), int64(len(data))); err != nil {
 		return "", fmt.Errorf("checkpoint: write savepoint %s: %w", name, err)
 	}

@@ -140,16 +140,21 @@ func newRunCmd() *cobra.Command {
 	var path string
 	var opts runner.Options
 	cmd := &cobra.Command{
-		Use:   "run --config FILE [--from CHECKPOINT|SAVEPOINT] [--fallback]",
+		Use:   "run --config FILE [--from CHECKPOINT|SAVEPOINT] [--fallback] [--fresh] [--accept-loss]",
 		Short: "Run the job described by a configuration file",
 		Long: `Run restores the job from its newest complete checkpoint (or the checkpoint or
 savepoint named by --from), then runs it until SIGTERM or SIGINT. The first
 signal stops the job cleanly; a second SIGINT exits at once.
 
 --from takes a checkpoint id ("12" or "chk-0000000012") or a savepoint name
-("savepoints/NAME" or "NAME"). If the newest checkpoint's metadata is
-corrupted, run refuses to start unless --fallback allows it to restore the
-previous retained checkpoint.`,
+("savepoints/NAME" or "NAME"). The restore is recorded as a new checkpoint,
+so a restart (even with the same arguments) goes on from there. If the
+newest checkpoint's metadata is corrupted, run refuses to start unless
+--fallback allows it to restore the previous retained checkpoint.
+
+--fresh starts without state after a change of the job graph that makes
+its checkpoints unusable. --accept-loss carries on when sink transactions
+were lost (the broker aborted them) and no checkpoint can write them again.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := config.Load(path)
@@ -170,6 +175,8 @@ previous retained checkpoint.`,
 	configFlag(cmd, &path)
 	cmd.Flags().StringVar(&opts.From, "from", "", "checkpoint id or savepoint name to restore instead of the newest checkpoint")
 	cmd.Flags().BoolVar(&opts.Fallback, "fallback", false, "restore the previous retained checkpoint if the newest one is corrupted")
+	cmd.Flags().BoolVar(&opts.Fresh, "fresh", false, "start without state, ignoring every checkpoint (after a change of the job graph); output already committed stays")
+	cmd.Flags().BoolVar(&opts.AcceptLoss, "accept-loss", false, "carry on even if sink transactions whose records precede the restored checkpoint were lost (the error names them)")
 	return cmd
 }
 
@@ -190,6 +197,10 @@ func runJob(ctx context.Context, cfg *config.Config, opts runner.Options, log *z
 			if srv != nil {
 				srv.SetCheckpoints(j)
 				srv.SetReady(true)
+			}
+		}, Stopper: func(stop func(context.Context, string) (string, error)) {
+			if srv != nil {
+				srv.SetStopper(stop)
 			}
 		}})
 		if err != nil {

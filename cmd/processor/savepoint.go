@@ -17,15 +17,21 @@ import (
 
 func newSavepointCmd() *cobra.Command {
 	var path, name, addr string
+	var stop bool
 	var timeout time.Duration
 	cmd := &cobra.Command{
-		Use:   "savepoint --config FILE [--name NAME]",
+		Use:   "savepoint --config FILE [--name NAME] [--stop]",
 		Short: "Ask a running processor to write a savepoint",
 		Long: `Savepoint asks the processor running the job of FILE, through its HTTP port
 (http.listen, or --address), to take a checkpoint now and copy it into
 savepoints/NAME/ under the job's checkpoint storage. A savepoint is
 self-contained and never garbage-collected; restore it with
-"processor run --config FILE --from savepoints/NAME".`,
+"processor run --config FILE --from savepoints/NAME".
+
+With --stop the job stops with the savepoint: the sources stop reading, the
+final checkpoint is written as the savepoint and committed, and the
+processor exits. Restoring such a savepoint writes no output twice: the way
+to upgrade or move a job.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := config.Load(path)
@@ -45,7 +51,7 @@ self-contained and never garbage-collected; restore it with
 			if host == "" || host == "0.0.0.0" || host == "::" {
 				host = "127.0.0.1"
 			}
-			body, _ := json.Marshal(httpapi.SavepointRequest{Name: name})
+			body, _ := json.Marshal(httpapi.SavepointRequest{Name: name, Stop: stop})
 			client := &http.Client{Timeout: timeout}
 			url := "http://" + net.JoinHostPort(host, port) + "/api/v1/savepoints"
 			resp, err := client.Post(url, "application/json", bytes.NewReader(body))
@@ -69,5 +75,6 @@ self-contained and never garbage-collected; restore it with
 	cmd.Flags().StringVar(&name, "name", "", "savepoint name (default savepoint-<UTC time>)")
 	cmd.Flags().StringVar(&addr, "address", "", "host:port of the processor's HTTP server (default http.listen)")
 	cmd.Flags().DurationVar(&timeout, "timeout", 10*time.Minute, "how long to wait for the savepoint")
+	cmd.Flags().BoolVar(&stop, "stop", false, "stop the job with the savepoint: its final checkpoint is the savepoint, so restoring it repeats nothing (for upgrades)")
 	return cmd
 }

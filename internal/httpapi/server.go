@@ -27,14 +27,21 @@ type Checkpoints interface {
 
 // Server serves the operational endpoints on one listener.
 type Server struct {
-	ready atomic.Bool
-	ckpts atomic.Pointer[Checkpoints]
-	srv   *http.Server
-	ln    net.Listener
+	ready   atomic.Bool
+	ckpts   atomic.Pointer[Checkpoints]
+	stopper atomic.Pointer[Stopper]
+	srv     *http.Server
+	ln      net.Listener
 }
 
 // SetCheckpoints connects the checkpoint endpoints to the running job.
 func (s *Server) SetCheckpoints(c Checkpoints) { s.ckpts.Store(&c) }
+
+// Stopper stops the job with a savepoint and returns its directory.
+type Stopper func(ctx context.Context, name string) (string, error)
+
+// SetStopper enables POST /api/v1/savepoints with "stop": true.
+func (s *Server) SetStopper(f Stopper) { s.stopper.Store(&f) }
 
 func (s *Server) checkpoints(w http.ResponseWriter) Checkpoints {
 	p := s.ckpts.Load()
@@ -68,6 +75,10 @@ type CheckpointsResponse struct {
 // SavepointRequest is the body of POST /api/v1/savepoints.
 type SavepointRequest struct {
 	Name string `json:"name"`
+	// Stop stops the job with the savepoint: its final checkpoint is the
+	// savepoint, the process exits once it is written and committed, and
+	// restoring it repeats and loses nothing.
+	Stop bool `json:"stop,omitempty"`
 }
 
 // SavepointResponse answers POST /api/v1/savepoints.
@@ -124,7 +135,18 @@ func Listen(addr string) (*Server, error) {
 		if req.Name == "" {
 			req.Name = "savepoint-" + time.Now().UTC().Format("20060102-150405")
 		}
-		dir, err := c.Savepoint(r.Context(), req.Name)
+		var dir string
+		var err error
+		if req.Stop {
+			p := s.stopper.Load()
+			if p == nil {
+				writeJSON(w, http.StatusServiceUnavailable, SavepointResponse{Error: "this processor cannot stop with a savepoint"})
+				return
+			}
+			dir, err = (*p)(r.Context(), req.Name)
+		} else {
+			dir, err = c.Savepoint(r.Context(), req.Name)
+		}
 		if err != nil {
 			writeJSON(w, http.StatusInternalServerError, SavepointResponse{Error: err.Error()})
 			return

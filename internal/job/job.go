@@ -518,21 +518,29 @@ func (j *Job) Savepoint(ctx context.Context, name string) (string, error) {
 // checkpoint is taken, and Drain returns once every task has handled its
 // completion (sinks committed). Cancel Run's context afterwards.
 func (j *Job) Drain(ctx context.Context) error {
+	_, err := j.DrainSavepoint(ctx, "")
+	return err
+}
+
+// DrainSavepoint is Drain whose final checkpoint is also written as the
+// savepoint name (stop with savepoint; "" for none). It returns the
+// savepoint's directory.
+func (j *Job) DrainSavepoint(ctx context.Context, name string) (string, error) {
 	j.mu.Lock()
 	c, g, ready := j.coord, j.graph, j.ready
 	j.mu.Unlock()
 	if !ready {
-		return errors.New("job: not running")
+		return "", errors.New("job: not running")
 	}
-	id, err := c.Drain(ctx)
+	id, dir, err := c.DrainSavepoint(ctx, name)
 	if err != nil {
-		return fmt.Errorf("final checkpoint: %w", err)
+		return "", fmt.Errorf("final checkpoint: %w", err)
 	}
 	if err := g.AwaitNotified(ctx, id); err != nil {
-		return fmt.Errorf("final checkpoint %d: waiting for tasks to commit: %w", id, err)
+		return "", fmt.Errorf("final checkpoint %d: waiting for tasks to commit: %w", id, err)
 	}
-	j.spec.Log.Info("final checkpoint complete and committed", zap.Int64("checkpoint", id))
-	return nil
+	j.spec.Log.Info("final checkpoint complete and committed", zap.Int64("checkpoint", id), zap.String("savepoint", dir))
+	return dir, nil
 }
 
 // clearLocalSnapshots removes the local snapshots a previous run left,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -33,6 +34,11 @@ type Hooks struct {
 	// records, with the brokers it uses (the embedded broker's address in
 	// quickstart mode) and the job, for its checkpoint API.
 	Ready func(brokers []string, j *job.Job)
+	// Stopper, if set, is given (once ready) the function that stops the
+	// job with a savepoint: it drains the job, writes its final checkpoint
+	// as savepoint name too, and returns the savepoint's directory; Run
+	// then returns.
+	Stopper func(stop func(ctx context.Context, name string) (string, error))
 }
 
 // Options are the run's command-line choices.
@@ -116,6 +122,29 @@ func Run(ctx context.Context, cfg *config.Config, opts Options, log *zap.Logger,
 	spec.Restore = checkpoint.RestoreOptions{From: opts.From, Fallback: opts.Fallback, Fresh: opts.Fresh}
 	spec.Checkpoint.OnComplete = func(*checkpoint.Metadata) { completed.Add(1) }
 	j := job.New(spec)
+	type stopResult struct {
+		dir string
+		err error
+	}
+	type stopRequest struct {
+		name  string
+		reply chan stopResult
+	}
+	stopReq := make(chan stopRequest)
+	stopWithSavepoint := func(ctx context.Context, name string) (string, error) {
+		r := stopRequest{name: name, reply: make(chan stopResult, 1)}
+		select {
+		case stopReq <- r:
+		case <-ctx.Done():
+			return "", ctx.Err()
+		}
+		select {
+		case res := <-r.reply:
+			return res.dir, res.err
+		case <-ctx.Done():
+			return "", ctx.Err()
+		}
+	}
 	ready := make(chan struct{})
 	j.SetOnReady(func() {
 		select {
@@ -126,8 +155,10 @@ func Run(ctx context.Context, cfg *config.Config, opts Options, log *zap.Logger,
 	})
 	g.Go(func() error { return j.Run(ctx) })
 	g.Go(func() error {
+		var req stopRequest
 		select {
 		case <-stop.Done():
+		case req = <-stopReq:
 		case <-ctx.Done():
 			return nil
 		}
@@ -135,12 +166,23 @@ func Run(ctx context.Context, cfg *config.Config, opts Options, log *zap.Logger,
 		select {
 		case <-ready:
 		default:
+			if req.reply != nil {
+				req.reply <- stopResult{err: errors.New("the job has not restored yet")}
+			}
 			return nil // nothing restored yet: nothing to checkpoint
 		}
-		log.Info("stopping: sources stop reading, taking a final checkpoint")
+		if req.name != "" {
+			log.Info("stopping with savepoint: sources stop reading, the final checkpoint is written as the savepoint", zap.String("savepoint", req.name))
+		} else {
+			log.Info("stopping: sources stop reading, taking a final checkpoint")
+		}
 		dctx, cancel := context.WithTimeout(ctx, cfg.Checkpoint.Timeout)
 		defer cancel()
-		if err := j.Drain(dctx); err != nil {
+		dir, err := j.DrainSavepoint(dctx, req.name)
+		if req.reply != nil {
+			req.reply <- stopResult{dir: dir, err: err}
+		}
+		if err != nil {
 			return fmt.Errorf("clean stop: %w", err)
 		}
 		// The next instance need not wait for the lease to time out.
@@ -158,6 +200,9 @@ func Run(ctx context.Context, cfg *config.Config, opts Options, log *zap.Logger,
 		}
 		if hooks.Ready != nil {
 			hooks.Ready(brokers, j)
+		}
+		if hooks.Stopper != nil {
+			hooks.Stopper(stopWithSavepoint)
 		}
 		log.Info("pipeline running",
 			zap.Strings("from", sourceNames(cfg)), zap.String("to", cfg.Sink.Topic),
