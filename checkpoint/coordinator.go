@@ -25,7 +25,7 @@ var (
 	ErrTooManyFailures = errors.New("checkpoint: too many checkpoint failures in a row")
 	// ErrZombie: another instance completed the same checkpoint first;
 	// this one must stop.
-	ErrZombie = errors.New("checkpoint: another instance of the job completed this checkpoint: this instance is a zombie")
+	ErrZombie = errors.New("checkpoint: another instance has taken the job over: this instance is a zombie and stops")
 )
 
 // Config configures a Coordinator.

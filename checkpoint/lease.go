@@ -70,7 +70,10 @@ type LeaseConfig struct {
 	// any more (the same host and state directory, whose lock this
 	// process now holds), so its lease can be taken at once.
 	Reclaimable func(h Holder) bool
-	Log         *zap.Logger
+	// Poll is how often a waiting instance looks at the lease. Default
+	// Timeout/8, at most 1s.
+	Poll time.Duration
+	Log  *zap.Logger
 	// Now is the clock used to time a holder's silence; time.Now if nil.
 	Now func() time.Time
 }
@@ -193,7 +196,10 @@ func AcquireLease(ctx context.Context, st storage.Store, cfg LeaseConfig) (*Leas
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	poll := max(cfg.Timeout/8, 10*time.Millisecond)
+	poll := cfg.Poll
+	if poll <= 0 {
+		poll = min(max(cfg.Timeout/8, 10*time.Millisecond), time.Second)
+	}
 	var (
 		watched   int64 = -1 // generation whose heartbeat is watched
 		lastCount int64

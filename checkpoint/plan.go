@@ -82,6 +82,9 @@ func PlanRestore(ctx context.Context, st storage.Store, o RestoreOptions) (*Rest
 	for i := len(l.complete) - 1; i >= 0; i-- {
 		id := l.complete[i]
 		m, err := readMetadata(ctx, st, MetadataKey(id))
+		if errors.Is(err, storage.ErrNotFound) {
+			continue // expired since it was listed
+		}
 		if err != nil {
 			if !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrUnknownVersion) {
 				return nil, err
