@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync/atomic"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -155,7 +156,7 @@ func (t *Transactional) failed() error {
 func (t *Transactional) fail(err error) { t.err.CompareAndSwap(nil, &err) }
 
 // begin makes sure the current slot has an open transaction.
-func (t *Transactional) begin() (*slot, error) {
+func (t *Transactional) begin(ctx context.Context) (*slot, error) {
 	if err := t.failed(); err != nil {
 		return nil, err
 	}
@@ -163,7 +164,7 @@ func (t *Transactional) begin() (*slot, error) {
 	if s.open {
 		return s, nil
 	}
-	cl, err := t.client(s)
+	cl, err := t.freshEpoch(ctx, s)
 	if err != nil {
 		return nil, err
 	}
@@ -174,12 +175,45 @@ func (t *Transactional) begin() (*slot, error) {
 	return s, nil
 }
 
+// EpochLimit is the highest producer epoch a transaction starts at. Ending
+// a transaction bumps the epoch under transaction.version 2, and past
+// 32766 the broker moves the id to a new producer id: a transaction that
+// ended that way leaves recovery nothing to recognise it by on brokers that
+// do not describe how it ended (kfake), and brokers have had bugs exactly
+// there (KAFKA-18660, KAFKA-20090; FLINK-40689 in Flink's sink). So a slot
+// whose epoch reached the limit is initialised again, until the broker
+// moves it to a new producer id, before its next transaction starts.
+const EpochLimit = math.MaxInt16 - 4
+
+// freshEpoch returns the slot's client, initialised again first while its
+// epoch is at or above EpochLimit.
+func (t *Transactional) freshEpoch(ctx context.Context, s *slot) (*kgo.Client, error) {
+	for range 8 {
+		cl, err := t.client(s)
+		if err != nil {
+			return nil, err
+		}
+		_, epoch, err := cl.ProducerID(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("sink: producer id of %s: %w", s.id, err)
+		}
+		if epoch < EpochLimit {
+			return cl, nil
+		}
+		t.log.Info("producer epoch near its limit: initialising the transactional id again for a new producer id",
+			zap.String("transactional_id", s.id), zap.Int16("epoch", epoch))
+		cl.Close()
+		s.cl = nil
+	}
+	return nil, fmt.Errorf("sink: %s: the broker kept its producer epoch at the limit", s.id)
+}
+
 // Process implements operators.Operator.
 func (t *Transactional) Process(ctx context.Context, recs []operators.Record, _ operators.Collector) error {
 	if len(recs) == 0 {
 		return nil
 	}
-	s, err := t.begin()
+	s, err := t.begin(ctx)
 	if err != nil {
 		return err
 	}
@@ -194,7 +228,7 @@ func (t *Transactional) Process(ctx context.Context, recs []operators.Record, _ 
 // DeadLetters implements operators.DeadLetterSink: dead letters go into the
 // same transaction as the output.
 func (t *Transactional) DeadLetters(ctx context.Context, dls []operators.DeadLetter) error {
-	s, err := t.begin()
+	s, err := t.begin(ctx)
 	if err != nil {
 		return err
 	}
