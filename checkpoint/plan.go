@@ -55,13 +55,15 @@ func (p *RestorePlan) OlderIDs() []int64 {
 	return ids
 }
 
-// Origin is how a restore named with from is recorded in the lineage it
-// starts (Metadata.Origin).
-func Origin(from string, target *Metadata) string {
-	if target.Savepoint != "" {
-		return "savepoint:" + target.Savepoint
+// Origin is how a restore named with from ("12", "chk-0000000012",
+// "savepoints/NAME" or "NAME") is recorded in the lineage it starts
+// (Metadata.Origin): "checkpoint:12" or "savepoint:NAME".
+func Origin(from string) string {
+	s := strings.TrimPrefix(from, chkPrefix)
+	if id, err := strconv.ParseInt(s, 10, 64); err == nil && id > 0 {
+		return "checkpoint:" + strconv.FormatInt(id, 10)
 	}
-	return "checkpoint:" + strconv.FormatInt(target.CheckpointID, 10)
+	return "savepoint:" + strings.TrimSuffix(strings.TrimPrefix(from, savepointsDir), "/")
 }
 
 // PlanRestore reads what storage holds and decides what a start may
@@ -115,6 +117,11 @@ func PlanRestore(ctx context.Context, st storage.Store, o RestoreOptions) (*Rest
 	switch {
 	case o.Fresh:
 		return p, nil
+	case o.From != "" && p.Newest != nil && p.Newest.Origin == Origin(o.From):
+		// The checkpoint or savepoint may be gone (collected) by now.
+		o.Log.Warn("--from ignored: the newest checkpoint descends from that restore already (started again with the same arguments?); restoring the newest checkpoint",
+			zap.String("from", o.From), zap.Int64("checkpoint", p.Newest.CheckpointID))
+		p.Target, p.AlreadyRestored = p.Newest, true
 	case o.From != "":
 		t, err := readMetadata(ctx, st, fromKey(o.From))
 		if err != nil {
@@ -123,13 +130,7 @@ func PlanRestore(ctx context.Context, st storage.Store, o RestoreOptions) (*Rest
 		if t.Savepoint == "" && o.Fences != nil && !o.Fences.Valid(t) {
 			return nil, fmt.Errorf("--from %s: checkpoint %d was completed by an instance that had lost the job (a zombie) and cannot be restored", o.From, t.CheckpointID)
 		}
-		if p.Newest != nil && p.Newest.Origin == Origin(o.From, t) && p.Newest.CheckpointID > t.CheckpointID {
-			o.Log.Warn("--from ignored: the newest checkpoint descends from that restore already (run again with the same arguments?); restoring the newest checkpoint",
-				zap.String("from", o.From), zap.Int64("checkpoint", p.Newest.CheckpointID))
-			p.Target, p.AlreadyRestored = p.Newest, true
-		} else {
-			p.Target, p.Named = t, true
-		}
+		p.Target, p.Named = t, true
 	default:
 		p.Target = p.Newest
 	}

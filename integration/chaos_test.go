@@ -76,6 +76,8 @@ type chaosJob struct {
 	dir     string
 	config  string
 	in, out string
+	name    string // job.name
+	prefix  string // checkpoint storage prefix in the bucket
 	runs    int
 }
 
@@ -87,6 +89,7 @@ func newChaosJob(t *testing.T) *chaosJob {
 	j.out = k.CreateTopic(t, 4, nil)
 	dlq := k.CreateTopic(t, 1, nil)
 	name := testenv.UniqueName(t, "chaos")
+	j.name, j.prefix = name, strings.TrimSuffix(s.Prefix(t), "/")
 	cfg := fmt.Sprintf(`job:
   name: %s
   parallelism: 2
@@ -119,7 +122,7 @@ http:
 log:
   level: info
   format: json
-`, name, strings.Join(k.Brokers, ", "), j.in, j.out, dlq, s.Bucket, strings.TrimSuffix(s.Prefix(t), "/"), filepath.Join(j.dir, "state"), s.Endpoint, s.Region)
+`, name, strings.Join(k.Brokers, ", "), j.in, j.out, dlq, s.Bucket, j.prefix, filepath.Join(j.dir, "state"), s.Endpoint, s.Region)
 	j.config = filepath.Join(j.dir, "tidemark.yaml")
 	if err := os.WriteFile(j.config, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -137,14 +140,21 @@ type process struct {
 
 func (j *chaosJob) start() *process {
 	j.t.Helper()
+	return j.startArgs(j.config, nil)
+}
+
+// startArgs starts a processor on config with extra environment variables
+// and run arguments.
+func (j *chaosJob) startArgs(config string, env []string, args ...string) *process {
+	j.t.Helper()
 	j.runs++
 	p := &process{logPath: filepath.Join(j.dir, fmt.Sprintf("run-%03d.log", j.runs)), running: make(chan struct{}), exited: make(chan error, 1)}
 	logf, err := os.Create(p.logPath)
 	if err != nil {
 		j.t.Fatal(err)
 	}
-	p.cmd = exec.Command(j.bin, "run", "--config", j.config)
-	p.cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID="+j.s3.AccessKey, "AWS_SECRET_ACCESS_KEY="+j.s3.SecretKey)
+	p.cmd = exec.Command(j.bin, append([]string{"run", "--config", config}, args...)...)
+	p.cmd.Env = append(append(os.Environ(), "AWS_ACCESS_KEY_ID="+j.s3.AccessKey, "AWS_SECRET_ACCESS_KEY="+j.s3.SecretKey), env...)
 	stderr, err := p.cmd.StderrPipe()
 	if err != nil {
 		j.t.Fatal(err)

@@ -440,7 +440,7 @@ func (j *Job) recover(ctx context.Context, plan *checkpoint.RestorePlan, ro chec
 		from := plan.Target
 		origin := ""
 		if plan.Named {
-			origin = checkpoint.Origin(ro.From, from)
+			origin = checkpoint.Origin(ro.From)
 			if len(p.Duplicated) > 0 || len(p.Commit) > 0 && from.CheckpointID < r.Newest {
 				log.Warn("restoring a named checkpoint: output committed after it is written again",
 					zap.String("from", ro.From), zap.Int64("checkpoint", from.CheckpointID), zap.Int64("newest_checkpoint", r.Newest),
