@@ -167,6 +167,11 @@ previous retained checkpoint.`,
 			}
 			defer func() { _ = log.Sync() }()
 			log.Info("starting", zap.String("version", buildVersion()), zap.String("config", path))
+			unlock, err := lockStateDir(&cfg, log)
+			if err != nil {
+				return err
+			}
+			defer unlock()
 			ctx, stop := signalContext(cmd.Context(), log)
 			defer stop()
 			return runJob(ctx, &cfg, opts, log)
