@@ -174,6 +174,9 @@ previous retained checkpoint.`,
 			defer unlock()
 			ctx, stop := signalContext(cmd.Context(), log)
 			defer stop()
+			if err := checkKafka(ctx, &cfg, log); err != nil {
+				return err
+			}
 			return runJob(ctx, &cfg, opts, log)
 		},
 	}
