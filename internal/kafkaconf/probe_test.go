@@ -45,11 +45,11 @@ func saslPlain(user, pass string) func(*config.Kafka) {
 
 // probe runs Probe against broker and returns its error and how long it
 // took.
-func probe(t *testing.T, k config.Kafka, broker string) (error, time.Duration) {
+func probe(t *testing.T, k config.Kafka, broker string) (time.Duration, error) {
 	t.Helper()
 	start := time.Now()
 	err := kafkaconf.Probe(context.Background(), k, []string{broker}, probeBound, zap.NewNop())
-	return err, time.Since(start)
+	return time.Since(start), err
 }
 
 // wantMismatch checks err is a MismatchError for key whose message says
@@ -88,23 +88,23 @@ func newCluster(t *testing.T, opts ...kfake.Opt) string {
 // the embedded one).
 func TestProbePlaintextBroker(t *testing.T) {
 	addr := newCluster(t)
-	if err, _ := probe(t, kafkaCfg(nil), addr); err != nil {
+	if _, err := probe(t, kafkaCfg(nil), addr); err != nil {
 		t.Errorf("matching settings: %v", err)
 	}
-	err, took := probe(t, kafkaCfg(tlsOn), addr)
+	took, err := probe(t, kafkaCfg(tlsOn), addr)
 	wantMismatch(t, "TLS against plaintext", err, took, "kafka.tls.enabled", "plaintext", "kafka.tls.enabled is true")
-	err, took = probe(t, kafkaCfg(saslPlain("u", "p")), addr)
+	took, err = probe(t, kafkaCfg(saslPlain("u", "p")), addr)
 	wantMismatch(t, "SASL against no SASL", err, took, "kafka.sasl.mechanism", "does not use SASL", "remove kafka.sasl")
 }
 
 func TestProbeSASLBroker(t *testing.T) {
 	addr := newCluster(t, kfake.EnableSASL(), kfake.Superuser(config.SASLPlain, "admin", "secret"))
-	if err, _ := probe(t, kafkaCfg(saslPlain("admin", "secret")), addr); err != nil {
+	if _, err := probe(t, kafkaCfg(saslPlain("admin", "secret")), addr); err != nil {
 		t.Errorf("matching settings: %v", err)
 	}
-	err, took := probe(t, kafkaCfg(nil), addr)
+	took, err := probe(t, kafkaCfg(nil), addr)
 	wantMismatch(t, "no SASL against SASL", err, took, "kafka.sasl.mechanism", "requires SASL", "kafka.sasl is not configured")
-	err, took = probe(t, kafkaCfg(saslPlain("admin", "wrong")), addr)
+	took, err = probe(t, kafkaCfg(saslPlain("admin", "wrong")), addr)
 	wantMismatch(t, "wrong password", err, took, "kafka.sasl.mechanism", `refused user "admin"`)
 }
 
@@ -121,11 +121,11 @@ func TestProbeTLSListener(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	err, took := probe(t, kafkaCfg(nil), addr)
+	took, err := probe(t, kafkaCfg(nil), addr)
 	wantMismatch(t, "plaintext against TLS", err, took, "kafka.tls.enabled", "expects TLS", "kafka.tls.enabled is false")
-	err, took = probe(t, kafkaCfg(tlsOn), addr)
+	took, err = probe(t, kafkaCfg(tlsOn), addr)
 	wantMismatch(t, "untrusted certificate", err, took, "kafka.tls.ca_file", "not trusted")
-	err, took = probe(t, kafkaCfg(func(k *config.Kafka) { k.TLS = config.TLS{Enabled: true, CAFile: ca, ServerName: "wrong.test"} }), addr)
+	took, err = probe(t, kafkaCfg(func(k *config.Kafka) { k.TLS = config.TLS{Enabled: true, CAFile: ca, ServerName: "wrong.test"} }), addr)
 	wantMismatch(t, "wrong name", err, took, "kafka.tls.server_name", "kafka.tls.server_name")
 }
 
