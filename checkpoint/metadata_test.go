@@ -176,7 +176,7 @@ func TestPrepareTaskLocalRecovery(t *testing.T) {
 	// Storage holding a file that does not match the metadata.
 	put(t, st, m.Tasks[0].Files[2].Key, []byte("tampered"))
 	_, _, err = checkpoint.PrepareTask(ctx, st, m, 0, t.TempDir(), filepath.Join(t.TempDir(), "r"))
-	if !errors.Is(err, checkpoint.ErrCorrupt) {
-		t.Errorf("tampered file: %v, want ErrCorrupt", err)
+	if !errors.Is(err, checkpoint.ErrStateCorrupt) || errors.Is(err, checkpoint.ErrCorrupt) {
+		t.Errorf("tampered file: %v, want ErrStateCorrupt (the metadata is fine)", err)
 	}
 }

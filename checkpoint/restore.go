@@ -22,6 +22,12 @@ import (
 // ErrTopologyMismatch: the checkpoint was taken by a different job graph.
 var ErrTopologyMismatch = errors.New("checkpoint: taken by a different topology")
 
+// ErrStateCorrupt: a state file of the checkpoint being restored is missing
+// from the store or does not match the size and checksum its metadata
+// records (truncated, overwritten, damaged). The metadata itself is intact;
+// an older checkpoint may restore.
+var ErrStateCorrupt = errors.New("checkpoint: state file corrupted")
+
 // RestoreOptions say which checkpoint to restore.
 type RestoreOptions struct {
 	// From names the checkpoint: "" for the newest complete one, a
@@ -72,6 +78,10 @@ func findRestorePoint(ctx context.Context, st storage.Store, o RestoreOptions) (
 		id := l.complete[i]
 		m, err := readMetadata(ctx, st, MetadataKey(id))
 		if err == nil {
+			if newest := l.complete[len(l.complete)-1]; id != newest {
+				o.Log.Warn("--fallback: restoring an older checkpoint than the newest; the output written since it was taken is written again",
+					zap.Int64("checkpoint", id), zap.Int64("newest", newest))
+			}
 			return m, nil
 		}
 		if !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrUnknownVersion) {
@@ -124,13 +134,13 @@ func PrepareTask(ctx context.Context, st storage.Store, m *Metadata, task int, l
 			continue
 		}
 		if err := download(ctx, st, f, filepath.Join(dest, f.Name)); err != nil {
-			return nil, reused, err
+			return nil, reused, restoreError(ctx, st, m, f, err)
 		}
 	}
 	if ts.InFlight != nil {
 		path := filepath.Join(dest, "..", "in-flight-"+strconv.Itoa(task)+".json")
 		if err := download(ctx, st, *ts.InFlight, path); err != nil {
-			return nil, reused, err
+			return nil, reused, restoreError(ctx, st, m, *ts.InFlight, err)
 		}
 		data, err := os.ReadFile(path)
 		_ = os.Remove(path)
@@ -175,9 +185,76 @@ func download(ctx context.Context, st storage.Store, f FileHandle, path string) 
 		return fmt.Errorf("checkpoint: restore %s: %w", f.Key, err)
 	}
 	if sum := hex.EncodeToString(h.Sum(nil)); n != f.Size || sum != f.SHA256 {
-		return fmt.Errorf("%w: %s has %d bytes with sha256 %s, the metadata says %d bytes with %s", ErrCorrupt, f.Key, n, sum, f.Size, f.SHA256)
+		return &fileMismatch{f: f, size: n, sum: sum}
 	}
 	return nil
+}
+
+// fileMismatch: a downloaded file does not match its handle.
+type fileMismatch struct {
+	f    FileHandle
+	size int64
+	sum  string
+}
+
+func (e *fileMismatch) Error() string {
+	return fmt.Sprintf("%s has %d bytes with sha256 %s, the metadata says %d bytes with sha256 %s", e.f.Key, e.size, e.sum, e.f.Size, e.f.SHA256)
+}
+
+func (e *fileMismatch) Is(target error) bool { return target == ErrStateCorrupt }
+
+// restoreError explains a state file of m that is corrupted or missing,
+// and which checkpoints could be restored instead; other errors (the
+// store unreachable, say) pass unchanged.
+func restoreError(ctx context.Context, st storage.Store, m *Metadata, f FileHandle, err error) error {
+	var mismatch *fileMismatch
+	var what string
+	switch {
+	case errors.As(err, &mismatch):
+		what = fmt.Sprintf("is corrupted: %d bytes with sha256 %s, the metadata says %d bytes with sha256 %s", mismatch.size, mismatch.sum, f.Size, f.SHA256)
+	case errors.Is(err, storage.ErrNotFound):
+		what = "is missing from the checkpoint storage"
+	default:
+		return err
+	}
+	name := fmt.Sprintf("checkpoint %d", m.CheckpointID)
+	if m.Savepoint != "" {
+		name = "savepoint " + m.Savepoint
+	}
+	return &stateError{err: err, msg: fmt.Sprintf("checkpoint: state file %s of %s %s; the metadata is intact, but %s cannot be restored. %s",
+		f.Key, name, what, name, alternatives(ctx, st, m))}
+}
+
+// stateError is an ErrStateCorrupt with its explanation.
+type stateError struct {
+	msg string
+	err error
+}
+
+func (e *stateError) Error() string { return e.msg }
+
+func (e *stateError) Is(target error) bool { return target == ErrStateCorrupt }
+
+func (e *stateError) Unwrap() error { return e.err }
+
+// alternatives says which checkpoints to restore instead of m.
+func alternatives(ctx context.Context, st storage.Store, m *Metadata) string {
+	const again = "; the output written since the checkpoint restored was taken is then written again"
+	l, err := list(ctx, st)
+	if err != nil {
+		return "Restore an older checkpoint with processor run --from <id>" + again + "."
+	}
+	var ids []string
+	for i := len(l.complete) - 1; i >= 0; i-- {
+		if id := l.complete[i]; m.Savepoint != "" || id < m.CheckpointID {
+			ids = append(ids, strconv.FormatInt(id, 10))
+		}
+	}
+	if len(ids) == 0 {
+		return "No older checkpoint is retained: restore a savepoint with processor run --from savepoints/<name>, " +
+			"or start afresh under a new job.name (or with the job's checkpoints deleted)."
+	}
+	return fmt.Sprintf("Restore an older checkpoint with processor run --from %s (retained, newest first: %s)%s.", ids[0], strings.Join(ids, ", "), again)
 }
 
 // Positions returns the source positions of m by source task.

@@ -134,8 +134,17 @@ func (k *Kafka) Open(ctx context.Context, restored []operators.Position) (err er
 		k.log.Warn("restored partitions not found in the cluster: keeping their positions until they appear",
 			zap.Int("task", k.task), zap.Int("partitions", len(k.pending)))
 	}
+	// restored counts the partitions this task reads from a checkpointed
+	// position, not every position the checkpoint holds (each task gets
+	// them all).
+	var resumed int
+	for _, p := range k.tps {
+		if _, ok := k.restored[p]; ok {
+			resumed++
+		}
+	}
 	k.log.Info("source partitions assigned", zap.Int("task", k.task), zap.Int("partitions", len(k.tps)),
-		zap.Int("restored", len(restored)))
+		zap.Int("restored", resumed))
 	return nil
 }
 

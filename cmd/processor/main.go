@@ -35,24 +35,29 @@ const (
 	exitUsage  = 2
 )
 
-// run executes the CLI and returns the process's exit code.
+// run executes the CLI and returns the process's exit code: exitUsage for
+// bad usage (an unknown command or flag, a missing required flag, extra
+// arguments), exitFailed when a command fails.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root := newRootCmd(stdout, stderr)
 	root.SetArgs(args)
-	if err := root.ExecuteContext(ctx); err != nil {
-		fmt.Fprintf(stderr, "processor: %v\n", err)
-		var ue usageError
-		if errors.As(err, &ue) {
-			return exitUsage
-		}
-		return exitFailed
+	var started bool
+	trackStart(root, &started)
+	cmd, err := root.ExecuteContextC(ctx)
+	if err == nil {
+		return exitOK
 	}
-	return exitOK
+	fmt.Fprintf(stderr, "processor: %v\n", err)
+	var ue usageError
+	if !started || errors.As(err, &ue) {
+		if cmd == nil {
+			cmd = root
+		}
+		fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", cmd.CommandPath())
+		return exitUsage
+	}
+	return exitFailed
 }
-
-type usageError struct{ error }
-
-func (e usageError) Unwrap() error { return e.error }
 
 func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	root := &cobra.Command{
@@ -167,8 +172,16 @@ were lost (the broker aborted them) and no checkpoint can write them again.`,
 			}
 			defer func() { _ = log.Sync() }()
 			log.Info("starting", zap.String("version", buildVersion()), zap.String("config", path))
+			unlock, err := lockStateDir(&cfg, log)
+			if err != nil {
+				return err
+			}
+			defer unlock()
 			ctx, stop := signalContext(cmd.Context(), log)
 			defer stop()
+			if err := checkKafka(ctx, &cfg, log); err != nil {
+				return err
+			}
 			return runJob(ctx, &cfg, opts, log)
 		},
 	}

@@ -77,7 +77,7 @@ type quickstartProcess struct {
 type logRecord struct {
 	Msg         string `json:"msg"`
 	RecordsOut  int64  `json:"records_out"`
-	SinkEnd     int64  `json:"sink_end_offsets"`
+	SinkEnd     int64  `json:"sink_log_end_offsets"`
 	Checkpoints int64  `json:"checkpoints_completed"`
 	Checkpoint  int64  `json:"checkpoint"`
 	Address     string `json:"address"`

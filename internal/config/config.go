@@ -183,8 +183,9 @@ type Sink struct {
 	// Delivery is "exactly_once" (transactions committed with checkpoints)
 	// or "at_least_once" (idempotent producer). Default "exactly_once".
 	Delivery string `yaml:"delivery"`
-	// TransactionTimeout is the producer's transaction.timeout.ms. It must
-	// exceed checkpoint.interval plus checkpoint.timeout. Default 15m.
+	// TransactionTimeout is the producer's transaction.timeout.ms. With
+	// exactly-once delivery it must exceed Config.TransactionLifetime by
+	// 10%. Default 15m.
 	TransactionTimeout time.Duration `yaml:"transaction_timeout"`
 }
 
@@ -195,7 +196,10 @@ type Checkpoint struct {
 	Storage string `yaml:"storage"`
 	// Interval between checkpoint triggers. Default 10s.
 	Interval time.Duration `yaml:"interval"`
-	// Timeout after which an unfinished checkpoint is aborted. Default 10m.
+	// Timeout after which an unfinished checkpoint is aborted. Default 3m.
+	// It bounds how long a sink transaction stays open (see
+	// TransactionLifetime), so it must stay well below
+	// sink.transaction_timeout.
 	Timeout time.Duration `yaml:"timeout"`
 	// MinPause between the end of one checkpoint and the next trigger.
 	// Default 0.
@@ -270,7 +274,7 @@ func Default() Config {
 		Sink: Sink{Delivery: ExactlyOnce, TransactionTimeout: 15 * time.Minute},
 		Checkpoint: Checkpoint{
 			Interval:      10 * time.Second,
-			Timeout:       10 * time.Minute,
+			Timeout:       3 * time.Minute,
 			MaxConcurrent: 1,
 			Retained:      3,
 			Mode:          ExactlyOnce,

@@ -11,9 +11,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"time"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // Load reads, decodes and validates the configuration file at path.
@@ -28,9 +27,13 @@ func Load(path string) (Config, error) {
 
 // Parse decodes a YAML configuration over the defaults and validates it.
 // ${VAR} and ${VAR:-default} in values are replaced from lookup ($$ is a
-// literal $). Unknown keys, values of the wrong type, unset variables and
-// everything Validate finds are reported together in one *Error whose
-// problems name each key and, where known, its line. name labels errors.
+// literal $); a list item that is exactly one such reference is split at
+// commas into several items. Every problem is reported in one *Error whose
+// problems name each key and, where known, its line. Problems with the
+// file's structure (unknown keys, duplicate keys, values of the wrong type)
+// are reported alone: Validate does not run then, since the values they
+// would have set are missing and it would report problems that are not
+// there. name labels errors.
 func Parse(name string, data []byte, lookup func(string) (string, bool)) (Config, error) {
 	cfg := Default()
 	var doc yaml.Node
@@ -46,13 +49,22 @@ func Parse(name string, data []byte, lookup func(string) (string, bool)) (Config
 	lines := map[string]int{}
 	if root.Kind != 0 {
 		if root.Kind != yaml.MappingNode {
-			ps.add("", root.Line, "the configuration must be a mapping of sections, got a %s", kindName(root.Kind))
+			ps.add("", root.Line, "the configuration must be a mapping of sections, got %s", kindName(root))
 			return cfg, ps.err(name)
 		}
-		substitute(root, "", lookup, &ps)
-		checkKeys(root, reflect.TypeFor[Config](), "", lines, &ps)
+		refs := map[*yaml.Node]bool{}
+		substitute(root, "", lookup, refs, &ps)
+		w := walker{lines: lines, refs: refs}
+		w.check(root, reflect.TypeFor[Config](), "")
+		if len(w.ps.list) > 0 {
+			ps.list = append(ps.list, w.ps.list...)
+			return cfg, ps.err(name)
+		}
 		if err := root.Decode(&cfg); err != nil {
+			// The walker found nothing wrong, so this is unexpected:
+			// report it rather than validating half a configuration.
 			ps.add("", 0, "%s", yamlMsg(err))
+			return cfg, ps.err(name)
 		}
 	}
 	if err := cfg.Validate(); err != nil {
@@ -90,36 +102,46 @@ func yamlMsg(err error) string {
 	return strings.ReplaceAll(msg, "\n  ", "; ")
 }
 
-func kindName(k yaml.Kind) string {
-	switch k {
+// kindName describes what n holds, for messages: "a list", "a mapping",
+// or the scalar itself, quoted.
+func kindName(n *yaml.Node) string {
+	switch n.Kind {
 	case yaml.SequenceNode:
-		return "list"
+		return "a list"
 	case yaml.MappingNode:
-		return "mapping"
+		return "a mapping"
 	case yaml.ScalarNode:
-		return "scalar"
+		return strconv.Quote(n.Value)
 	case yaml.AliasNode:
-		return "alias"
+		return "an alias"
 	}
-	return "document"
+	return "a document"
 }
 
 var envRef = regexp.MustCompile(`\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}`)
 
-// substitute expands ${VAR} in every scalar value below n.
-func substitute(n *yaml.Node, path string, lookup func(string) (string, bool), ps *problems) {
+// wholeRef matches a value that is exactly one ${VAR} or ${VAR:-default}.
+var wholeRef = regexp.MustCompile(`^\$\{[A-Za-z_][A-Za-z0-9_]*(:-[^}]*)?\}$`)
+
+// substitute expands ${VAR} in every scalar value below n, and records in
+// refs the scalars that were exactly one reference (their value may be a
+// comma-separated list: see walker.list).
+func substitute(n *yaml.Node, path string, lookup func(string) (string, bool), refs map[*yaml.Node]bool, ps *problems) {
 	switch n.Kind {
 	case yaml.MappingNode:
 		for i := 0; i+1 < len(n.Content); i += 2 {
-			substitute(n.Content[i+1], join(path, n.Content[i].Value), lookup, ps)
+			substitute(n.Content[i+1], join(path, n.Content[i].Value), lookup, refs, ps)
 		}
 	case yaml.SequenceNode:
 		for i, c := range n.Content {
-			substitute(c, fmt.Sprintf("%s[%d]", path, i), lookup, ps)
+			substitute(c, fmt.Sprintf("%s[%d]", path, i), lookup, refs, ps)
 		}
 	case yaml.ScalarNode:
 		if !strings.Contains(n.Value, "$") {
 			return
+		}
+		if wholeRef.MatchString(n.Value) {
+			refs[n] = true
 		}
 		n.Value = envRef.ReplaceAllStringFunc(n.Value, func(ref string) string {
 			if ref == "$$" {
@@ -146,44 +168,6 @@ func join(path, key string) string {
 		return key
 	}
 	return path + "." + key
-}
-
-var durationType = reflect.TypeFor[time.Duration]()
-
-// checkKeys reports every mapping key below n that t has no field for, and
-// records the line of every key it sees.
-func checkKeys(n *yaml.Node, t reflect.Type, path string, lines map[string]int, ps *problems) {
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	if n.Kind == yaml.AliasNode {
-		n = n.Alias
-	}
-	switch {
-	case t.Kind() == reflect.Struct && t != durationType && n.Kind == yaml.MappingNode:
-		fields := yamlFields(t)
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k, v := n.Content[i], n.Content[i+1]
-			key := join(path, k.Value)
-			lines[key] = k.Line
-			ft, ok := fields[k.Value]
-			if !ok {
-				msg := "unknown key"
-				if s := suggest(k.Value, fields); s != "" {
-					msg += fmt.Sprintf(" (did you mean %q?)", s)
-				}
-				ps.add(key, k.Line, "%s", msg)
-				continue
-			}
-			checkKeys(v, ft, key, lines, ps)
-		}
-	case t.Kind() == reflect.Slice && n.Kind == yaml.SequenceNode:
-		for i, c := range n.Content {
-			key := fmt.Sprintf("%s[%d]", path, i)
-			lines[key] = c.Line
-			checkKeys(c, t.Elem(), key, lines, ps)
-		}
-	}
 }
 
 func yamlFields(t reflect.Type) map[string]reflect.Type {

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"math"
 	"net"
 	"net/url"
 	"regexp"
@@ -279,12 +280,43 @@ func (c *Config) validateSink(ps *problems) {
 	// must survive until its checkpoint completes (DESIGN §6).
 	if s.TransactionTimeout < time.Second {
 		ps.add("sink.transaction_timeout", 0, "must be at least 1s, got %s", s.TransactionTimeout)
-	} else if s.Delivery == ExactlyOnce && c.Checkpoint.Interval > 0 && c.Checkpoint.Timeout > 0 {
-		need := c.Checkpoint.Interval + c.Checkpoint.Timeout
-		if s.TransactionTimeout < need+need/10 {
-			ps.add("sink.transaction_timeout", 0, "%s is too short: it must exceed checkpoint.interval + checkpoint.timeout (%s) by at least 10%%", s.TransactionTimeout, need)
+	} else if s.Delivery == ExactlyOnce && c.Checkpoint.Interval > 0 && c.Checkpoint.Timeout > 0 &&
+		c.Checkpoint.MinPause >= 0 && c.Checkpoint.TolerableFailures >= 0 {
+		need, how := c.TransactionLifetime()
+		if least := (need + need/10 + time.Second - 1).Truncate(time.Second); s.TransactionTimeout < least {
+			ps.add("sink.transaction_timeout", 0, "%s is too short: a transaction stays open from barrier n-1 until checkpoint n completes, "+
+				"up to %s = %s, plus 10%% = %s; lower checkpoint.timeout or checkpoint.tolerable_failures, "+
+				"or raise sink.transaction_timeout to at least %s (the broker's transaction.max.timeout.ms, 15m by default, caps it)",
+				s.TransactionTimeout, how, need, least, least)
 		}
 	}
+}
+
+// TransactionLifetime is how long a sink transaction may have to stay open
+// with exactly-once delivery, and how that is computed. The transaction of
+// checkpoint n opens at barrier n-1 and is committed when n completes:
+// checkpoint n is triggered at most max(interval, timeout + min_pause)
+// after n-1 (with max_concurrent 1, n waits for n-1 to end) and completes
+// at most timeout later; each tolerated failure in between pushes the
+// commit back by up to timeout + max(interval, min_pause). With
+// max_concurrent above 1 checkpoints overlap and the bound is not reached.
+func (c *Config) TransactionLifetime() (time.Duration, string) {
+	k := &c.Checkpoint
+	gap := max(k.Interval, k.Timeout+k.MinPause)
+	perFailure := k.Timeout + max(k.Interval, k.MinPause)
+	need := k.Timeout + gap
+	if f := time.Duration(k.TolerableFailures); perFailure > 0 && f > (math.MaxInt64/4-need)/perFailure {
+		need = math.MaxInt64 / 4 // saturate: far beyond any broker's limit
+	} else {
+		need += f * perFailure
+	}
+	how := fmt.Sprintf("checkpoint.timeout (%s) + max(checkpoint.interval (%s), checkpoint.timeout + checkpoint.min_pause (%s))",
+		k.Timeout, k.Interval, k.Timeout+k.MinPause)
+	if k.TolerableFailures > 0 {
+		how += fmt.Sprintf(" + checkpoint.tolerable_failures (%d) × (checkpoint.timeout + max(checkpoint.interval, checkpoint.min_pause)) (%s)",
+			k.TolerableFailures, perFailure)
+	}
+	return need, how
 }
 
 func (c *Config) validateCheckpoint(ps *problems) {

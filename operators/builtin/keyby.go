@@ -1,6 +1,7 @@
 package builtin
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -11,13 +12,13 @@ import (
 
 // KeyBy decodes each record's value as a JSON object and makes the value of
 // Field its key (a string as it is, a number in its JSON form). A record
-// that is not a JSON object, or lacks the field, is rejected to the
-// dead-letter output; it never stops the job.
+// that is not a JSON object, lacks the field, or holds anything else in it
+// (null, true/false, an object, a list) is rejected to the dead-letter
+// output with a reason naming the field; it never stops the job. An empty
+// string is a key like any other.
 //
-// KeyBy runs in the keyed tasks, after the key exchange routed records by
-// their original key; operators after it see the new key, but their state
-// is still partitioned by the original one. Put it first and key the
-// input topic by the same field when later operators keep state.
+// The runner puts KeyBy in the source tasks, before the key exchange, so
+// that the operators after it keep state by the new key.
 type KeyBy struct {
 	operators.Base
 	Field string
@@ -53,6 +54,11 @@ func (k *KeyBy) key(value []byte) ([]byte, error) {
 	raw, ok := obj[k.Field]
 	if !ok {
 		return nil, fmt.Errorf("value has no field %q", k.Field)
+	}
+	if string(bytes.TrimSpace(raw)) == "null" {
+		// json.Unmarshal takes null as "leave it alone": it would be
+		// the empty key.
+		return nil, fmt.Errorf("field %q is null, not a string or a number", k.Field)
 	}
 	var s string
 	if err := json.Unmarshal(raw, &s); err == nil {
