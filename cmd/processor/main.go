@@ -69,7 +69,7 @@ One YAML file configures a job; see the README's configuration reference.`,
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newRunCmd(), newValidateCmd(), newSavepointCmd(), newVersionCmd())
+	root.AddCommand(newRunCmd(), newValidateCmd(), newSavepointCmd(), newTailCmd(), newVersionCmd(), newEmbeddedBrokerCmd())
 	return root
 }
 
@@ -155,6 +155,11 @@ previous retained checkpoint.`,
 			cfg, err := config.Load(path)
 			if err != nil {
 				return err
+			}
+			if cfg.Kafka.Embedded {
+				if opts.EmbeddedCommand, err = embeddedCommand(); err != nil {
+					return err
+				}
 			}
 			log, err := logging.New(cfg.Log, os.Stderr)
 			if err != nil {
