@@ -34,8 +34,8 @@ type tailOptions struct {
 	verbose       bool
 }
 
-// tailIdle is how long a read that does not follow waits for more records
-// before it takes the topic as read to its end.
+// tailIdle is how long a read waits for more records before it takes the
+// topic as read to its end.
 const tailIdle = time.Second
 
 func newTailCmd() *cobra.Command {
@@ -54,9 +54,10 @@ prints every record; -f keeps printing new records until Ctrl-C; --max stops
 after that many records.
 
 With kafka.embedded it reads the embedded broker: the running processor's,
-or, when no processor runs, the data it left under state.dir (it then starts
-the broker on that data for as long as it reads, and a processor started
-meanwhile waits for it).`,
+or, when no processor runs, the data it left under state.dir, on which it
+starts the broker just for the read. Following (-f) with no processor
+running, it prints what is there, lets the data go, and waits for a
+processor to start, then follows its output.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if o.lines < 0 || o.max < 0 {
@@ -73,37 +74,15 @@ meanwhile waits for it).`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
-			brokers := cfg.Kafka.Brokers
-			if cfg.Kafka.Embedded {
-				command, err := embeddedCommand()
-				if err != nil {
-					return err
-				}
-				dataDir := runner.EmbeddedDataDir(&cfg)
-				addrs, own, err := embedded.Attach(ctx, command, dataDir, log.Named("embedded-broker"))
-				if errors.Is(err, embedded.ErrNoData) {
-					return fmt.Errorf("%w: the processor has not run with this configuration yet (state.dir %s); start it with: processor run --config %s", err, cfg.State.Dir, path)
-				}
-				if err != nil {
-					return err
-				}
-				if own != nil {
-					defer func() {
-						if err := own.Close(); err != nil {
-							log.Error("embedded broker", zap.Error(err))
-						}
-					}()
-					fmt.Fprintf(cmd.ErrOrStderr(), "no processor running: reading the embedded broker's data in %s\n", dataDir)
-				} else {
-					fmt.Fprintf(cmd.ErrOrStderr(), "reading the running processor's embedded broker at %s\n", strings.Join(addrs, ","))
-				}
-				brokers = addrs
+			t := &tailer{w: cmd.OutOrStdout(), info: cmd.ErrOrStderr(), topic: args[0], o: o, cfg: &cfg, log: log}
+			if !cfg.Kafka.Embedded {
+				return t.run(ctx, cfg.Kafka.Brokers)
 			}
-			base, err := kafkaconf.Options(cfg.Kafka, brokers, log)
-			if err != nil {
-				return err
+			err = t.runEmbedded(ctx)
+			if errors.Is(err, embedded.ErrNoData) {
+				return fmt.Errorf("%w: the processor has not run with this configuration yet (state.dir %s); start it with: processor run --config %s", err, cfg.State.Dir, path)
 			}
-			return tail(ctx, cmd.OutOrStdout(), cmd.ErrOrStderr(), base, args[0], o)
+			return err
 		},
 	}
 	configFlag(cmd, &path)
@@ -115,113 +94,161 @@ meanwhile waits for it).`,
 	return cmd
 }
 
-// tail prints the records of topic to w as o says, and notes to info.
-func tail(ctx context.Context, w, info io.Writer, base []kgo.Opt, topic string, o tailOptions) error {
-	admCl, err := kgo.NewClient(base...)
+// tailer prints the records of one topic.
+type tailer struct {
+	w, info io.Writer
+	topic   string
+	o       tailOptions
+	cfg     *config.Config
+	log     *zap.Logger
+
+	printed int
+}
+
+func (t *tailer) full() bool { return t.o.max > 0 && t.printed >= t.o.max }
+
+func (t *tailer) print(r *kgo.Record) error {
+	var err error
+	if t.o.verbose {
+		_, err = fmt.Fprintf(t.w, "%d\t%d\t%s\t%s\t%s\n", r.Partition, r.Offset, r.Timestamp.UTC().Format(time.RFC3339Nano), r.Key, r.Value)
+	} else {
+		_, err = fmt.Fprintf(t.w, "%s\t%s\n", r.Key, r.Value)
+	}
+	t.printed++
+	return err
+}
+
+func (t *tailer) opts(brokers []string) ([]kgo.Opt, error) {
+	return kafkaconf.Options(t.cfg.Kafka, brokers, t.log)
+}
+
+// run reads from brokers: up to the end, then on if following.
+func (t *tailer) run(ctx context.Context, brokers []string) error {
+	base, err := t.opts(brokers)
 	if err != nil {
-		return fmt.Errorf("client: %w", err)
+		return err
 	}
-	adm := kadm.NewClient(admCl)
-	starts, err := adm.ListStartOffsets(ctx, topic)
-	if err == nil {
-		err = starts.Error()
+	next, err := t.catchUp(ctx, base)
+	if err != nil || !t.o.follow || t.full() || ctx.Err() != nil {
+		return err
 	}
-	var ends kadm.ListedOffsets
-	if err == nil {
-		ends, err = adm.ListCommittedOffsets(ctx, topic)
-		if err == nil {
-			err = ends.Error()
-		}
-	}
-	var hwms kadm.ListedOffsets
-	if err == nil {
-		hwms, err = adm.ListEndOffsets(ctx, topic)
-		if err == nil {
-			err = hwms.Error()
-		}
-	}
-	if errors.Is(err, kerr.UnknownTopicOrPartition) {
-		topics, _ := adm.ListTopics(ctx)
-		err = fmt.Errorf("topic %s does not exist (topics: %s)", topic, strings.Join(topics.Names(), ", "))
-	}
-	admCl.Close()
+	return t.follow(ctx, base, next)
+}
+
+// runEmbedded reads the embedded broker: the running processor's, or its
+// own on the processor's data. Following, it lets its own go after the
+// catch-up and waits for a processor to follow.
+func (t *tailer) runEmbedded(ctx context.Context) error {
+	command, err := embeddedCommand()
 	if err != nil {
-		return fmt.Errorf("tail %s: %w", topic, err)
+		return err
 	}
-	var open int64
-	hwms.Each(func(h kadm.ListedOffset) {
-		if e, ok := ends.Lookup(h.Topic, h.Partition); ok {
-			open += h.Offset - e.Offset
+	dataDir := runner.EmbeddedDataDir(t.cfg)
+	addrs, own, err := embedded.Attach(ctx, command, dataDir, t.log.Named("embedded-broker"))
+	if err != nil {
+		return err
+	}
+	if own == nil {
+		fmt.Fprintf(t.info, "reading the running processor's embedded broker at %s\n", strings.Join(addrs, ","))
+		return t.run(ctx, addrs)
+	}
+	fmt.Fprintf(t.info, "no processor running: reading the embedded broker's data in %s\n", dataDir)
+	base, err := t.opts(addrs)
+	var next map[int32]kgo.Offset
+	if err == nil {
+		next, err = t.catchUp(ctx, base)
+	}
+	// A processor that starts must not wait for a tail: let the data go.
+	if cerr := own.Close(); cerr != nil {
+		t.log.Error("embedded broker", zap.Error(cerr))
+	}
+	if err != nil || !t.o.follow || t.full() || ctx.Err() != nil {
+		return err
+	}
+	fmt.Fprintf(t.info, "waiting for a processor to start on %s (Ctrl-C to stop)\n", dataDir)
+	for {
+		lock, err := embedded.TryLock(dataDir)
+		switch {
+		case err == nil:
+			if err := lock.Unlock(); err != nil {
+				return err
+			}
+		case errors.Is(err, embedded.ErrLocked):
+			if info, err := embedded.ReadInfo(dataDir); err == nil && info.State == embedded.StateRunning && info.Address != "" {
+				fmt.Fprintf(t.info, "following the processor's embedded broker at %s\n", info.Address)
+				if base, err = t.opts([]string{info.Address}); err != nil {
+					return err
+				}
+				return t.follow(ctx, base, next)
+			}
+		default:
+			return err
 		}
-	})
-	if open > 0 {
-		fmt.Fprintf(info, "%s: up to %d records are in transactions not committed yet, and not shown: a checkpoint commits them (or, if the processor was stopped, its next start settles them)\n", topic, open)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(500 * time.Millisecond):
+		}
 	}
-	// Each partition from its start, or its last o.lines records; its
-	// read_committed end at the start bounds the read unless following.
+}
+
+// catchUp prints the records up to the topic's read_committed end at its
+// start: all of them with --from-beginning, as they come, else the newest
+// o.lines. Following, records beyond the end read meanwhile are printed
+// after those. It returns where each partition's reading got to.
+func (t *tailer) catchUp(ctx context.Context, base []kgo.Opt) (map[int32]kgo.Offset, error) {
+	starts, ends, err := t.offsets(ctx, base)
+	if err != nil {
+		return nil, err
+	}
 	from := map[int32]kgo.Offset{}
 	end := map[int32]int64{}
+	next := map[int32]int64{}
 	starts.Each(func(s kadm.ListedOffset) {
 		e, _ := ends.Lookup(s.Topic, s.Partition)
-		end[s.Partition] = e.Offset
+		end[s.Partition], next[s.Partition] = e.Offset, e.Offset
 		at := s.Offset
-		if !o.fromBeginning {
-			at = max(s.Offset, e.Offset-int64(o.lines))
+		if !t.o.fromBeginning {
+			at = max(s.Offset, e.Offset-int64(t.o.lines))
 		}
 		from[s.Partition] = kgo.NewOffset().At(at)
 	})
 	cl, err := kgo.NewClient(append(base,
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: from}),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{t.topic: from}),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.FetchMaxWait(100*time.Millisecond),
 	)...)
 	if err != nil {
-		return fmt.Errorf("client: %w", err)
+		return nil, fmt.Errorf("client: %w", err)
 	}
 	defer cl.Close()
-
-	printed := 0
-	print := func(r *kgo.Record) error {
-		var err error
-		if o.verbose {
-			_, err = fmt.Fprintf(w, "%d\t%d\t%s\t%s\t%s\n", r.Partition, r.Offset, r.Timestamp.UTC().Format(time.RFC3339Nano), r.Key, r.Value)
-		} else {
-			_, err = fmt.Fprintf(w, "%s\t%s\n", r.Key, r.Value)
-		}
-		printed++
-		return err
-	}
-	full := func() bool { return o.max > 0 && printed >= o.max }
-
-	// First the records up to the ends: printed as they come with
-	// --from-beginning, else the newest o.lines of them. Newer records
-	// read meanwhile wait for their turn if following.
 	var last, newer []*kgo.Record
 	done := map[int32]bool{}
-	for len(done) < len(end) && !full() {
+	for len(done) < len(end) && !t.full() {
 		pctx, cancel := context.WithTimeout(ctx, tailIdle)
 		fs := cl.PollFetches(pctx)
 		cancel()
 		if ctx.Err() != nil {
-			return nil // interrupted
+			return nil, nil // interrupted
 		}
 		if err := fetchErr(fs); err != nil {
-			return err
+			return nil, err
 		}
 		if fs.NumRecords() == 0 {
 			break // idle: every partition is read to its end
 		}
-		for it := fs.RecordIter(); !it.Done() && !full(); {
+		for it := fs.RecordIter(); !it.Done() && !t.full(); {
 			r := it.Next()
+			next[r.Partition] = max(next[r.Partition], r.Offset+1)
 			switch {
 			case r.Offset >= end[r.Partition]:
 				done[r.Partition] = true
-				if o.follow {
+				if t.o.follow {
 					newer = append(newer, r)
 				}
-			case o.fromBeginning:
-				if err := print(r); err != nil {
-					return err
+			case t.o.fromBeginning:
+				if err := t.print(r); err != nil {
+					return nil, err
 				}
 			default:
 				last = append(last, r)
@@ -238,15 +265,78 @@ func tail(ctx context.Context, w, info io.Writer, base []kgo.Opt, topic string, 
 		}
 		return a.Offset < b.Offset
 	})
-	for _, r := range append(last[max(0, len(last)-o.lines):], newer...) {
-		if full() {
-			return nil
+	for _, r := range append(last[max(0, len(last)-t.o.lines):], newer...) {
+		if t.full() {
+			break
 		}
-		if err := print(r); err != nil {
-			return err
+		if err := t.print(r); err != nil {
+			return nil, err
 		}
 	}
-	for o.follow && !full() {
+	at := map[int32]kgo.Offset{}
+	for p, o := range next {
+		at[p] = kgo.NewOffset().At(o)
+	}
+	return at, nil
+}
+
+// offsets lists the topic's start and read_committed end offsets, and
+// says how many records wait in open transactions.
+func (t *tailer) offsets(ctx context.Context, base []kgo.Opt) (starts, ends kadm.ListedOffsets, err error) {
+	cl, err := kgo.NewClient(base...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("client: %w", err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	var hwms kadm.ListedOffsets
+	list := func(f func(context.Context, ...string) (kadm.ListedOffsets, error)) kadm.ListedOffsets {
+		if err != nil {
+			return nil
+		}
+		var l kadm.ListedOffsets
+		if l, err = f(ctx, t.topic); err == nil {
+			err = l.Error()
+		}
+		return l
+	}
+	starts, ends, hwms = list(adm.ListStartOffsets), list(adm.ListCommittedOffsets), list(adm.ListEndOffsets)
+	if errors.Is(err, kerr.UnknownTopicOrPartition) {
+		topics, _ := adm.ListTopics(ctx)
+		var names []string
+		for _, d := range topics.Sorted() {
+			if d.Err == nil {
+				names = append(names, d.Topic)
+			}
+		}
+		return nil, nil, fmt.Errorf("topic %s does not exist (topics: %s)", t.topic, strings.Join(names, ", "))
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("tail %s: %w", t.topic, err)
+	}
+	var open int64
+	hwms.Each(func(h kadm.ListedOffset) {
+		if e, ok := ends.Lookup(h.Topic, h.Partition); ok {
+			open += h.Offset - e.Offset
+		}
+	})
+	if open > 0 {
+		fmt.Fprintf(t.info, "%s: up to %d records are in transactions not committed yet, and not shown: a checkpoint commits them (or, if the processor was stopped, its next start settles them)\n", t.topic, open)
+	}
+	return starts, ends, nil
+}
+
+// follow prints the records from next on until ctx is done or --max.
+func (t *tailer) follow(ctx context.Context, base []kgo.Opt, next map[int32]kgo.Offset) error {
+	cl, err := kgo.NewClient(append(base,
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{t.topic: next}),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+	)...)
+	if err != nil {
+		return fmt.Errorf("client: %w", err)
+	}
+	defer cl.Close()
+	for !t.full() {
 		fs := cl.PollFetches(ctx)
 		if ctx.Err() != nil {
 			return nil // interrupted
@@ -254,8 +344,8 @@ func tail(ctx context.Context, w, info io.Writer, base []kgo.Opt, topic string, 
 		if err := fetchErr(fs); err != nil {
 			return err
 		}
-		for it := fs.RecordIter(); !it.Done() && !full(); {
-			if err := print(it.Next()); err != nil {
+		for it := fs.RecordIter(); !it.Done() && !t.full(); {
+			if err := t.print(it.Next()); err != nil {
 				return err
 			}
 		}
