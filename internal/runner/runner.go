@@ -71,6 +71,12 @@ func Run(ctx context.Context, cfg *config.Config, opts Options, log *zap.Logger,
 			}
 		}()
 		brokers = b.Addrs()
+		seeder, err := seed(ctx, cfg, brokers, log)
+		if err != nil {
+			return err
+		}
+		defer seeder.Client.Close()
+		g.Go(func() error { return seeder.Run(ctx) })
 		g.Go(func() error {
 			select {
 			case <-b.Done():
@@ -79,12 +85,6 @@ func Run(ctx context.Context, cfg *config.Config, opts Options, log *zap.Logger,
 				return nil
 			}
 		})
-		seeder, err := seed(ctx, cfg, brokers, log)
-		if err != nil {
-			return err
-		}
-		defer seeder.Client.Close()
-		g.Go(func() error { return seeder.Run(ctx) })
 	}
 	base, err := kafkaconf.Options(cfg.Kafka, brokers, log)
 	if err != nil {
