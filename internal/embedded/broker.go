@@ -100,7 +100,7 @@ func start(ctx context.Context, o Options, lock *Lock) (*Broker, error) {
 		opts = append(opts, kfake.ListenFn(func(network, _ string) (net.Listener, error) {
 			ln, err := net.Listen(network, listen)
 			if err != nil {
-				return nil, fmt.Errorf("listen on %s: %w (another program uses this address: choose another, or port 0 for a free one)", listen, err)
+				return nil, fmt.Errorf("listen on %s: %w (is another program using it? set kafka.embedded_listen to another host:port, or port 0 for a free one)", listen, err)
 			}
 			return ln, nil
 		}))

@@ -120,9 +120,10 @@ type Process struct {
 	stdin io.WriteCloser
 	addrs []string
 
-	done chan struct{} // closed once the child exited
-	err  error         // its exit status, set before done closes
-	once sync.Once
+	done    chan struct{} // closed once the child exited
+	err     error         // its exit status, set before done closes
+	lastErr string        // its last error log line, set before done closes
+	once    sync.Once
 }
 
 var _ Running = (*Process)(nil)
@@ -168,7 +169,7 @@ func Spawn(ctx context.Context, command []string, o Options, wait bool) (*Proces
 	relay.Add(2)
 	go func() { // owned by p: ends when the child closes stderr (exits)
 		defer relay.Done()
-		relayLog(stderr, log)
+		p.lastErr = relayLog(stderr, log)
 	}()
 	go func() { // owned by p: ends when the child closes stdout (exits)
 		defer relay.Done()
@@ -198,6 +199,9 @@ func Spawn(ctx context.Context, command []string, o Options, wait bool) (*Proces
 		return nil, fmt.Errorf("%w: held by pid %d", ErrLocked, info.PID)
 	default:
 		<-p.done
+		if p.lastErr != "" {
+			return nil, fmt.Errorf("embedded: broker process failed to start (%v): %s", p.err, p.lastErr)
+		}
 		return nil, fmt.Errorf("embedded: broker process failed to start (%v); see its log lines above", p.err)
 	}
 }
@@ -237,14 +241,16 @@ func (p *Process) Close() error {
 }
 
 // relayLog logs each JSON log line of the child at its level, with its
-// fields; other lines (a panic) as errors.
-func relayLog(r io.Reader, log *zap.Logger) {
+// fields; other lines (its exit error, a panic) as errors. It returns the
+// last of those other lines.
+func relayLog(r io.Reader, log *zap.Logger) (lastErr string) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
 		var m map[string]any
 		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
-			log.Error(sc.Text())
+			lastErr = sc.Text()
+			log.Error(lastErr)
 			continue
 		}
 		msg, _ := m["msg"].(string)
@@ -265,4 +271,5 @@ func relayLog(r io.Reader, log *zap.Logger) {
 			ce.Write(fields...)
 		}
 	}
+	return lastErr
 }
