@@ -7,7 +7,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 UNIT_PKGS = $$($(GO) list ./... | grep -v '/integration')
 GOTEST_FLAGS ?= -race -count=1 -p 2 -timeout 10m
 
-.PHONY: test lint unit integration chaos build run clean
+.PHONY: test lint unit integration chaos chaos-quickstart build run clean
 test: lint build unit integration
 
 lint:
@@ -62,6 +62,11 @@ chaos:
 	bash integration/services.sh start; \
 	eval "$$(bash integration/services.sh env)"; \
 	TIDEMARK_CHAOS_KILLS=50 $(GO) test -count=1 -timeout 30m -v -run Chaos ./integration/
+
+# The quickstart's SIGKILL test, long: 25 kills of the quickstart binary
+# with its embedded broker (CI runs 3 within `test`); nothing else needed.
+chaos-quickstart:
+	TIDEMARK_QUICKSTART_KILLS=25 $(GO) test -count=1 -timeout 30m -v -run TestQuickstartSIGKILL ./cmd/processor
 
 # The static binary; the Dockerfile builds with this same command.
 build:

@@ -74,7 +74,7 @@ One YAML file configures a job; see the README's configuration reference.`,
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newRunCmd(), newValidateCmd(), newSavepointCmd(), newVersionCmd())
+	root.AddCommand(newRunCmd(), newValidateCmd(), newSavepointCmd(), newTailCmd(), newVersionCmd(), newEmbeddedBrokerCmd())
 	return root
 }
 
@@ -165,6 +165,11 @@ were lost (the broker aborted them) and no checkpoint can write them again.`,
 			cfg, err := config.Load(path)
 			if err != nil {
 				return err
+			}
+			if cfg.Kafka.Embedded {
+				if opts.EmbeddedCommand, err = embeddedCommand(); err != nil {
+					return err
+				}
 			}
 			log, err := logging.New(cfg.Log, os.Stderr)
 			if err != nil {

@@ -135,6 +135,7 @@ func (p *quickstartProcess) stop() {
 // says so; the HTTP API reports checkpoints and takes a savepoint.
 func TestQuickstartBinary(t *testing.T) {
 	dir := t.TempDir()
+	t.Cleanup(func() { _ = waitBrokerGone(filepath.Join(dir, "state")) })
 	bin := filepath.Join(dir, "processor")
 	build := exec.Command("go", "build", "-o", bin, ".")
 	if out, err := build.CombinedOutput(); err != nil {
@@ -146,7 +147,7 @@ func TestQuickstartBinary(t *testing.T) {
 	}
 	cfg := strings.NewReplacer(
 		"/tmp/tidemark-quickstart", dir,
-		"listen: 127.0.0.1:8081", "listen: 127.0.0.1:0",
+		"listen: 127.0.0.1:8081", "listen: 127.0.0.1:0", "embedded_listen: 127.0.0.1:9192", "embedded_listen: 127.0.0.1:0",
 		"format: auto", "format: json",
 		"interval: 5s", "interval: 1s",
 	).Replace(string(data))
@@ -208,6 +209,9 @@ func TestQuickstartBinary(t *testing.T) {
 // second one exits at once with 130.
 func TestSecondSIGINTExitsAtOnce(t *testing.T) {
 	dir := t.TempDir()
+	// The embedded broker process saves its data after the processor
+	// exited: let it finish before the directory goes.
+	t.Cleanup(func() { _ = waitBrokerGone(filepath.Join(dir, "state")) })
 	bin := filepath.Join(dir, "processor")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
@@ -216,7 +220,7 @@ func TestSecondSIGINTExitsAtOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := strings.NewReplacer("/tmp/tidemark-quickstart", dir, "listen: 127.0.0.1:8081", "listen: 127.0.0.1:0", "format: auto", "format: json").Replace(string(data))
+	cfg := strings.NewReplacer("/tmp/tidemark-quickstart", dir, "listen: 127.0.0.1:8081", "listen: 127.0.0.1:0", "embedded_listen: 127.0.0.1:9192", "embedded_listen: 127.0.0.1:0", "format: auto", "format: json").Replace(string(data))
 	cfgPath := filepath.Join(dir, "quickstart.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)

@@ -50,6 +50,10 @@ type Kafka struct {
 	// Embedded starts an in-process Kafka-protocol broker on loopback
 	// instead of connecting to Brokers. For trying Tidemark out only.
 	Embedded bool `yaml:"embedded"`
+	// EmbeddedListen is the host:port the embedded broker listens on, for
+	// the processor and for `processor tail` and other Kafka clients; port
+	// 0 picks a free one. Only with Embedded. Default "127.0.0.1:9192".
+	EmbeddedListen string `yaml:"embedded_listen"`
 	// Seed generates sample events into the source topics; only with
 	// Embedded.
 	Seed Seed `yaml:"seed"`
@@ -103,6 +107,10 @@ type Seed struct {
 	// to show the dead-letter topic at work; 0 never. Default 0.
 	MalformedEvery int `yaml:"malformed_every"`
 }
+
+// DefaultEmbeddedListen is the default of kafka.embedded_listen: on
+// loopback, next to Kafka's usual 9092 rather than on it.
+const DefaultEmbeddedListen = "127.0.0.1:9192"
 
 // Start offsets for partitions without checkpointed state.
 const (
@@ -266,7 +274,7 @@ type Log struct {
 func Default() Config {
 	return Config{
 		Job:   Job{MaxParallelism: 128, Parallelism: 2},
-		Kafka: Kafka{ClientID: "tidemark", Seed: Seed{Partitions: 4, Records: 1000, RatePerSecond: 200, Keys: 50}},
+		Kafka: Kafka{ClientID: "tidemark", EmbeddedListen: DefaultEmbeddedListen, Seed: Seed{Partitions: 4, Records: 1000, RatePerSecond: 200, Keys: 50}},
 		Source: Source{
 			StartOffset:       StartEarliest,
 			DiscoveryInterval: 30 * time.Second,

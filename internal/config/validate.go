@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -107,6 +108,13 @@ func (c *Config) validateKafka(ps *problems) {
 		if k.TLS.Enabled || k.SASL.Mechanism != "" {
 			ps.add("kafka.embedded", 0, "the embedded broker supports neither TLS nor SASL")
 		}
+		if _, port, err := net.SplitHostPort(k.EmbeddedListen); err != nil {
+			ps.add("kafka.embedded_listen", 0, "must be host:port, e.g. %s: %v", DefaultEmbeddedListen, err)
+		} else if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+			ps.add("kafka.embedded_listen", 0, "port must be a number from 0 (any free port) to 65535, got %q", port)
+		}
+	} else if k.EmbeddedListen != DefaultEmbeddedListen {
+		ps.add("kafka.embedded_listen", 0, "only applies with kafka.embedded: true")
 	}
 	s := k.Seed
 	if s.Partitions < 1 || s.Partitions > 1000 {

@@ -54,6 +54,11 @@ type Options struct {
 	// Fallback restores the previous retained checkpoint when the newest
 	// one is corrupted.
 	Fallback bool
+	// EmbeddedCommand, if set, runs the embedded broker in a child process
+	// started with this command (see embedded.Spawn), so that it saves its
+	// data whole even if this process is killed; otherwise it runs in this
+	// process.
+	EmbeddedCommand []string
 }
 
 // ProgressInterval is how often Run logs progress.
@@ -70,21 +75,30 @@ func Run(ctx context.Context, cfg *config.Config, opts Options, log *zap.Logger,
 	defer cancelRun()
 	g, ctx := errgroup.WithContext(runCtx)
 	if cfg.Kafka.Embedded {
-		dataDir := filepath.Join(cfg.State.Dir, "embedded-kafka")
-		b, err := embedded.Start(dataDir)
+		b, err := startEmbedded(ctx, cfg, opts, log)
 		if err != nil {
 			return err
 		}
-		defer b.Close()
+		defer func() {
+			if err := b.Close(); err != nil {
+				log.Error("embedded broker", zap.Error(err))
+			}
+		}()
 		brokers = b.Addrs()
-		log.Info("embedded Kafka broker started: for trying Tidemark out, not for production",
-			zap.Strings("addresses", brokers), zap.String("data_dir", dataDir))
 		seeder, err := seed(ctx, cfg, brokers, log)
 		if err != nil {
 			return err
 		}
 		defer seeder.Client.Close()
 		g.Go(func() error { return seeder.Run(ctx) })
+		g.Go(func() error {
+			select {
+			case <-b.Done():
+				return errors.New("the embedded broker's process exited (see its log lines above); the next start recovers")
+			case <-ctx.Done():
+				return nil
+			}
+		})
 	}
 	base, err := kafkaconf.Options(cfg.Kafka, brokers, log)
 	if err != nil {
@@ -368,6 +382,30 @@ func report(ctx context.Context, cfg *config.Config, base []kgo.Opt, j *job.Job,
 		log.Info("progress", fields...)
 		last = out
 	}
+}
+
+// EmbeddedDataDir is where the embedded broker of cfg keeps its data.
+func EmbeddedDataDir(cfg *config.Config) string {
+	return filepath.Join(cfg.State.Dir, "embedded-kafka")
+}
+
+// startEmbedded starts the embedded broker of cfg, in a child process if
+// opts say how.
+func startEmbedded(ctx context.Context, cfg *config.Config, opts Options, log *zap.Logger) (embedded.Running, error) {
+	o := embedded.Options{DataDir: EmbeddedDataDir(cfg), Listen: cfg.Kafka.EmbeddedListen, Log: log.Named("embedded-broker")}
+	var b embedded.Running
+	var err error
+	if len(opts.EmbeddedCommand) > 0 {
+		b, err = embedded.Spawn(ctx, opts.EmbeddedCommand, o, true)
+	} else {
+		b, err = embedded.Start(ctx, o)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("kafka.embedded: %w", err)
+	}
+	log.Info("embedded Kafka broker started: for trying Tidemark out, not for production",
+		zap.Strings("addresses", b.Addrs()), zap.String("data_dir", o.DataDir))
+	return b, nil
 }
 
 // seed creates the quickstart's topics and fills the source topics with

@@ -34,6 +34,7 @@ func quickstart(t *testing.T, records int) *config.Config {
 	cfg.Checkpoint.Storage = "file://" + filepath.Join(dir, "checkpoints")
 	cfg.Checkpoint.Interval = 100 * time.Millisecond
 	cfg.HTTP.Listen = ""
+	cfg.Kafka.EmbeddedListen = "127.0.0.1:0"
 	cfg.Kafka.Seed.RatePerSecond = 0
 	cfg.Kafka.Seed.Records = records
 	return &cfg
