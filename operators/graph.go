@@ -44,10 +44,10 @@ type GraphConfig struct {
 }
 
 // Restored is what a graph resumes from: per source task its positions,
-// per keyed task the in-flight records of an unaligned checkpoint.
+// per keyed task the in-flight elements of an unaligned checkpoint.
 type Restored struct {
 	Positions map[int][]Position
-	InFlight  map[int][]Record
+	InFlight  map[int][]InFlight
 	// Transactions are the pending sink transactions, by keyed task.
 	Transactions map[int][]Transaction
 }

@@ -206,7 +206,7 @@ func (j *Job) attempt(ctx context.Context, ro checkpoint.RestoreOptions) (err er
 	if err := clearLocalSnapshots(localDir, m); err != nil {
 		return err
 	}
-	restored := operators.Restored{InFlight: map[int][]operators.Record{}, Transactions: map[int][]operators.Transaction{}}
+	restored := operators.Restored{InFlight: map[int][]operators.InFlight{}, Transactions: map[int][]operators.Transaction{}}
 	var backends []*state.Backend
 	defer func() {
 		for _, b := range backends {
@@ -243,7 +243,7 @@ func (j *Job) attempt(ctx context.Context, ro checkpoint.RestoreOptions) (err er
 			b, err = state.Open(live, opts)
 		} else {
 			dest := filepath.Join(s.StateDir, "restore", "keyed-"+strconv.Itoa(k))
-			var inFlight []operators.Record
+			var inFlight []operators.InFlight
 			var reused int
 			inFlight, reused, err = checkpoint.PrepareTask(ctx, s.Store, m, k, localDir, dest)
 			if err == nil {
