@@ -6,6 +6,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -80,10 +81,10 @@ func TestGCIgnoresClockSkew(t *testing.T) {
 			}
 			var db simDB
 			db.flush(files, rng)
-			older := db.snapshot(t, files, local, first, 0)
+			older := db.mustSnapshot(t, files, local, first, 0)
 			db.flush(files, rng)
 			own := db.files[len(db.files)-1]
-			c.TaskSnapshot(db.snapshot(t, files, local, second, 0))
+			c.TaskSnapshot(db.mustSnapshot(t, files, local, second, 0))
 			eventually(t, ctx, "checkpoint "+strconv.FormatInt(second, 10)+" uploaded its own file", func() bool {
 				_, err := mem.Stat(ctx, files.sharedKeyOf(own))
 				return err == nil
@@ -107,5 +108,72 @@ func TestGCIgnoresClockSkew(t *testing.T) {
 				t.Fatalf("store clock off by %s: %v", tc.skew, err)
 			}
 		})
+	}
+}
+
+// TestBeforeDeleteVetoes: while Config.BeforeDelete refuses, collection
+// deletes nothing; once it allows, the garbage goes.
+func TestBeforeDeleteVetoes(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	mem := storage.NewMem()
+	rng := rand.New(rand.NewPCG(5, 6))
+	files := newContents()
+	orphan := files.make(rng)
+	data := files.get(orphan)
+	key := files.sharedKeyOf(orphan)
+	if err := mem.Put(ctx, key, bytes.NewReader(data), int64(len(data))); err != nil {
+		t.Fatal(err)
+	}
+	errNotOwner := errors.New("this instance does not own the job")
+	var owner atomic.Bool
+	var vetoes atomic.Int64
+	gcs := make(chan error, 100)
+	completed := make(chan *checkpoint.Metadata, 100)
+	local := t.TempDir()
+	c, err := checkpoint.New(ctx, checkpoint.Config{
+		Job: "veto", MaxParallelism: 128, Parallelism: 1, Interval: time.Millisecond, Timeout: time.Minute, Retained: 1,
+		LocalDir: local, Log: zaptest.NewLogger(t),
+		BeforeDelete: func(context.Context) error {
+			if owner.Load() {
+				return nil
+			}
+			vetoes.Add(1)
+			return errNotOwner
+		},
+		OnGC:       func(err error) { gcs <- err },
+		OnComplete: func(m *checkpoint.Metadata) { completed <- m },
+	}, mem, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := newFakeGraph(1)
+	stop := runCoordinator(ctx, c, g)
+	defer func() {
+		if err := stop(); err != nil {
+			t.Error(err)
+		}
+	}()
+	if err := await(t, ctx, gcs, "the start-up collection"); !errors.Is(err, errNotOwner) {
+		t.Errorf("start-up collection: %v, want the veto", err)
+	}
+	if _, err := mem.Stat(ctx, key); err != nil || vetoes.Load() == 0 {
+		t.Fatalf("a vetoed collection deleted %s (%v) or never asked (%d vetoes)", key, err, vetoes.Load())
+	}
+	owner.Store(true)
+	var db simDB
+	db.flush(files, rng)
+	id, err := g.next(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.TaskSnapshot(db.mustSnapshot(t, files, local, id, 0))
+	c.SourceSnapshot(sourcePart(id))
+	await(t, ctx, completed, "a checkpoint")
+	if err := await(t, ctx, gcs, "a collection"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mem.Stat(ctx, key); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("the orphan %s is still there once deletion is allowed (%v)", key, err)
 	}
 }

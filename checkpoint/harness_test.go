@@ -141,24 +141,38 @@ func (d *simDB) compact(c *contents, rng *rand.Rand, n int) {
 }
 
 // snapshot writes the database's snapshot for checkpoint id of task k into
-// localDir, as a keyed task does on a barrier, and returns it.
-func (d *simDB) snapshot(t testing.TB, c *contents, localDir string, id int64, k int) operators.TaskSnapshot {
-	t.Helper()
+// localDir, as a keyed task does on a barrier, and returns it. It fails if
+// the coordinator removes the directory meanwhile (the checkpoint failed).
+func (d *simDB) snapshot(c *contents, localDir string, id int64, k int) (operators.TaskSnapshot, error) {
 	task := operators.TaskID{Stage: "keyed", Index: k}
 	dir := filepath.Join(localDir, fmt.Sprintf("chk-%d", id), task.String())
+	// A crashed run may have left a snapshot of this id.
+	if err := os.RemoveAll(dir); err != nil {
+		return operators.TaskSnapshot{}, err
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
+		return operators.TaskSnapshot{}, err
 	}
 	for _, f := range d.files {
 		if err := os.WriteFile(filepath.Join(dir, f), c.get(f), 0o644); err != nil {
-			t.Fatal(err)
+			return operators.TaskSnapshot{}, err
 		}
 	}
 	manifest := fmt.Appendf(nil, "manifest of checkpoint %d task %d: %s", id, k, strings.Join(d.files, ","))
 	if err := os.WriteFile(filepath.Join(dir, "MANIFEST-000001"), manifest, 0o644); err != nil {
+		return operators.TaskSnapshot{}, err
+	}
+	return operators.TaskSnapshot{Task: task, CheckpointID: id, Dir: dir}, nil
+}
+
+// mustSnapshot is snapshot that fails the test on an error.
+func (d *simDB) mustSnapshot(t testing.TB, c *contents, localDir string, id int64, k int) operators.TaskSnapshot {
+	t.Helper()
+	snap, err := d.snapshot(c, localDir, id, k)
+	if err != nil {
 		t.Fatal(err)
 	}
-	return operators.TaskSnapshot{Task: task, CheckpointID: id, Dir: dir}
+	return snap
 }
 
 func sourcePart(id int64) operators.SourceSnapshot {
