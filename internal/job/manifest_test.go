@@ -123,8 +123,8 @@ func TestUploadPerCheckpointStaysFlat(t *testing.T) {
 	first, last := mean(uploaded[:tenth]), mean(uploaded[n-tenth:])
 	for _, at := range []int{100, 1000, 10000} {
 		if at <= n {
-			w := uploaded[max(0, at-10):at]
-			t.Logf("checkpoint %5d: %6.0f bytes uploaded (mean of the 10 before), MANIFEST %6d bytes", at, mean(w), manifest[at-1])
+			t.Logf("checkpoints %5d-%5d: %6.0f bytes uploaded per checkpoint, MANIFEST %6.0f bytes (means)",
+				at-99, at, mean(uploaded[at-100:at]), mean(manifest[at-100:at]))
 		}
 	}
 	var maxManifest int64
