@@ -91,9 +91,9 @@ func fromKey(from string) string {
 
 // PrepareTask puts keyed task's files of checkpoint m into dest, a new
 // directory that state.OpenFrom can open, and returns the task's in-flight
-// elements (records and dead letters to replay, in order). Files of a local snapshot of the same checkpoint (under
-// localDir/chk-<n>/keyed-<task>/) whose checksum matches are linked
-// instead of downloaded: local recovery.
+// elements (records and dead letters to replay, in order). Files of a local
+// snapshot of the same checkpoint (under localDir/chk-<n>/keyed-<task>/)
+// whose checksum matches are linked instead of downloaded: local recovery.
 func PrepareTask(ctx context.Context, st storage.Store, m *Metadata, task int, localDir, dest string) (inFlight []operators.InFlight, reused int, err error) {
 	var ts *TaskState
 	for i := range m.Tasks {
