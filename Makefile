@@ -7,7 +7,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 UNIT_PKGS = $$($(GO) list ./... | grep -v '/integration')
 GOTEST_FLAGS ?= -race -count=1 -p 2 -timeout 10m
 
-.PHONY: test lint unit integration chaos chaos-quickstart build run clean
+.PHONY: test lint unit integration chaos chaos-quickstart checkpoint-growth build run clean
 test: lint build unit integration
 
 lint:
@@ -67,6 +67,12 @@ chaos:
 # with its embedded broker (CI runs 3 within `test`); nothing else needed.
 chaos-quickstart:
 	TIDEMARK_QUICKSTART_KILLS=25 $(GO) test -count=1 -timeout 30m -v -run TestQuickstartSIGKILL ./cmd/processor
+
+# Per-checkpoint upload over a long run (docs/checkpoints.md): 10,000
+# checkpoints that each change a little state must upload about as much at
+# the end as at the start (`make unit` runs 1,000).
+checkpoint-growth:
+	TIDEMARK_CHECKPOINTS=10000 $(GO) test -count=1 -timeout 60m -v -run TestUploadPerCheckpointStaysFlat ./internal/job/
 
 # The static binary; the Dockerfile builds with this same command.
 build:

@@ -60,11 +60,19 @@ type Config struct {
 	// UploadConcurrency is the number of task snapshots uploaded at once.
 	// Default 2.
 	UploadConcurrency int
-	// GCSafetyMargin allows for clock skew between this process and the
-	// store: shared files younger than the oldest checkpoint in flight
-	// minus this margin are never collected. Default 1m.
-	GCSafetyMargin time.Duration
-	Log            *zap.Logger
+	// ReuseChecks is how many of the shared files a task's snapshot reuses
+	// are checked to still exist in storage (one Stat each) per
+	// checkpoint, round-robin, so that a file deleted behind the
+	// processor's back is uploaded again within ceil(files/ReuseChecks)
+	// checkpoints. Default 2; negative: no checks.
+	ReuseChecks int
+	// BeforeDelete, if set, is called before garbage collection deletes
+	// anything from storage (before each deletion: keep it cheap). An error
+	// vetoes the deletion and ends that collection; the next one tries
+	// again. It is where the job's ownership of storage is checked, so
+	// that an instance that lost it deletes nothing.
+	BeforeDelete func(ctx context.Context) error
+	Log          *zap.Logger
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 	// OnComplete, if set, is called with each completed checkpoint's
@@ -98,17 +106,20 @@ type Coordinator struct {
 	hist   history
 
 	// Owned by Run's goroutine.
-	g          Graph
-	nSources   int
-	nTasks     int
-	uploaders  map[int]*uploader
-	nextID     int64
-	pending    map[int64]*inFlight
-	lastStart  time.Time
-	lastEnd    time.Time
-	failures   int
-	latest     *Metadata
-	metas      map[int64]*Metadata // complete checkpoints seen, by id
+	g         Graph
+	nSources  int
+	nTasks    int
+	uploaders map[int]*uploader
+	nextID    int64
+	pending   map[int64]*inFlight
+	lastStart time.Time
+	lastEnd   time.Time
+	failures  int
+	latest    *Metadata
+	// reg tracks which shared files checkpoints in flight, retained
+	// checkpoints and savepoint copies use: garbage collection deletes no
+	// other.
+	reg        *registry
 	draining   bool
 	gcRunning  bool
 	gcAgain    bool
@@ -155,12 +166,20 @@ type savepointResult struct {
 
 // inFlight is a triggered checkpoint not yet complete.
 type inFlight struct {
-	id        int64
+	id int64
+	// ctx is the checkpoint's uploads' context: cancel ends them when the
+	// checkpoint completes or fails, freeing their upload slots.
+	ctx       context.Context
+	cancel    context.CancelFunc
 	savepoint *savepointRequest
 	stats     Stats
 	deadline  time.Time
 	sources   map[int]operators.SourceSnapshot
 	tasks     map[int]taskPart
+	// maybeWritten: writing the metadata failed, but the write may have
+	// happened (a lost response), so the checkpoint's files stay held
+	// like a complete checkpoint's until collection finds it gone.
+	maybeWritten bool
 }
 
 type taskPart struct {
@@ -181,8 +200,8 @@ func New(ctx context.Context, cfg Config, st storage.Store, restored *Metadata) 
 	if cfg.UploadConcurrency <= 0 {
 		cfg.UploadConcurrency = 2
 	}
-	if cfg.GCSafetyMargin == 0 {
-		cfg.GCSafetyMargin = time.Minute
+	if cfg.ReuseChecks == 0 {
+		cfg.ReuseChecks = 2
 	}
 	if cfg.MaxConcurrent <= 0 {
 		cfg.MaxConcurrent = 1
@@ -197,10 +216,14 @@ func New(ctx context.Context, cfg Config, st storage.Store, restored *Metadata) 
 	c := &Coordinator{
 		cfg: cfg, st: st, log: cfg.Log, events: newQueue[event](), hist: history{limit: 100},
 		uploaders: map[int]*uploader{}, nextID: l.maxID + 1, pending: map[int64]*inFlight{},
-		metas: map[int64]*Metadata{}, latest: restored, uploadSem: make(chan struct{}, cfg.UploadConcurrency),
+		reg: newRegistry(), latest: restored, uploadSem: make(chan struct{}, cfg.UploadConcurrency),
 	}
 	if restored != nil {
-		c.metas[restored.CheckpointID] = restored
+		if restored.Savepoint == "" {
+			// A savepoint's files are its own; a checkpoint's shared files
+			// are what the first checkpoints reuse.
+			c.reg.hold(restored.CheckpointID, sharedKeys(restored), true)
+		}
 		c.nextID = max(c.nextID, restored.CheckpointID+1)
 	}
 	return c, nil
@@ -292,7 +315,7 @@ func (c *Coordinator) Run(ctx context.Context, g Graph) error {
 				}
 			}
 		}
-		c.uploaders[t.Index] = newUploader(c.st, t, files)
+		c.uploaders[t.Index] = newUploader(c.st, c.reg, t, files, c.cfg.ReuseChecks, c.log)
 	}
 	bgCtx, cancel := context.WithCancel(ctx)
 	c.bgCtx = bgCtx
@@ -303,6 +326,7 @@ func (c *Coordinator) Run(ctx context.Context, g Graph) error {
 			c.fail(p, "job stopped", false)
 		}
 	}()
+	c.verifyRestored(ctx)
 	c.startGC()
 	c.lastStart = c.cfg.Now().Add(-c.cfg.Interval)
 
@@ -363,6 +387,8 @@ func (c *Coordinator) maybeTrigger(now time.Time, sp *savepointRequest) {
 		sources: map[int]operators.SourceSnapshot{}, tasks: map[int]taskPart{},
 		stats: Stats{ID: id, Status: StatusInProgress, TriggeredAt: now},
 	}
+	p.ctx, p.cancel = context.WithCancel(c.bgCtx)
+	c.reg.begin(id)
 	if sp != nil {
 		p.stats.Savepoint = sp.name
 	}
@@ -414,7 +440,7 @@ func (c *Coordinator) handle(ctx context.Context, ev event) error {
 			_ = os.RemoveAll(ev.task.Dir)
 			return nil
 		}
-		c.startUpload(*ev.task)
+		c.startUpload(p, *ev.task)
 		return nil
 	case ev.upload != nil:
 		u := ev.upload
@@ -435,6 +461,7 @@ func (c *Coordinator) handle(ctx context.Context, ev event) error {
 		s.BytesUploaded += u.res.uploaded
 		s.FilesUploaded += u.res.uploadN
 		s.FilesReused += u.res.reusedN
+		s.FilesMissing += u.res.missingN
 		return c.tryComplete(ctx, p)
 	case ev.decline != nil:
 		p := c.pending[ev.decline.id]
@@ -454,17 +481,22 @@ func (c *Coordinator) handle(ctx context.Context, ev event) error {
 	return nil
 }
 
-func (c *Coordinator) startUpload(snap operators.TaskSnapshot) {
+// startUpload uploads a task's snapshot for p in the background, in one
+// of UploadConcurrency slots. The upload ends when p does: a checkpoint
+// that timed out or failed gives its slots to the next one.
+func (c *Coordinator) startUpload(p *inFlight, snap operators.TaskSnapshot) {
 	up := c.uploaders[snap.Task.Index]
+	ctx := p.ctx
 	c.background.Go(func() {
 		select {
 		case c.uploadSem <- struct{}{}:
-		case <-c.bgCtx.Done():
+		case <-ctx.Done():
+			c.events.put(event{upload: &uploadDone{snap: snap, err: ctx.Err()}})
 			return
 		}
 		defer func() { <-c.uploadSem }()
 		start := c.cfg.Now()
-		res, err := up.upload(c.bgCtx, snap.CheckpointID, snap)
+		res, err := up.upload(ctx, snap.CheckpointID, snap)
 		c.events.put(event{upload: &uploadDone{snap: snap, res: res, err: err, took: c.cfg.Now().Sub(start)}})
 	})
 }
@@ -510,6 +542,7 @@ func (c *Coordinator) tryComplete(ctx context.Context, p *inFlight) error {
 			}
 			return c.fail(p, "its id was taken by an instance that lost the job", false)
 		}
+		p.maybeWritten = true
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -526,8 +559,9 @@ func (c *Coordinator) tryComplete(ctx context.Context, p *inFlight) error {
 		}
 	}
 	delete(c.pending, p.id)
+	p.cancel()
+	c.reg.complete(p.id)
 	c.latest = m
-	c.metas[p.id] = m
 	c.failures = 0
 	c.lastEnd = now
 	p.stats.Status = StatusCompleted
@@ -567,6 +601,12 @@ func (c *Coordinator) tryComplete(ctx context.Context, p *inFlight) error {
 // tolerated number return ErrTooManyFailures.
 func (c *Coordinator) fail(p *inFlight, reason string, counts bool) error {
 	delete(c.pending, p.id)
+	p.cancel()
+	if p.maybeWritten {
+		c.reg.complete(p.id)
+	} else {
+		c.reg.release(p.id)
+	}
 	now := c.cfg.Now()
 	c.lastEnd = now
 	p.stats.Status = StatusFailed

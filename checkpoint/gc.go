@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"time"
 
 	"go.uber.org/zap"
 
@@ -12,38 +11,31 @@ import (
 	"github.com/tidemark/tidemark/internal/crashpoint"
 )
 
-// gcPlan is what one garbage collection may delete, fixed on the
+// gcPlan is what one garbage collection must keep, fixed on the
 // coordinator's goroutine when it starts.
 type gcPlan struct {
-	retained  int
-	pending   map[int64]bool
-	nextID    int64
-	threshold time.Time // shared files modified after it are kept
-	metas     map[int64]*Metadata
+	retained int
+	pending  map[int64]bool // checkpoints in flight: their directories stay
+	nextID   int64          // and so do those of checkpoints triggered later
 }
 
 // startGC collects, in the background, checkpoints beyond retention,
-// leftovers of failed or crashed checkpoints, and shared files that no
-// retained checkpoint references. A shared file is never deleted while a
-// checkpoint that may reference it is in flight: every file a checkpoint
-// in flight uploads is younger than its trigger, and every file it reuses
-// is referenced by the newest complete checkpoint.
+// leftovers of failed or crashed checkpoints, and shared files nothing
+// uses. Which shared files are in use is decided by references only,
+// never by modification times (the store's clock may be off): the
+// registry knows the files of every retained checkpoint, of every
+// checkpoint in flight (registered before they are uploaded or reused)
+// and of savepoints being copied, and refuses to let collection delete
+// any of them.
 func (c *Coordinator) startGC() {
 	if c.gcRunning {
 		c.gcAgain = true
 		return
 	}
 	c.gcRunning = true
-	plan := gcPlan{retained: c.cfg.Retained, pending: map[int64]bool{}, nextID: c.nextID, threshold: c.cfg.Now(), metas: map[int64]*Metadata{}}
-	for id, p := range c.pending {
+	plan := gcPlan{retained: c.cfg.Retained, pending: map[int64]bool{}, nextID: c.nextID}
+	for id := range c.pending {
 		plan.pending[id] = true
-		if p.stats.TriggeredAt.Before(plan.threshold) {
-			plan.threshold = p.stats.TriggeredAt
-		}
-	}
-	plan.threshold = plan.threshold.Add(-c.cfg.GCSafetyMargin)
-	for id, m := range c.metas {
-		plan.metas[id] = m
 	}
 	c.background.Go(func() {
 		err := c.gc(c.bgCtx, plan)
@@ -66,20 +58,38 @@ func (c *Coordinator) gc(ctx context.Context, plan gcPlan) error {
 	for _, id := range l.complete {
 		complete[id] = true
 	}
-	var retained []int64
+	retained := l.complete
 	if n := len(l.complete); n > plan.retained {
 		retained = l.complete[n-plan.retained:]
 		for _, id := range l.complete[:n-plan.retained] {
 			// The metadata goes first, so a checkpoint half deleted is
-			// never taken for a complete one.
-			if err := c.st.Delete(ctx, MetadataKey(id)); err != nil {
+			// never taken for a complete one; only then are its files
+			// released.
+			if _, err := c.collect(ctx, MetadataKey(id)); err != nil {
 				return fmt.Errorf("checkpoint: delete expired checkpoint %d: %w", id, err)
 			}
 			delete(complete, id)
+			c.reg.release(id)
 			c.log.Debug("checkpoint expired", zap.Int64("checkpoint", id))
 		}
-	} else {
-		retained = l.complete
+	}
+	// Retained checkpoints this process did not write (an earlier run's)
+	// hold their files from now on.
+	for _, id := range retained {
+		if c.reg.holds(id) {
+			continue
+		}
+		m, err := readMetadata(ctx, c.st, MetadataKey(id))
+		if err != nil {
+			// Without knowing what it references, delete no shared file.
+			return fmt.Errorf("checkpoint: shared files not collected: %w", err)
+		}
+		c.reg.hold(id, sharedKeys(m), true)
+	}
+	if len(retained) > 0 {
+		// Complete checkpoints older than every retained one are gone
+		// from storage (expired by an earlier collection).
+		c.reg.releaseCompleteBefore(retained[0])
 	}
 	// Directories without metadata: expired, failed or left by a crash.
 	for id := range l.all {
@@ -90,39 +100,43 @@ func (c *Coordinator) gc(ctx context.Context, plan gcPlan) error {
 			return err
 		}
 	}
-	referenced := map[string]bool{}
-	for _, id := range retained {
-		m := plan.metas[id]
-		if m == nil {
-			if m, err = readMetadata(ctx, c.st, MetadataKey(id)); err != nil {
-				// Without knowing what it references, delete no shared file.
-				return fmt.Errorf("checkpoint: shared files not collected: %w", err)
-			}
-		}
-		for _, t := range m.Tasks {
-			for _, f := range t.Files {
-				referenced[f.Key] = true
-			}
-		}
-	}
 	shared, err := c.st.List(ctx, sharedDir)
 	if err != nil {
 		return fmt.Errorf("checkpoint: list shared files: %w", err)
 	}
 	var n int
 	for _, in := range shared {
-		if referenced[in.Key] || !in.ModTime.Before(plan.threshold) {
-			continue
-		}
-		if err := c.st.Delete(ctx, in.Key); err != nil {
+		deleted, err := c.collect(ctx, in.Key)
+		if err != nil {
 			return fmt.Errorf("checkpoint: delete unreferenced %s: %w", in.Key, err)
 		}
-		n++
+		if deleted {
+			n++
+		}
 	}
 	if n > 0 {
 		c.log.Debug("unreferenced shared files deleted", zap.Int("files", n))
 	}
 	return nil
+}
+
+// collect deletes key unless the registry says something uses it (then it
+// reports false). Every deletion of garbage collection goes through here,
+// after Config.BeforeDelete.
+func (c *Coordinator) collect(ctx context.Context, key string) (bool, error) {
+	if !c.reg.tryDelete(key) {
+		return false, nil
+	}
+	defer c.reg.deleted(key)
+	if c.cfg.BeforeDelete != nil {
+		if err := c.cfg.BeforeDelete(ctx); err != nil {
+			return false, fmt.Errorf("deletion vetoed: %w", err)
+		}
+	}
+	if err := c.st.Delete(ctx, key); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 func (c *Coordinator) deletePrefix(ctx context.Context, prefix string) error {
@@ -131,11 +145,38 @@ func (c *Coordinator) deletePrefix(ctx context.Context, prefix string) error {
 		return fmt.Errorf("checkpoint: list %s: %w", prefix, err)
 	}
 	for _, in := range infos {
-		if err := c.st.Delete(ctx, in.Key); err != nil {
+		if _, err := c.collect(ctx, in.Key); err != nil {
 			return fmt.Errorf("checkpoint: delete %s: %w", in.Key, err)
 		}
 	}
 	return nil
+}
+
+// sharedKeys lists the keys of m's shared files.
+func sharedKeys(m *Metadata) []string {
+	var keys []string
+	for _, t := range m.Tasks {
+		for _, f := range t.Files {
+			if strings.HasPrefix(f.Key, sharedDir) {
+				keys = append(keys, f.Key)
+			}
+		}
+	}
+	return keys
+}
+
+// allKeys lists the keys of every file of m.
+func allKeys(m *Metadata) []string {
+	var keys []string
+	for _, t := range m.Tasks {
+		for _, f := range t.Files {
+			keys = append(keys, f.Key)
+		}
+		if t.InFlight != nil {
+			keys = append(keys, t.InFlight.Key)
+		}
+	}
+	return keys
 }
 
 func validateSavepointName(name string) error {
@@ -146,9 +187,13 @@ func validateSavepointName(name string) error {
 }
 
 // copySavepoint copies checkpoint m into savepoints/<name>/ in the
-// background and answers req.
+// background and answers req. m's files are held until the copy ends, even
+// if m expires meanwhile.
 func (c *Coordinator) copySavepoint(m *Metadata, req *savepointRequest) {
+	holder := -m.CheckpointID
+	c.reg.hold(holder, allKeys(m), false)
 	c.background.Go(func() {
+		defer c.reg.release(holder)
 		dir, err := writeSavepoint(c.bgCtx, c.st, m, req.name)
 		if err == nil {
 			c.log.Info("savepoint written", zap.String("savepoint", dir), zap.Int64("checkpoint", m.CheckpointID))

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -108,10 +107,10 @@ func fromKey(from string) string {
 
 // PrepareTask puts keyed task's files of checkpoint m into dest, a new
 // directory that state.OpenFrom can open, and returns the task's in-flight
-// records. Files of a local snapshot of the same checkpoint (under
-// localDir/chk-<n>/keyed-<task>/) whose checksum matches are linked
-// instead of downloaded: local recovery.
-func PrepareTask(ctx context.Context, st storage.Store, m *Metadata, task int, localDir, dest string) (inFlight []operators.Record, reused int, err error) {
+// elements (records and dead letters to replay, in order). Files of a local
+// snapshot of the same checkpoint (under localDir/chk-<n>/keyed-<task>/)
+// whose checksum matches are linked instead of downloaded: local recovery.
+func PrepareTask(ctx context.Context, st storage.Store, m *Metadata, task int, localDir, dest string) (inFlight []operators.InFlight, reused int, err error) {
 	var ts *TaskState
 	for i := range m.Tasks {
 		if m.Tasks[i].Task == task {
@@ -147,8 +146,8 @@ func PrepareTask(ctx context.Context, st storage.Store, m *Metadata, task int, l
 		if err != nil {
 			return nil, reused, fmt.Errorf("checkpoint: %w", err)
 		}
-		if err := json.Unmarshal(data, &inFlight); err != nil {
-			return nil, reused, fmt.Errorf("checkpoint: decode in-flight records of keyed-%d: %w", task, err)
+		if inFlight, err = decodeInFlight(data); err != nil {
+			return nil, reused, fmt.Errorf("checkpoint: %s of keyed-%d: %w", ts.InFlight.Key, task, err)
 		}
 	}
 	return inFlight, reused, nil

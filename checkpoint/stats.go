@@ -31,10 +31,13 @@ type Stats struct {
 	Unaligned         bool          `json:"unaligned"`
 	// BytesUploaded is what this checkpoint sent to storage; StateSize is
 	// the full size of the state it references.
-	BytesUploaded int64  `json:"bytes_uploaded"`
-	StateSize     int64  `json:"state_size"`
-	FilesUploaded int    `json:"files_uploaded"`
-	FilesReused   int    `json:"files_reused"`
+	BytesUploaded int64 `json:"bytes_uploaded"`
+	StateSize     int64 `json:"state_size"`
+	FilesUploaded int   `json:"files_uploaded"`
+	FilesReused   int   `json:"files_reused"`
+	// FilesMissing counts reused shared files found missing from storage
+	// and uploaded again (counted in FilesUploaded too).
+	FilesMissing  int    `json:"files_missing"`
 	FailureReason string `json:"failure_reason,omitempty"`
 }
 

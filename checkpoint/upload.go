@@ -1,10 +1,11 @@
 package checkpoint
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -12,6 +13,8 @@ import (
 	"sort"
 	"strings"
 	"sync"
+
+	"go.uber.org/zap"
 
 	"github.com/tidemark/tidemark/checkpoint/storage"
 	"github.com/tidemark/tidemark/operators"
@@ -21,21 +24,33 @@ import (
 // immutable and content-addressed in shared/, so each is uploaded once and
 // referenced by every checkpoint that holds it; the other files go to the
 // checkpoint's exclusive directory.
+//
+// Every shared file is registered with the registry before it is uploaded
+// or reused, which keeps garbage collection off it while the checkpoint is
+// in flight; the registry also says whether the file is stored. A reused
+// file is checked to exist now and then (checks per snapshot, round-robin),
+// so that one deleted behind the processor's back is uploaded again.
 type uploader struct {
-	st   storage.Store
-	task operators.TaskID
+	st     storage.Store
+	reg    *registry
+	task   operators.TaskID
+	log    *zap.Logger
+	checks int // existence checks of reused files per snapshot
 
 	mu sync.Mutex
 	// known maps a local SST name to its stored handle, for the SSTs of
-	// the last complete checkpoint and of checkpoints in flight: the only
-	// shared files garbage collection is sure to keep.
+	// the last complete checkpoint and of checkpoints in flight: it saves
+	// hashing them again.
 	known   map[string]FileHandle
 	base    []FileHandle           // files of the last complete checkpoint
 	pending map[int64][]FileHandle // files of checkpoints in flight
+	// cursor is the key of the last reused file checked: the next checks
+	// go on after it.
+	cursor string
 }
 
-func newUploader(st storage.Store, task operators.TaskID, restored []FileHandle) *uploader {
-	u := &uploader{st: st, task: task, pending: map[int64][]FileHandle{}}
+func newUploader(st storage.Store, reg *registry, task operators.TaskID, restored []FileHandle, checks int, log *zap.Logger) *uploader {
+	u := &uploader{st: st, reg: reg, task: task, checks: checks, log: log, pending: map[int64][]FileHandle{}}
 	u.base = restored
 	u.rebuild()
 	return u
@@ -63,9 +78,22 @@ type uploadResult struct {
 	uploaded int64 // bytes sent
 	uploadN  int   // files sent
 	reusedN  int   // files referenced from earlier checkpoints
+	checkedN int   // reused files checked to exist
+	missingN int   // reused files found missing and uploaded again
 }
 
-// upload stores the snapshot in dir for checkpoint id.
+// snapFile is one file of a snapshot on its way to storage.
+type snapFile struct {
+	h       FileHandle
+	path    string
+	shared  bool
+	stored  bool // shared and known stored: reuse it
+	missing bool // found missing from storage: upload it again
+}
+
+// upload stores the snapshot for checkpoint id, which must be registered
+// (registry.begin). ctx is the checkpoint's: it ends when the checkpoint
+// fails.
 func (u *uploader) upload(ctx context.Context, id int64, snap operators.TaskSnapshot) (uploadResult, error) {
 	var res uploadResult
 	ents, err := os.ReadDir(snap.Dir)
@@ -76,6 +104,7 @@ func (u *uploader) upload(ctx context.Context, id int64, snap operators.TaskSnap
 	u.mu.Lock()
 	known := u.known
 	u.mu.Unlock()
+	var files []*snapFile
 	for _, e := range ents {
 		if e.IsDir() {
 			continue
@@ -86,41 +115,59 @@ func (u *uploader) upload(ctx context.Context, id int64, snap operators.TaskSnap
 		if err != nil {
 			return res, fmt.Errorf("checkpoint: stat %s: %w", path, err)
 		}
-		if strings.HasSuffix(name, ".sst") {
-			if h, ok := known[name]; ok && h.Size == info.Size() {
-				res.files = append(res.files, h)
-				res.reusedN++
-				continue
+		f := &snapFile{path: path, shared: strings.HasSuffix(name, ".sst")}
+		if h, ok := known[name]; ok && f.shared && h.Size == info.Size() {
+			f.h = h
+		} else {
+			sum, err := fileSHA256(path)
+			if err != nil {
+				return res, err
+			}
+			f.h = FileHandle{Name: name, Size: info.Size(), SHA256: sum}
+			if f.shared {
+				f.h.Key = sharedKey(sum)
+			} else {
+				f.h.Key = CheckpointDir(id) + u.task.String() + "/" + name
 			}
 		}
-		sum, err := fileSHA256(path)
-		if err != nil {
+		if f.shared {
+			// Registered before it is reused or uploaded: garbage
+			// collection keeps off it from here on.
+			if f.stored, err = u.reg.register(ctx, id, f.h.Key); err != nil {
+				return res, err
+			}
+		}
+		files = append(files, f)
+	}
+	if err := u.checkReused(ctx, files, &res); err != nil {
+		return res, err
+	}
+	for _, f := range files {
+		res.files = append(res.files, f.h)
+		if f.stored {
+			res.reusedN++
+			continue
+		}
+		if err := putFile(ctx, u.st, f.h.Key, f.path, f.h.Size); err != nil {
+			if f.missing {
+				return res, fmt.Errorf("checkpoint: shared file %s (%s of %s) is missing from storage and cannot be uploaded again: %w", f.h.Key, f.h.Name, u.task, err)
+			}
 			return res, err
 		}
-		h := FileHandle{Name: name, Size: info.Size(), SHA256: sum}
-		if strings.HasSuffix(name, ".sst") {
-			// Even if an identical object exists (an orphan of a crash),
-			// upload it again: the fresh modification time is what keeps
-			// garbage collection off it while this checkpoint is in flight.
-			h.Key = sharedKey(sum)
-		} else {
-			h.Key = CheckpointDir(id) + u.task.String() + "/" + name
+		if f.shared {
+			u.reg.markStored(id, f.h.Key)
 		}
-		if err := putFile(ctx, u.st, h.Key, path, h.Size); err != nil {
-			return res, err
-		}
-		res.files = append(res.files, h)
-		res.uploaded += h.Size
+		res.uploaded += f.h.Size
 		res.uploadN++
 	}
 	if snap.Unaligned && len(snap.InFlight) > 0 {
-		data, err := json.Marshal(snap.InFlight)
+		data, err := encodeInFlight(snap.InFlight)
 		if err != nil {
-			return res, fmt.Errorf("checkpoint: encode in-flight records: %w", err)
+			return res, err
 		}
 		sum := sha256.Sum256(data)
-		h := FileHandle{Name: "in-flight.json", Key: CheckpointDir(id) + u.task.String() + "/in-flight.json", Size: int64(len(data)), SHA256: hex.EncodeToString(sum[:])}
-		if err := u.st.Put(ctx, h.Key, strings.NewReader(string(data)), h.Size); err != nil {
+		h := FileHandle{Name: inFlightName, Key: CheckpointDir(id) + u.task.String() + "/" + inFlightName, Size: int64(len(data)), SHA256: hex.EncodeToString(sum[:])}
+		if err := u.st.Put(ctx, h.Key, bytes.NewReader(data), h.Size); err != nil {
 			return res, fmt.Errorf("checkpoint: upload %s: %w", h.Key, err)
 		}
 		res.inFlight = &h
@@ -128,6 +175,49 @@ func (u *uploader) upload(ctx context.Context, id int64, snap operators.TaskSnap
 		res.uploadN++
 	}
 	return res, nil
+}
+
+// checkReused checks that up to u.checks of the files about to be reused
+// exist, going round the reused files in key order from where the last
+// snapshot's checks stopped: a file reused by consecutive checkpoints is
+// checked within ceil(reused/checks) of them. A missing file is uploaded
+// again from the snapshot (its key names its content, so it comes back
+// under the same key).
+func (u *uploader) checkReused(ctx context.Context, files []*snapFile, res *uploadResult) error {
+	if u.checks <= 0 {
+		return nil
+	}
+	var reused []*snapFile
+	for _, f := range files {
+		if f.stored {
+			reused = append(reused, f)
+		}
+	}
+	if len(reused) == 0 {
+		return nil
+	}
+	sort.Slice(reused, func(i, j int) bool { return reused[i].h.Key < reused[j].h.Key })
+	u.mu.Lock()
+	start := sort.Search(len(reused), func(i int) bool { return reused[i].h.Key > u.cursor })
+	n := min(u.checks, len(reused))
+	u.cursor = reused[(start+n-1)%len(reused)].h.Key
+	u.mu.Unlock()
+	for i := range n {
+		f := reused[(start+i)%len(reused)]
+		_, err := u.st.Stat(ctx, f.h.Key)
+		res.checkedN++
+		switch {
+		case errors.Is(err, storage.ErrNotFound):
+			u.log.Warn("a shared state file is missing from checkpoint storage (deleted by a lifecycle rule or by hand?): uploading it again from the local copy",
+				zap.String("key", f.h.Key), zap.String("file", f.h.Name), zap.Stringer("task", u.task))
+			u.reg.markMissing(f.h.Key)
+			f.stored, f.missing = false, true
+			res.missingN++
+		case err != nil:
+			return fmt.Errorf("checkpoint: check that %s exists: %w", f.h.Key, err)
+		}
+	}
+	return nil
 }
 
 // accepted records that checkpoint id (still in flight) references files.
@@ -153,7 +243,7 @@ func (u *uploader) completed(id int64) {
 	u.rebuild()
 }
 
-// aborted forgets checkpoint id's files: they may be collected.
+// aborted forgets checkpoint id's files.
 func (u *uploader) aborted(id int64) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
@@ -177,7 +267,7 @@ func fileSHA256(path string) (string, error) {
 func putFile(ctx context.Context, st storage.Store, key, path string, size int64) error {
 	f, err := os.Open(path)
 	if err != nil {
-		return fmt.Errorf("checkpoint: %w", err)
+		return fmt.Errorf("checkpoint: upload %s: the local copy is gone: %w", key, err)
 	}
 	defer f.Close()
 	if err := st.Put(ctx, key, f, size); err != nil {

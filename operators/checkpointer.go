@@ -23,23 +23,33 @@ type SourceSnapshot struct {
 
 // TaskSnapshot is the synchronous part of a keyed task's snapshot: a
 // Pebble checkpoint in Dir, and for an unaligned checkpoint the in-flight
-// records that reached the task before their barrier but after the
-// snapshot.
+// elements (records and dead letters) that reached the task before their
+// barrier but after the snapshot.
 type TaskSnapshot struct {
 	Task         TaskID
 	CheckpointID int64
 	// Dir holds the task's state checkpoint (hard links of its SSTs).
 	Dir string
 	// Unaligned says the barrier was not aligned (alignment timed out);
-	// InFlight then holds the records to replay on restore.
+	// InFlight then holds what to replay on restore, in arrival order.
 	Unaligned bool
-	InFlight  []Record
+	InFlight  []InFlight
 	Watermark int64
 	// Transactions are the task's sink transactions not yet committed.
 	Transactions []Transaction
 	// SyncDuration is how long processing paused for the snapshot;
 	// AlignDuration is from the first barrier to the last one.
 	SyncDuration, AlignDuration time.Duration
+}
+
+// InFlight is one element of an unaligned checkpoint's in-flight data: a
+// batch of records, or a batch of dead letters that source tasks' operators
+// rejected (exactly one of the two is set). A restore replays the elements
+// in order: records through the chain, dead letters to its dead-letter
+// sink.
+type InFlight struct {
+	Records     []Record
+	DeadLetters []DeadLetter
 }
 
 // Checkpointer receives tasks' snapshots. It is implemented by the

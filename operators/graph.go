@@ -49,12 +49,12 @@ type GraphConfig struct {
 }
 
 // Restored is what a graph resumes from: per source task its positions,
-// per keyed task the in-flight records of an unaligned checkpoint.
+// per keyed task the in-flight elements of an unaligned checkpoint.
 type Restored struct {
 	// Checkpoint is the id of the checkpoint restored (0: none).
 	Checkpoint int64
 	Positions  map[int][]Position
-	InFlight   map[int][]Record
+	InFlight   map[int][]InFlight
 	// Transactions are the pending sink transactions of the newest complete
 	// checkpoint (HoldUntil), by keyed task: see OpenContext.
 	Transactions map[int][]Transaction

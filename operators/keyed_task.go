@@ -37,7 +37,7 @@ type keyedTask struct {
 	now          func() time.Time
 	mail         *mailbox
 	notified     *notifyTracker
-	replay       []Record
+	replay       []InFlight
 
 	release []chan struct{} // per input: let its forwarder go on after a barrier
 	held    []bool          // inputs held for the current alignment
@@ -68,7 +68,7 @@ type alignment struct {
 	unaligned bool
 	syncDur   time.Duration
 	dir       string
-	inflight  []Record
+	inflight  []InFlight
 	txns      []Transaction
 }
 
@@ -96,12 +96,8 @@ func (t *keyedTask) run(ctx context.Context) error {
 		wg.Go(func() { forward(fctx, i, in, merged, t.release[i]) })
 	}
 
-	for len(t.replay) > 0 {
-		b := t.replay[:min(len(t.replay), 1024)]
-		t.replay = t.replay[len(b):]
-		if err := t.chain(ctx, 0, b); err != nil {
-			return err
-		}
+	if err := t.replayInFlight(ctx); err != nil {
+		return fmt.Errorf("%s: replay in-flight data: %w", t.id, err)
 	}
 
 	var procTick <-chan time.Time
@@ -147,11 +143,14 @@ func (t *keyedTask) run(ctx context.Context) error {
 			case a.e.hasWM:
 				err = t.onWatermark(ctx, a.input, a.e.watermark)
 			case len(a.e.deadLetters) > 0:
+				if t.inFlight(a.input) {
+					t.al.inflight = append(t.al.inflight, InFlight{DeadLetters: a.e.deadLetters})
+				}
 				t.rejects = append(t.rejects, a.e.deadLetters...)
 				err = t.flushRejects(ctx)
 			default:
-				if t.al != nil && t.al.unaligned && !t.al.got[a.input] {
-					t.al.inflight = append(t.al.inflight, a.e.records...)
+				if t.inFlight(a.input) {
+					t.al.addInFlightRecords(a.e.records)
 				}
 				err = t.chain(ctx, 0, a.e.records)
 			}
@@ -171,6 +170,46 @@ func (t *keyedTask) run(ctx context.Context) error {
 			return fmt.Errorf("%s: %w", t.id, err)
 		}
 	}
+}
+
+// inFlight reports whether an element arriving now on input belongs to the
+// in-flight data of the unaligned checkpoint being taken: it came after the
+// snapshot but before the input's barrier.
+func (t *keyedTask) inFlight(input int) bool {
+	return t.al != nil && t.al.unaligned && !t.al.got[input]
+}
+
+// addInFlightRecords appends records to the in-flight data, to the last
+// element when that holds records too.
+func (al *alignment) addInFlightRecords(recs []Record) {
+	if n := len(al.inflight); n > 0 && al.inflight[n-1].DeadLetters == nil {
+		al.inflight[n-1].Records = append(al.inflight[n-1].Records, recs...)
+		return
+	}
+	al.inflight = append(al.inflight, InFlight{Records: append([]Record(nil), recs...)})
+}
+
+// replayInFlight replays the in-flight data of the unaligned checkpoint
+// the task was restored from, in the order it arrived: records through the
+// chain (in batches), dead letters to the dead-letter sink.
+func (t *keyedTask) replayInFlight(ctx context.Context) error {
+	for _, e := range t.replay {
+		if len(e.DeadLetters) > 0 {
+			t.rejects = append(t.rejects, e.DeadLetters...)
+			if err := t.flushRejects(ctx); err != nil {
+				return err
+			}
+		}
+		for recs := e.Records; len(recs) > 0; {
+			b := recs[:min(len(recs), 1024)]
+			recs = recs[len(b):]
+			if err := t.chain(ctx, 0, b); err != nil {
+				return err
+			}
+		}
+	}
+	t.replay = nil
+	return nil
 }
 
 // forward moves elements of one input into merged, and after each barrier

@@ -272,7 +272,6 @@ func TestCrashBetweenUploadAndMetadata(t *testing.T) {
 	h2 := newHarness(t, parts, mem)
 	h2.target = -1
 	spec2 := h2.spec(10 * time.Millisecond)
-	spec2.Checkpoint.GCSafetyMargin = time.Nanosecond
 	gcs := make(chan error, 100)
 	spec2.Checkpoint.OnGC = func(err error) { gcs <- err }
 	n := total(parts)
@@ -334,7 +333,6 @@ func TestGCNeverDeletesReferencedFiles(t *testing.T) {
 	spec := h.spec(5 * time.Millisecond)
 	spec.Checkpoint.Retained = 2
 	spec.Checkpoint.MaxConcurrent = 2
-	spec.Checkpoint.GCSafetyMargin = time.Nanosecond
 	n := total(parts)
 	var count int
 	h.runUntil(ctx, job.New(spec), func(m *checkpoint.Metadata) bool {

@@ -258,7 +258,7 @@ func (j *Job) attempt(ctx context.Context, ro checkpoint.RestoreOptions) (err er
 	if err := clearLocalSnapshots(localDir, m); err != nil {
 		return err
 	}
-	restored := operators.Restored{InFlight: map[int][]operators.Record{}, Transactions: map[int][]operators.Transaction{}, HoldUntil: rec.holdUntil}
+	restored := operators.Restored{InFlight: map[int][]operators.InFlight{}, Transactions: map[int][]operators.Transaction{}, HoldUntil: rec.holdUntil}
 	for _, tx := range rec.held {
 		restored.Transactions[tx.Task] = append(restored.Transactions[tx.Task], tx)
 	}
@@ -296,7 +296,7 @@ func (j *Job) attempt(ctx context.Context, ro checkpoint.RestoreOptions) (err er
 			b, err = state.Open(live, opts)
 		} else {
 			dest := filepath.Join(s.StateDir, "restore", "keyed-"+strconv.Itoa(k))
-			var inFlight []operators.Record
+			var inFlight []operators.InFlight
 			var reused int
 			inFlight, reused, err = checkpoint.PrepareTask(ctx, s.Store, m, k, localDir, dest)
 			if err == nil {

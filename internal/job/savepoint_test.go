@@ -30,7 +30,6 @@ func TestSavepoint(t *testing.T) {
 	h.target = -1
 	spec := h.spec(10 * time.Millisecond)
 	spec.Checkpoint.Retained = 1
-	spec.Checkpoint.GCSafetyMargin = time.Nanosecond
 	j := job.New(spec)
 	stop, _ := run(ctx, j)
 	<-h.complete

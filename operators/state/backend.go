@@ -41,9 +41,22 @@ type Options struct {
 	// BatchSize is how many bytes of pending writes the backend accumulates
 	// before it commits them to Pebble on its own. Default 4 MiB.
 	BatchSize int
+	// MaxManifestSize is the size past which Pebble starts a new MANIFEST
+	// (pebble.Options.MaxManifestFileSize). Default DefaultMaxManifestSize.
+	MaxManifestSize int64
 }
 
 const defaultBatchSize = 4 << 20
+
+// DefaultMaxManifestSize bounds the MANIFEST, which every checkpoint
+// copies whole: Pebble's default, 128 MB, lets it grow by an edit with
+// every flush and compaction for the life of the job, so each checkpoint
+// would upload more than the last. Pebble rotates only once the MANIFEST is
+// past this size *and* the edits since the last rotation name more files
+// than the database (or that rotation) holds, so the MANIFEST stays below
+// about this size plus twice the description of the live files, and a
+// rotation costs at most as much as the edits it follows.
+const DefaultMaxManifestSize = 4 << 10
 
 // l0CompactionThreshold is the number of L0 sublevels that triggers an
 // L0 compaction; Pebble's default is 4. See open.
@@ -66,6 +79,9 @@ func (o Options) withDefaults() (Options, error) {
 	if o.BatchSize == 0 {
 		o.BatchSize = defaultBatchSize
 	}
+	if o.MaxManifestSize == 0 {
+		o.MaxManifestSize = DefaultMaxManifestSize
+	}
 	var errs []error
 	if o.MaxParallelism < 1 || o.MaxParallelism > MaxMaxParallelism {
 		errs = append(errs, fmt.Errorf("MaxParallelism: %d not in [1, %d]", o.MaxParallelism, MaxMaxParallelism))
@@ -78,6 +94,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.CacheSize < 0 {
 		errs = append(errs, fmt.Errorf("CacheSize: %d < 0", o.CacheSize))
+	}
+	if o.MaxManifestSize < 0 {
+		errs = append(errs, fmt.Errorf("MaxManifestSize: %d < 0", o.MaxManifestSize))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return o, fmt.Errorf("state: options: %w", err)
@@ -183,6 +202,8 @@ func open(dir string, opts Options) (*Backend, error) {
 		// price is more L0 files to read, which Bloom filters offset.
 		L0CompactionThreshold: l0CompactionThreshold,
 		L0StopWritesThreshold: 4 * l0CompactionThreshold,
+		// Every checkpoint copies the MANIFEST whole: keep it small.
+		MaxManifestFileSize: opts.MaxManifestSize,
 	}
 	po.Levels[0].FilterPolicy = bloom.FilterPolicy(10)
 	db, err := pebble.Open(dir, po)
