@@ -47,6 +47,10 @@ type Config struct {
 	// zombie: if it returns nil, the other writer was, and the checkpoint
 	// fails (its id skipped).
 	Confirm func(ctx context.Context) error
+	// Fence is the newest complete checkpoint when this generation
+	// started: a complete checkpoint above it written by an older
+	// generation is a zombie's, never restored, and collected.
+	Fence int64
 	// MaxParallelism and Parallelism (of keyed tasks) give each task's key
 	// group range in the metadata.
 	MaxParallelism, Parallelism int
@@ -315,7 +319,7 @@ func (c *Coordinator) Run(ctx context.Context, g Graph) error {
 				}
 			}
 		}
-		c.uploaders[t.Index] = newUploader(c.st, c.reg, t, files, c.cfg.ReuseChecks, c.log)
+		c.uploaders[t.Index] = newUploader(c.st, c.reg, t, c.cfg.Generation, files, c.cfg.ReuseChecks, c.log)
 	}
 	bgCtx, cancel := context.WithCancel(ctx)
 	c.bgCtx = bgCtx
@@ -449,6 +453,9 @@ func (c *Coordinator) handle(ctx context.Context, ev event) error {
 			return nil
 		}
 		if u.err != nil {
+			if c.bgCtx.Err() != nil {
+				return nil // stopping: the upload was cancelled, not failed
+			}
 			return c.fail(p, fmt.Sprintf("upload of %s failed: %v", u.snap.Task, u.err), true)
 		}
 		c.uploaders[u.snap.Task.Index].accepted(p.id, u.res.files)

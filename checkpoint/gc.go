@@ -54,6 +54,9 @@ func (c *Coordinator) gc(ctx context.Context, plan gcPlan) error {
 	if err != nil {
 		return err
 	}
+	if err := c.collectZombies(ctx, l); err != nil {
+		return err
+	}
 	complete := map[int64]bool{}
 	for _, id := range l.complete {
 		complete[id] = true
@@ -117,6 +120,33 @@ func (c *Coordinator) gc(ctx context.Context, plan gcPlan) error {
 	if n > 0 {
 		c.log.Debug("unreferenced shared files deleted", zap.Int("files", n))
 	}
+	return nil
+}
+
+// collectZombies removes from l, and deletes the metadata of, the complete
+// checkpoints above the fence that an older lease generation wrote: an
+// instance that had lost the job completed them; they are never restored.
+func (c *Coordinator) collectZombies(ctx context.Context, l *listing) error {
+	if c.cfg.Generation == 0 {
+		return nil
+	}
+	kept := l.complete[:0:0]
+	for _, id := range l.complete {
+		if id <= c.cfg.Fence || c.reg.holds(id) {
+			kept = append(kept, id)
+			continue
+		}
+		m, err := readMetadata(ctx, c.st, MetadataKey(id))
+		if err != nil || m.Generation >= c.cfg.Generation {
+			kept = append(kept, id)
+			continue
+		}
+		if _, err := c.collect(ctx, MetadataKey(id)); err != nil {
+			return fmt.Errorf("checkpoint: delete checkpoint %d of a zombie: %w", id, err)
+		}
+		c.log.Warn("checkpoint completed by an instance that had lost the job collected", zap.Int64("checkpoint", id), zap.Int64("generation", m.Generation))
+	}
+	l.complete = kept
 	return nil
 }
 

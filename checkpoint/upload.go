@@ -34,6 +34,7 @@ type uploader struct {
 	st     storage.Store
 	reg    *registry
 	task   operators.TaskID
+	gen    int64 // lease generation of this instance
 	log    *zap.Logger
 	checks int // existence checks of reused files per snapshot
 
@@ -49,8 +50,19 @@ type uploader struct {
 	cursor string
 }
 
-func newUploader(st storage.Store, reg *registry, task operators.TaskID, restored []FileHandle, checks int, log *zap.Logger) *uploader {
-	u := &uploader{st: st, reg: reg, task: task, checks: checks, log: log, pending: map[int64][]FileHandle{}}
+// exclusiveDir is where checkpoint id's exclusive files of task go: under
+// a directory of the writer's lease generation (when there is one), so that
+// an instance that lost the job and writes the same checkpoint id can never
+// overwrite a file the job's owner references.
+func exclusiveDir(id, gen int64, task operators.TaskID) string {
+	if gen > 0 {
+		return fmt.Sprintf("%sg%d/%s/", CheckpointDir(id), gen, task)
+	}
+	return CheckpointDir(id) + task.String() + "/"
+}
+
+func newUploader(st storage.Store, reg *registry, task operators.TaskID, gen int64, restored []FileHandle, checks int, log *zap.Logger) *uploader {
+	u := &uploader{st: st, reg: reg, task: task, gen: gen, checks: checks, log: log, pending: map[int64][]FileHandle{}}
 	u.base = restored
 	u.rebuild()
 	return u
@@ -127,7 +139,7 @@ func (u *uploader) upload(ctx context.Context, id int64, snap operators.TaskSnap
 			if f.shared {
 				f.h.Key = sharedKey(sum)
 			} else {
-				f.h.Key = CheckpointDir(id) + u.task.String() + "/" + name
+				f.h.Key = exclusiveDir(id, u.gen, u.task) + name
 			}
 		}
 		if f.shared {
@@ -166,7 +178,7 @@ func (u *uploader) upload(ctx context.Context, id int64, snap operators.TaskSnap
 			return res, err
 		}
 		sum := sha256.Sum256(data)
-		h := FileHandle{Name: inFlightName, Key: CheckpointDir(id) + u.task.String() + "/" + inFlightName, Size: int64(len(data)), SHA256: hex.EncodeToString(sum[:])}
+		h := FileHandle{Name: inFlightName, Key: exclusiveDir(id, u.gen, u.task) + inFlightName, Size: int64(len(data)), SHA256: hex.EncodeToString(sum[:])}
 		if err := u.st.Put(ctx, h.Key, bytes.NewReader(data), h.Size); err != nil {
 			return res, fmt.Errorf("checkpoint: upload %s: %w", h.Key, err)
 		}

@@ -27,7 +27,9 @@ type env struct {
 	base []kgo.Opt
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T) *env { return newEnvTimeout(t, 30*time.Second) }
+
+func newEnvTimeout(t *testing.T, timeout time.Duration) *env {
 	t.Helper()
 	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, "out", "out-dead-letters"))
 	if err != nil {
@@ -39,7 +41,7 @@ func newEnv(t *testing.T) *env {
 	cfg.Job.Parallelism = 1
 	cfg.Sink.Topic = "out"
 	cfg.Sink.TransactionTimeout = time.Minute
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	t.Cleanup(cancel)
 	return &env{t: t, ctx: ctx, cfg: &cfg, base: []kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...)}}
 }

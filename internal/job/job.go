@@ -319,7 +319,8 @@ func (j *Job) attempt(ctx context.Context, ro checkpoint.RestoreOptions) (err er
 		cc.Origin = m.Origin
 	}
 	if s.Owner != nil {
-		cc.Generation, cc.Confirm = s.Owner.Generation(), s.Owner.Check
+		cc.Generation, cc.Confirm, cc.BeforeDelete = s.Owner.Generation(), s.Owner.Check, s.Owner.Check
+		cc.Fence = rec.fence
 	}
 	cc.MaxParallelism, cc.Parallelism = s.MaxParallelism, s.Parallelism
 	cc.LocalDir = localDir
@@ -383,6 +384,7 @@ type recovered struct {
 	restore   *checkpoint.Metadata // nil: start fresh
 	held      []operators.Transaction
 	holdUntil int64
+	fence     int64 // the newest complete checkpoint once recovered
 }
 
 // recover settles the sink transactions of the newest complete checkpoint
@@ -481,6 +483,7 @@ func (j *Job) recover(ctx context.Context, plan *checkpoint.RestorePlan, ro chec
 			return recovered{}, err
 		}
 	}
+	out.fence = newest
 	if ro.Fresh {
 		out.restore = nil
 	}
