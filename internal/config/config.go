@@ -21,6 +21,7 @@ type Config struct {
 	S3         S3         `yaml:"s3"`
 	HTTP       HTTP       `yaml:"http"`
 	Log        Log        `yaml:"log"`
+	Restart    Restart    `yaml:"restart"`
 }
 
 // Job names the job. The name scopes checkpoint storage, transactional ids
@@ -186,6 +187,11 @@ type Sink struct {
 	// TransactionTimeout is the producer's transaction.timeout.ms. It must
 	// exceed checkpoint.interval plus checkpoint.timeout. Default 15m.
 	TransactionTimeout time.Duration `yaml:"transaction_timeout"`
+	// OnRejected says what happens to a record Kafka would refuse (larger
+	// than the topic's max.message.bytes, say): "dead_letter" writes it to
+	// the dead-letter topic, truncated if it must be, with its provenance;
+	// "fail" stops the job with an error naming it. Default "dead_letter".
+	OnRejected string `yaml:"on_rejected"`
 }
 
 // Checkpoint configures periodic checkpoints.
@@ -263,7 +269,7 @@ func Default() Config {
 			StartOffset:       StartEarliest,
 			DiscoveryInterval: 30 * time.Second,
 		},
-		Sink: Sink{Delivery: ExactlyOnce, TransactionTimeout: 15 * time.Minute},
+		Sink: Sink{Delivery: ExactlyOnce, TransactionTimeout: 15 * time.Minute, OnRejected: OnRejectedDeadLetter},
 		Checkpoint: Checkpoint{
 			Interval:      10 * time.Second,
 			Timeout:       10 * time.Minute,
@@ -275,6 +281,9 @@ func Default() Config {
 		S3:    S3{Region: "us-east-1"},
 		HTTP:  HTTP{Listen: "127.0.0.1:8081"},
 		Log:   Log{Level: "info", Format: "auto"},
+
+		// restart.go
+		Restart: DefaultRestart(),
 	}
 }
 
