@@ -158,7 +158,8 @@ func TestSettleFallback(t *testing.T) {
 		s.Settle = func(_ context.Context, m *checkpoint.Metadata, committed bool) (int64, error) {
 			settled = append(settled, fmt.Sprintf("%d/%v", m.CheckpointID, committed))
 			if m.CheckpointID == newest.CheckpointID {
-				return fallback, lost
+				// As the runner marks a sink.LostError: no restart cures it.
+				return fallback, job.Permanent(lost)
 			}
 			return 0, nil
 		}
