@@ -31,6 +31,9 @@ type Hooks struct {
 	// records, with the brokers it uses (the embedded broker's address in
 	// quickstart mode) and the job, for its checkpoint API.
 	Ready func(brokers []string, j *job.Job)
+	// Started is called once the job exists, before it restores: its
+	// Status says what it is doing (restoring, restarting, running).
+	Started func(j *job.Job)
 }
 
 // Options are the run's command-line choices.
@@ -91,6 +94,9 @@ func Run(ctx context.Context, cfg *config.Config, opts Options, log *zap.Logger,
 	spec.Restore = checkpoint.RestoreOptions{From: opts.From, Fallback: opts.Fallback}
 	spec.Checkpoint.OnComplete = func(*checkpoint.Metadata) { completed.Add(1) }
 	j := job.New(spec)
+	if hooks.Started != nil {
+		hooks.Started(j)
+	}
 	ready := make(chan struct{})
 	j.SetOnReady(func() {
 		select {
@@ -111,6 +117,11 @@ func Run(ctx context.Context, cfg *config.Config, opts Options, log *zap.Logger,
 		case <-ready:
 		default:
 			return nil // nothing restored yet: nothing to checkpoint
+		}
+		if !j.Ready() {
+			// Restoring or waiting to restart: the next start recovers.
+			log.Info("stopping while the job is not running: no final checkpoint", zap.String("state", j.Status().State))
+			return nil
 		}
 		log.Info("stopping: sources stop reading, taking a final checkpoint")
 		dctx, cancel := context.WithTimeout(ctx, cfg.Checkpoint.Timeout)
@@ -212,6 +223,7 @@ func Spec(cfg *config.Config, base []kgo.Opt, st storage.Store, written *atomic.
 		ExactlyOnce:      cfg.Checkpoint.Mode == config.ExactlyOnce,
 		AlignmentTimeout: cfg.Checkpoint.AlignmentTimeout,
 		StateDir:         cfg.State.Dir,
+		Restart:          cfg.Restart,
 		Log:              log,
 	}, nil
 }
