@@ -91,6 +91,7 @@ type jobStatus struct {
 	Reason         string `json:"reason"`
 	Restarts       int    `json:"restarts"`
 	FailuresInARow int    `json:"failures_in_a_row"`
+	Progress       bool   `json:"progress"`
 	LastFailure    *struct {
 		Error string `json:"error"`
 		Class string `json:"class"`
