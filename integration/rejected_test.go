@@ -203,3 +203,37 @@ func TestMissingTopicsRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestBrokerRefusalStops: a refusal the sink cannot measure beforehand (a
+// compacted sink topic refuses records without a key) stops the processor
+// with an error naming a source record of the refused batch, instead of
+// restarting for ever.
+func TestBrokerRefusalStops(t *testing.T) {
+	k, s := testenv.Kafka(t), testenv.S3(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	in := k.CreateTopic(t, 1, nil)
+	compact := "compact"
+	out := k.CreateTopic(t, 1, map[string]*string{"cleanup.policy": &compact})
+	dlq := k.CreateTopic(t, 1, nil)
+	produceSync(ctx, t, k, &kgo.Record{Topic: in, Value: []byte("no key")})
+	dir := t.TempDir()
+	j := newJob(t, dir, in, out, jobYAML(t, k, s, dir, in, out, dlq, "", "", ""))
+	p := j.start()
+	var err error
+	select {
+	case err = <-p.exited:
+	case <-ctx.Done():
+		_ = p.cmd.Process.Kill()
+		t.Fatalf("the processor did not stop:\n%s", p.tail(40))
+	}
+	log := p.tail(5)
+	want := fmt.Sprintf("the record from %s[0] offset 0 cannot be written to topic %s: the broker rejected it", in, out)
+	if err == nil || !strings.Contains(log, want) {
+		t.Fatalf("processor exited with %v, want exit status 1 and %q in:\n%s", err, want, log)
+	}
+	if n := j.logCount(`"msg":"restarting the job`); n != 0 {
+		t.Errorf("%d restarts before stopping", n)
+	}
+	t.Logf("exit: %v; last lines:\n%s", err, log)
+}

@@ -2,6 +2,7 @@ package operators
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -49,6 +50,7 @@ type keyedTask struct {
 	rejects []DeadLetter // collected during one chain run
 	dlSink  DeadLetterSink
 	dlCount *atomic.Int64
+	failure error // an operator's TaskFailure: the task ends with it
 }
 
 type arrival struct {
@@ -166,6 +168,9 @@ func (t *keyedTask) run(ctx context.Context) error {
 					err = t.notifyComplete(ctx, c.complete)
 				}
 			}
+		}
+		if err == nil {
+			err = t.failure
 		}
 		if err != nil {
 			return fmt.Errorf("%s: %w", t.id, err)
@@ -341,6 +346,10 @@ func (t *keyedTask) snapshot(ctx context.Context) {
 	al.snapshot = true
 	for _, op := range t.ops {
 		if err := op.SnapshotState(ctx, al.id); err != nil {
+			var tf *TaskFailure
+			if errors.As(err, &tf) && t.failure == nil {
+				t.failure = tf.Err
+			}
 			t.decline(fmt.Errorf("snapshot operator state: %w", err))
 			return
 		}

@@ -119,7 +119,9 @@ func (k *Kafka) SnapshotState(ctx context.Context, id int64) error {
 	if err := k.cl.Flush(ctx); err != nil {
 		return fmt.Errorf("sink: flush for checkpoint %d: %w", id, err)
 	}
-	return k.failed()
+	// A record the broker did not take fails the task: declining the
+	// checkpoint would only meet it again.
+	return operators.Fail(k.failed())
 }
 
 // Close implements operators.Operator.

@@ -228,7 +228,8 @@ func (t *Transactional) promise(r *kgo.Record, err error) {
 // next id, or declines the checkpoint if no id is free.
 func (t *Transactional) SnapshotState(ctx context.Context, id int64) error {
 	if err := t.failed(); err != nil {
-		return err
+		// The open transaction can only be aborted: the task fails.
+		return operators.Fail(err)
 	}
 	s := &t.slots[t.cur]
 	if !s.open || s.records == 0 {
@@ -258,7 +259,7 @@ func (t *Transactional) SnapshotState(ctx context.Context, id int64) error {
 		return fmt.Errorf("sink: flush %s for checkpoint %d: %w", s.id, id, err)
 	}
 	if err := t.failed(); err != nil {
-		return err
+		return operators.Fail(err)
 	}
 	pid, epoch, err := s.cl.ProducerID(ctx)
 	if err != nil {

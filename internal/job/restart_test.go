@@ -208,3 +208,35 @@ func TestPermanentStopsAtOnce(t *testing.T) {
 		t.Fatalf("status %+v", st)
 	}
 }
+
+// failSnapshot fails its task from SnapshotState, as a sink whose
+// transaction the broker made unusable does.
+type failSnapshot struct {
+	operators.Base
+	err error
+}
+
+func (f *failSnapshot) SnapshotState(context.Context, int64) error { return operators.Fail(f.err) }
+
+// TestSnapshotTaskFailure: an operator's TaskFailure from SnapshotState
+// fails the attempt with its error (not a declined checkpoint, which hides
+// the error behind ErrTooManyFailures), so a permanent one stops the job.
+func TestSnapshotTaskFailure(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	h := newHarness(t, input(24, 2, 50, 5), storage.NewMem())
+	spec := h.spec(5 * time.Millisecond)
+	spec.Checkpoint.TolerableFailures = 1000
+	broken := restart.MarkPermanent(errors.New("record refused"))
+	spec.Chain = append(spec.Chain, operators.OperatorSpec{Name: "fail", New: func(int) (operators.Operator, error) {
+		return &failSnapshot{err: broken}, nil
+	}})
+	spec.Restart = fastRestart()
+	j := job.New(spec)
+	if err := j.Run(ctx); !errors.Is(err, broken) || errors.Is(err, checkpoint.ErrTooManyFailures) {
+		t.Fatalf("Run = %v, want the operator's error", err)
+	}
+	if st := j.Status(); st.Restarts != 0 {
+		t.Errorf("%d restarts", st.Restarts)
+	}
+}
