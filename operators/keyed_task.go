@@ -347,8 +347,15 @@ func (t *keyedTask) snapshot(ctx context.Context) {
 	for _, op := range t.ops {
 		if err := op.SnapshotState(ctx, al.id); err != nil {
 			var tf *TaskFailure
-			if errors.As(err, &tf) && t.failure == nil {
-				t.failure = tf.Err
+			if errors.As(err, &tf) {
+				// The task ends with the error (the attempt with it):
+				// declining would race it with the coordinator's
+				// too-many-failures, which hides what went wrong.
+				al.failed = true
+				if t.failure == nil {
+					t.failure = tf.Err
+				}
+				return
 			}
 			t.decline(fmt.Errorf("snapshot operator state: %w", err))
 			return

@@ -226,7 +226,9 @@ func TestSnapshotTaskFailure(t *testing.T) {
 	defer cancel()
 	h := newHarness(t, input(24, 2, 50, 5), storage.NewMem())
 	spec := h.spec(5 * time.Millisecond)
-	spec.Checkpoint.TolerableFailures = 1000
+	// No failure tolerated: a declined checkpoint would fail the attempt
+	// with ErrTooManyFailures instead.
+	spec.Checkpoint.TolerableFailures = 0
 	broken := restart.MarkPermanent(errors.New("record refused"))
 	spec.Chain = append(spec.Chain, operators.OperatorSpec{Name: "fail", New: func(int) (operators.Operator, error) {
 		return &failSnapshot{err: broken}, nil
