@@ -2,6 +2,7 @@ package operators
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -49,6 +50,7 @@ type keyedTask struct {
 	rejects []DeadLetter // collected during one chain run
 	dlSink  DeadLetterSink
 	dlCount *atomic.Int64
+	failure error // an operator's TaskFailure: the task ends with it
 }
 
 type arrival struct {
@@ -165,6 +167,9 @@ func (t *keyedTask) run(ctx context.Context) error {
 					err = t.notifyComplete(ctx, c.complete)
 				}
 			}
+		}
+		if err == nil {
+			err = t.failure
 		}
 		if err != nil {
 			return fmt.Errorf("%s: %w", t.id, err)
@@ -380,6 +385,17 @@ func (t *keyedTask) snapshot(ctx context.Context) {
 	al.snapshot = true
 	for _, op := range t.ops {
 		if err := op.SnapshotState(ctx, al.id); err != nil {
+			var tf *TaskFailure
+			if errors.As(err, &tf) {
+				// The task ends with the error (the attempt with it):
+				// declining would race it with the coordinator's
+				// too-many-failures, which hides what went wrong.
+				al.failed = true
+				if t.failure == nil {
+					t.failure = tf.Err
+				}
+				return
+			}
 			t.decline(fmt.Errorf("snapshot operator state: %w", err))
 			return
 		}

@@ -94,6 +94,24 @@ type Operator interface {
 	Close() error
 }
 
+// TaskFailure marks an error after which an operator cannot go on (a sink
+// whose open transaction the broker made unusable, say). Returned from
+// SnapshotState it fails the task, and so the job attempt, instead of only
+// declining the checkpoint. Make one with Fail.
+type TaskFailure struct{ Err error }
+
+func (e *TaskFailure) Error() string { return e.Err.Error() }
+
+func (e *TaskFailure) Unwrap() error { return e.Err }
+
+// Fail marks err as a TaskFailure (nil stays nil).
+func Fail(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &TaskFailure{Err: err}
+}
+
 // Base is an Operator that does nothing; embed it and override what you
 // need.
 type Base struct{}

@@ -626,7 +626,7 @@ func checkTimeout(ctx context.Context, cfg *config.Config, cl *kgo.Client) error
 			}
 			var ms int64
 			if _, err := fmt.Sscan(*c.Value, &ms); err == nil && cfg.Sink.TransactionTimeout > time.Duration(ms)*time.Millisecond {
-				return fmt.Errorf("sink.transaction_timeout %s exceeds the broker's transaction.max.timeout.ms (%d ms): lower it, or raise the broker's", cfg.Sink.TransactionTimeout, ms)
+				return fmt.Errorf("%w: sink.transaction_timeout %s exceeds the broker's transaction.max.timeout.ms (%d ms): lower it, or raise the broker's", ErrConfig, cfg.Sink.TransactionTimeout, ms)
 			}
 		}
 	}

@@ -65,6 +65,7 @@ type Transactional struct {
 	barrier    int64 // the last barrier seen
 	pending    []operators.Transaction
 	err        atomic.Pointer[error]
+	route      router
 }
 
 type slot struct {
@@ -107,6 +108,11 @@ func (t *Transactional) Open(ctx context.Context, oc operators.OpenContext) erro
 	if t.txnVersion, err = TxnVersion(ctx, cl); err != nil {
 		return err
 	}
+	limits, err := Preflight(ctx, t.cfg, cl, t.log)
+	if err != nil {
+		return err
+	}
+	t.route = router{cfg: t.cfg, limits: limits, log: t.log}
 	// New transactions hold records after the restored checkpoint's
 	// barrier: a recovery that finds one lost can fall back to it.
 	t.barrier = oc.RestoredCheckpoint
@@ -137,6 +143,7 @@ func (t *Transactional) client(s *slot) (*kgo.Client, error) {
 		kgo.TransactionTimeout(t.cfg.Sink.TransactionTimeout),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerLinger(0),
+		kgo.ProducerBatchMaxBytesFn(t.route.limits.BatchMax),
 	)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
@@ -217,8 +224,16 @@ func (t *Transactional) Process(ctx context.Context, recs []operators.Record, _ 
 	if err != nil {
 		return err
 	}
-	for _, r := range recs {
-		kr := toKafka("", r)
+	// A record the broker refuses would leave the transaction able only to
+	// abort: records it would refuse are routed before they are produced.
+	rcs := make([]recordCtx, len(recs))
+	for i, r := range recs {
+		kr, _, err := t.route.output(r)
+		if err != nil {
+			t.fail(err)
+			return err
+		}
+		withSource(ctx, &rcs[i], kr, r)
 		s.cl.Produce(ctx, kr, t.promise)
 	}
 	s.records += len(recs)
@@ -226,14 +241,22 @@ func (t *Transactional) Process(ctx context.Context, recs []operators.Record, _ 
 }
 
 // DeadLetters implements operators.DeadLetterSink: dead letters go into the
-// same transaction as the output.
+// same transaction as the output, truncated if the dead-letter topic would
+// refuse them whole.
 func (t *Transactional) DeadLetters(ctx context.Context, dls []operators.DeadLetter) error {
 	s, err := t.begin(ctx)
 	if err != nil {
 		return err
 	}
-	for _, d := range dls {
-		s.cl.Produce(ctx, DeadLetterRecord(t.cfg.DeadLetterTopic(), d), t.promise)
+	rcs := make([]recordCtx, len(dls))
+	for i, d := range dls {
+		kr, err := t.route.deadLetter(d)
+		if err != nil {
+			t.fail(err)
+			return err
+		}
+		withSource(ctx, &rcs[i], kr, d.Record)
+		s.cl.Produce(ctx, kr, t.promise)
 	}
 	s.records += len(dls)
 	return nil
@@ -241,7 +264,7 @@ func (t *Transactional) DeadLetters(ctx context.Context, dls []operators.DeadLet
 
 func (t *Transactional) promise(r *kgo.Record, err error) {
 	if err != nil {
-		t.fail(fmt.Errorf("sink: produce to %s: %w", r.Topic, err))
+		t.fail(produceError(r, err))
 		return
 	}
 	if t.Written != nil && r.Topic == t.cfg.Sink.Topic {
@@ -254,7 +277,8 @@ func (t *Transactional) promise(r *kgo.Record, err error) {
 // next id, or declines the checkpoint if no id is free.
 func (t *Transactional) SnapshotState(ctx context.Context, id int64) error {
 	if err := t.failed(); err != nil {
-		return err
+		// The open transaction can only be aborted: the task fails.
+		return operators.Fail(err)
 	}
 	// Checkpoint id lists every transaction pending after this call.
 	defer func() {
@@ -292,7 +316,7 @@ func (t *Transactional) SnapshotState(ctx context.Context, id int64) error {
 		return fmt.Errorf("sink: flush %s for checkpoint %d: %w", s.id, id, err)
 	}
 	if err := t.failed(); err != nil {
-		return err
+		return operators.Fail(err)
 	}
 	pid, epoch, err := s.cl.ProducerID(ctx)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/tidemark/tidemark/checkpoint"
 	"github.com/tidemark/tidemark/checkpoint/storage"
 	"github.com/tidemark/tidemark/internal/job"
+	"github.com/tidemark/tidemark/internal/restart"
 	"github.com/tidemark/tidemark/operators"
 )
 
@@ -187,8 +188,8 @@ func jobSpec(o options, st storage.Store, dir string, c *counters, log *zap.Logg
 			UploadConcurrency: uploadConcurrency,
 		},
 		// A failed checkpoint is reported, not retried from scratch.
-		MaxRestarts: -1,
-		Log:         log,
+		Classify: func(error) restart.Class { return restart.Permanent },
+		Log:      log,
 	}
 }
 

@@ -211,10 +211,12 @@ func runJob(ctx context.Context, cfg *config.Config, opts runner.Options, log *z
 		g.Go(func() error { return srv.Serve(ctx, log.Named("http")) })
 	}
 	g.Go(func() error {
-		err := runner.Run(ctx, cfg, opts, log, runner.Hooks{Ready: func(_ []string, j *job.Job) {
+		err := runner.Run(ctx, cfg, opts, log, runner.Hooks{Started: func(j *job.Job) {
 			if srv != nil {
+				// /readyz, /api/v1/job and the checkpoint API follow the
+				// job from its first restore on, restarts included.
+				srv.SetJob(j)
 				srv.SetCheckpoints(j)
-				srv.SetReady(true)
 			}
 		}, Stopper: func(stop func(context.Context, string) (string, error)) {
 			if srv != nil {

@@ -21,6 +21,7 @@ type Config struct {
 	S3         S3         `yaml:"s3"`
 	HTTP       HTTP       `yaml:"http"`
 	Log        Log        `yaml:"log"`
+	Restart    Restart    `yaml:"restart"`
 }
 
 // Job names the job. The name scopes checkpoint storage, transactional ids
@@ -195,6 +196,11 @@ type Sink struct {
 	// exactly-once delivery it must exceed Config.TransactionLifetime by
 	// 10%. Default 15m.
 	TransactionTimeout time.Duration `yaml:"transaction_timeout"`
+	// OnRejected says what happens to a record Kafka would refuse (larger
+	// than the topic's max.message.bytes, say): "dead_letter" writes it to
+	// the dead-letter topic, truncated if it must be, with its provenance;
+	// "fail" stops the job with an error naming it. Default "dead_letter".
+	OnRejected string `yaml:"on_rejected"`
 }
 
 // Checkpoint configures periodic checkpoints.
@@ -279,7 +285,7 @@ func Default() Config {
 			StartOffset:       StartEarliest,
 			DiscoveryInterval: 30 * time.Second,
 		},
-		Sink: Sink{Delivery: ExactlyOnce, TransactionTimeout: 15 * time.Minute},
+		Sink: Sink{Delivery: ExactlyOnce, TransactionTimeout: 15 * time.Minute, OnRejected: OnRejectedDeadLetter},
 		Checkpoint: Checkpoint{
 			Interval:      10 * time.Second,
 			Timeout:       3 * time.Minute,
@@ -292,6 +298,9 @@ func Default() Config {
 		S3:    S3{Region: "us-east-1"},
 		HTTP:  HTTP{Listen: "127.0.0.1:8081"},
 		Log:   Log{Level: "info", Format: "auto"},
+
+		// restart.go
+		Restart: DefaultRestart(),
 	}
 }
 

@@ -23,6 +23,8 @@ func (c *Config) Validate() error {
 	c.validatePipeline(&ps)
 	c.validateSink(&ps)
 	c.validateCheckpoint(&ps)
+	c.validateRestart(&ps)
+	c.validateOnRejected(&ps)
 	if c.State.Dir == "" {
 		ps.add("state.dir", 0, "must not be empty")
 	}

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/tidemark/tidemark/checkpoint"
+	"github.com/tidemark/tidemark/internal/job"
 )
 
 // Checkpoints is what the checkpoint endpoints need of the running job.
@@ -25,14 +26,25 @@ type Checkpoints interface {
 	Savepoint(ctx context.Context, name string) (string, error)
 }
 
+// Job is what /readyz and GET /api/v1/job need of the job.
+type Job interface {
+	// Status says what the job is doing and whether it is ready.
+	Status() job.Status
+}
+
 // Server serves the operational endpoints on one listener.
 type Server struct {
 	ready   atomic.Bool
 	ckpts   atomic.Pointer[Checkpoints]
 	stopper atomic.Pointer[Stopper]
+	job     atomic.Pointer[Job]
 	srv     *http.Server
 	ln      net.Listener
 }
+
+// SetJob connects /readyz and GET /api/v1/job to the job: from then on
+// /readyz answers what the job's status says, whatever SetReady said.
+func (s *Server) SetJob(j Job) { s.job.Store(&j) }
 
 // SetCheckpoints connects the checkpoint endpoints to the running job.
 func (s *Server) SetCheckpoints(c Checkpoints) { s.ckpts.Store(&c) }
@@ -99,11 +111,24 @@ func Listen(addr string) (*Server, error) {
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if !s.ready.Load() {
-			http.Error(w, "not ready", http.StatusServiceUnavailable)
+		ready, reason := s.ready.Load(), "not ready"
+		if j := s.job.Load(); j != nil {
+			st := (*j).Status()
+			ready, reason = st.Ready, "not ready: "+st.Reason
+		}
+		if !ready {
+			http.Error(w, reason, http.StatusServiceUnavailable)
 			return
 		}
 		_, _ = w.Write([]byte("ready\n"))
+	})
+	mux.HandleFunc("GET /api/v1/job", func(w http.ResponseWriter, _ *http.Request) {
+		j := s.job.Load()
+		if j == nil {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "the job has not started yet"})
+			return
+		}
+		writeJSON(w, http.StatusOK, (*j).Status())
 	})
 	mux.HandleFunc("GET /api/v1/checkpoints", func(w http.ResponseWriter, _ *http.Request) {
 		c := s.checkpoints(w)

@@ -16,6 +16,7 @@ import (
 	"github.com/tidemark/tidemark/checkpoint/storage"
 	"github.com/tidemark/tidemark/checkpoint/storage/faulty"
 	"github.com/tidemark/tidemark/internal/job"
+	"github.com/tidemark/tidemark/internal/restart"
 	"github.com/tidemark/tidemark/operators"
 	"github.com/tidemark/tidemark/operators/builtin"
 )
@@ -200,8 +201,9 @@ func TestTooManyFailuresRestartsJob(t *testing.T) {
 	h.finish(ctx, stop, errc, want, "after the restart")
 }
 
-// TestRestartsAreBounded: a store that never heals makes the job fail with
-// ErrTooManyFailures after MaxRestarts restarts.
+// TestRestartsAreBounded: with a failure-rate limit, a store that never
+// heals makes the job fail with ErrFailureRate (wrapping the last failure,
+// ErrTooManyFailures) once the limit is passed.
 func TestRestartsAreBounded(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -209,10 +211,15 @@ func TestRestartsAreBounded(t *testing.T) {
 	fs.Inject(faulty.Rule{Ops: faulty.OpPut | faulty.OpPutIfAbsent})
 	h := newHarness(t, input(10, 2, 100, 10), fs)
 	spec := h.spec(5 * time.Millisecond)
-	spec.MaxRestarts = 2
-	err := job.New(spec).Run(ctx)
-	if !errors.Is(err, checkpoint.ErrTooManyFailures) {
-		t.Fatalf("Run = %v, want ErrTooManyFailures", err)
+	spec.Restart = fastRestart()
+	spec.Restart.MaxFailures = 2
+	j := job.New(spec)
+	err := j.Run(ctx)
+	if !errors.Is(err, restart.ErrFailureRate) || !errors.Is(err, checkpoint.ErrTooManyFailures) {
+		t.Fatalf("Run = %v, want ErrFailureRate and ErrTooManyFailures", err)
+	}
+	if st := j.Status(); st.State != job.StateFailed || st.Restarts != 2 || st.Ready || st.LastFailure == nil || st.LastFailure.Class != "permanent" {
+		t.Fatalf("status after giving up: %+v", st)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -18,7 +19,9 @@ import (
 
 	"github.com/tidemark/tidemark/checkpoint"
 	"github.com/tidemark/tidemark/checkpoint/storage"
+	"github.com/tidemark/tidemark/internal/config"
 	"github.com/tidemark/tidemark/internal/crashpoint"
+	"github.com/tidemark/tidemark/internal/restart"
 	"github.com/tidemark/tidemark/operators"
 	"github.com/tidemark/tidemark/operators/state"
 	"github.com/tidemark/tidemark/sink"
@@ -66,11 +69,19 @@ type Spec struct {
 	// SinkPool is the transactional id pool of the sink, recorded in
 	// every checkpoint (nil without a transactional sink).
 	SinkPool *checkpoint.SinkPool
-	// MaxRestarts bounds restarts in a row (without a checkpoint
-	// completing in between) after ErrTooManyFailures. Default 3.
-	MaxRestarts int
-	Log         *zap.Logger
-	Now         func() time.Time
+	// Restart is the restart strategy; the zero value means
+	// config.DefaultRestart().
+	Restart config.Restart
+	// Classify tells failures to restart after from failures to stop on;
+	// default restart.Classify.
+	Classify func(error) restart.Class
+	Log      *zap.Logger
+	// Now is the clock, After the timer the restart strategy waits on, and
+	// Rand the source of its jitter (time.Now, time.After, rand.Float64
+	// when nil).
+	Now   func() time.Time
+	After func(time.Duration) <-chan time.Time
+	Rand  func() float64
 }
 
 // Recoverer settles a transactional sink's transactions at a restore:
@@ -127,6 +138,7 @@ type Job struct {
 	ready   bool
 	readied bool // the current attempt became ready
 	onReady func()
+	run     runState // restart.go
 }
 
 // SetOnReady sets a function called each time the job has restored and
@@ -141,10 +153,28 @@ func New(spec Spec) *Job {
 	if spec.Now == nil {
 		spec.Now = time.Now
 	}
-	if spec.MaxRestarts == 0 {
-		spec.MaxRestarts = 3
+	if spec.After == nil {
+		spec.After = time.After
 	}
-	return &Job{spec: spec}
+	if spec.Rand == nil {
+		spec.Rand = rand.Float64
+	}
+	if spec.Restart == (config.Restart{}) {
+		spec.Restart = config.DefaultRestart()
+	}
+	if spec.Classify == nil {
+		spec.Classify = restart.Classify
+	}
+	j := &Job{spec: spec}
+	j.run.state, j.run.since = StateStarting, spec.Now()
+	onComplete := spec.Checkpoint.OnComplete
+	j.spec.Checkpoint.OnComplete = func(m *checkpoint.Metadata) {
+		j.checkpointCompleted(m)
+		if onComplete != nil {
+			onComplete(m)
+		}
+	}
+	return j
 }
 
 // Coordinator returns the current attempt's checkpoint coordinator, or nil
@@ -162,59 +192,59 @@ func (j *Job) Ready() bool {
 	return j.ready
 }
 
-// permanent marks an error that no restart can cure.
-type permanent struct{ error }
-
-func (p permanent) Unwrap() error { return p.error }
-
 // Permanent marks err as one that restarting the job cannot cure (lost
 // output, say): Run returns it at once.
-func Permanent(err error) error { return permanent{err} }
+func Permanent(err error) error { return restart.MarkPermanent(err) }
 
-// Run runs the job until ctx is done (it returns nil) or it fails. Once it
-// has been running, a failure — a task's error, more checkpoint failures in
-// a row than tolerated, storage or Kafka unreachable while restoring —
-// restarts it from the newest complete checkpoint, after a growing pause
-// (1 s, 2 s, 4 s, at most 10 s), up to MaxRestarts times in a row. The
-// first start, a zombie and a Permanent error end Run at once.
+// Run runs the job until ctx is done (it returns nil) or it fails for good.
+// A failure — a task's error, more checkpoint failures in a row than
+// tolerated, storage or Kafka unreachable, at the first start too — that
+// Spec.Classify calls transient restarts the job from its newest complete
+// checkpoint after the pause the restart strategy (Spec.Restart) says; a
+// permanent one (a zombie, lost transactions, corrupt metadata, missing
+// topics, refused credentials, an error marked Permanent), or more
+// failures than the strategy's failure-rate limit allows, ends Run with
+// the error.
 func (j *Job) Run(ctx context.Context) error {
 	restore := j.spec.Restore
-	started := false
-	// restarts counts restarts in a row: an attempt that completed a
-	// checkpoint made progress, and starts the count again.
-	for restarts := 0; ; restarts++ {
+	strategy := restart.New(j.spec.Restart, j.spec.Rand)
+	for {
+		j.beginAttempt()
 		err := j.attempt(ctx, restore)
 		if err == nil || ctx.Err() != nil {
+			j.stopped()
 			return nil
 		}
-		if completed, _ := j.Counts(); completed > 0 {
-			restarts = 0
-		}
-		started = started || j.wasReady()
-		var p permanent
-		if !started || errors.Is(err, checkpoint.ErrZombie) || errors.As(err, &p) || restarts >= j.spec.MaxRestarts {
+		a, restored := j.endAttempt()
+		class := j.spec.Classify(err)
+		if class == restart.Permanent {
+			j.failedAttempt(err, class, strategy.InARow()+1, 0)
 			return err
 		}
-		pause := min(time.Second<<restarts, 10*time.Second)
+		pause, lerr := strategy.Failed(j.spec.Now(), a)
+		if lerr != nil {
+			err = fmt.Errorf("%w; last failure: %w", lerr, err)
+			j.failedAttempt(err, restart.Permanent, strategy.InARow(), 0)
+			return err
+		}
+		j.failedAttempt(err, class, strategy.InARow(), pause)
 		j.spec.Log.Warn("restarting the job from its newest complete checkpoint", zap.Error(err),
-			zap.Int("restarts_in_a_row", restarts+1), zap.Duration("after", pause))
+			zap.Int("failures_in_a_row", strategy.InARow()), zap.Bool("made_progress", a.Progress),
+			zap.Duration("ran", a.Ran), zap.Duration("after", pause))
 		select {
-		case <-time.After(pause):
+		case <-j.spec.After(pause):
 		case <-ctx.Done():
+			j.stopped()
 			return nil
 		}
-		// Later attempts restore the newest checkpoint (a named restore
-		// was recorded as one), and accept no loss they were not told of.
-		restore = checkpoint.RestoreOptions{Fallback: restore.Fallback, Log: restore.Log}
-		j.spec.AcceptLoss = false
+		if restored {
+			// What to restore was asked for the first start only (a named
+			// restore was recorded as a checkpoint); later attempts accept
+			// no loss they were not told of.
+			restore = checkpoint.RestoreOptions{Fallback: restore.Fallback, Log: restore.Log}
+			j.spec.AcceptLoss = false
+		}
 	}
-}
-
-// wasReady reports whether the last attempt got as far as processing.
-func (j *Job) wasReady() bool {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	return j.readied
 }
 
 func (j *Job) attempt(ctx context.Context, ro checkpoint.RestoreOptions) (err error) {
@@ -254,6 +284,7 @@ func (j *Job) attempt(ctx context.Context, ro checkpoint.RestoreOptions) (err er
 		return err
 	}
 	m := rec.restore
+	j.noteRestored(m)
 	localDir := filepath.Join(s.StateDir, "checkpoints")
 	if err := clearLocalSnapshots(localDir, m); err != nil {
 		return err
@@ -339,9 +370,7 @@ func (j *Job) attempt(ctx context.Context, ro checkpoint.RestoreOptions) (err er
 	j.mu.Lock()
 	j.coord, j.graph, j.ready, j.readied = coord, g, true, true
 	j.mu.Unlock()
-	if j.onReady != nil {
-		j.onReady()
-	}
+	j.becameReady()
 	defer func() {
 		j.mu.Lock()
 		j.ready = false
@@ -368,15 +397,15 @@ func (j *Job) attempt(ctx context.Context, ro checkpoint.RestoreOptions) (err er
 	return eg.Wait()
 }
 
-// DeadLetters is the number of records operators rejected in the current
+// DeadLetters is the number of records operators rejected, over every
 // attempt.
 func (j *Job) DeadLetters() int64 {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.graph == nil {
-		return 0
+		return j.run.deadLetters
 	}
-	return j.graph.DeadLetters()
+	return j.run.deadLetters + j.graph.DeadLetters()
 }
 
 // recovered is what recover decided.
@@ -490,21 +519,29 @@ func (j *Job) recover(ctx context.Context, plan *checkpoint.RestorePlan, ro chec
 	return out, nil
 }
 
-// Stats returns the current attempt's checkpoint statistics.
+// Stats returns the newest checkpoints' statistics, oldest first, over
+// every attempt (in-process restarts included).
 func (j *Job) Stats() []checkpoint.Stats {
-	if c := j.Coordinator(); c != nil {
-		return c.Stats()
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	out := append([]checkpoint.Stats(nil), j.run.stats...)
+	if j.coord != nil {
+		out = append(out, j.coord.Stats()...)
 	}
-	return nil
+	return out[max(0, len(out)-maxStats):]
 }
 
-// Counts returns how many checkpoints completed and failed in the current
-// attempt.
+// Counts returns how many checkpoints completed and failed, over every
+// attempt (in-process restarts included).
 func (j *Job) Counts() (completed, failed int64) {
-	if c := j.Coordinator(); c != nil {
-		return c.Counts()
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	completed, failed = j.run.completed, j.run.failed
+	if j.coord != nil {
+		cc, cf := j.coord.Counts()
+		completed, failed = completed+cc, failed+cf
 	}
-	return 0, 0
+	return completed, failed
 }
 
 // Savepoint takes a savepoint named name and returns its directory,

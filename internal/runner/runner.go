@@ -39,6 +39,9 @@ type Hooks struct {
 	// as savepoint name too, and returns the savepoint's directory; Run
 	// then returns.
 	Stopper func(stop func(ctx context.Context, name string) (string, error))
+	// Started is called once the job exists, before it restores: its
+	// Status says what it is doing (restoring, restarting, running).
+	Started func(j *job.Job)
 }
 
 // Options are the run's command-line choices.
@@ -159,6 +162,9 @@ func Run(ctx context.Context, cfg *config.Config, opts Options, log *zap.Logger,
 			return "", ctx.Err()
 		}
 	}
+	if hooks.Started != nil {
+		hooks.Started(j)
+	}
 	ready := make(chan struct{})
 	j.SetOnReady(func() {
 		select {
@@ -184,6 +190,14 @@ func Run(ctx context.Context, cfg *config.Config, opts Options, log *zap.Logger,
 				req.reply <- stopResult{err: errors.New("the job has not restored yet")}
 			}
 			return nil // nothing restored yet: nothing to checkpoint
+		}
+		if !j.Ready() {
+			// Restoring or waiting to restart: the next start recovers.
+			if req.reply != nil {
+				req.reply <- stopResult{err: errors.New("the job is not running: " + j.Status().State)}
+			}
+			log.Info("stopping while the job is not running: no final checkpoint", zap.String("state", j.Status().State))
+			return nil
 		}
 		if req.name != "" {
 			log.Info("stopping with savepoint: sources stop reading, the final checkpoint is written as the savepoint", zap.String("savepoint", req.name))
@@ -315,6 +329,7 @@ func Spec(cfg *config.Config, base []kgo.Opt, st storage.Store, written *atomic.
 		ExactlyOnce:      cfg.Checkpoint.Mode == config.ExactlyOnce,
 		AlignmentTimeout: cfg.Checkpoint.AlignmentTimeout,
 		StateDir:         cfg.State.Dir,
+		Restart:          cfg.Restart,
 		Log:              log,
 	}, nil
 }

@@ -10,7 +10,7 @@ import (
 
 // Count keeps a running count of records per key and emits, for every
 // record, the record's key with the key's new count as a decimal value,
-// keeping the record's timestamp.
+// keeping the record's timestamp and source position.
 type Count struct {
 	operators.Base
 	counts *state.Value[int64]
@@ -33,7 +33,10 @@ func (c *Count) Process(_ context.Context, recs []operators.Record, out operator
 		if err := c.counts.Put(r.Key, n); err != nil {
 			return err
 		}
-		out.Emit(operators.Record{Key: r.Key, Value: strconv.AppendInt(nil, n, 10), Timestamp: r.Timestamp})
+		// The source position goes along: a dead letter made of the count
+		// says which input record produced it.
+		out.Emit(operators.Record{Key: r.Key, Value: strconv.AppendInt(nil, n, 10), Timestamp: r.Timestamp,
+			Topic: r.Topic, Partition: r.Partition, Offset: r.Offset})
 	}
 	return nil
 }
