@@ -112,7 +112,7 @@ func PlanRestore(ctx context.Context, st storage.Store, o RestoreOptions) (*Rest
 		}
 	}
 	if p.Newest == nil && len(l.complete) > 0 && o.From == "" {
-		return nil, fmt.Errorf("checkpoint: none of the %d complete checkpoints can be restored", len(l.complete))
+		return nil, fmt.Errorf("%w: none of the %d complete checkpoints can be restored (corrupted, or completed by an instance that had lost the job); name a savepoint with --from, or start over with --fresh", ErrCorrupt, len(l.complete))
 	}
 	switch {
 	case o.Fresh:

@@ -92,7 +92,7 @@ func findRestorePoint(ctx context.Context, st storage.Store, o RestoreOptions) (
 		o.Log.Warn("newest checkpoint is corrupted, falling back to the previous one", zap.Int64("checkpoint", id), zap.Error(err))
 	}
 	if len(l.complete) > 0 {
-		return nil, fmt.Errorf("checkpoint: none of the %d retained checkpoints can be restored", len(l.complete))
+		return nil, fmt.Errorf("%w: none of the %d retained checkpoints can be restored", ErrCorrupt, len(l.complete))
 	}
 	return nil, nil
 }

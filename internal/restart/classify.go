@@ -63,8 +63,8 @@ var permanentS3 = map[string]bool{
 
 // Classify tells whether err, the failure of a job attempt, is permanent:
 // an error marked with MarkPermanent; lost transactions (sink.LostError);
-// corrupt or incompatible checkpoint metadata (checkpoint.ErrCorrupt,
-// ErrUnknownVersion, ErrTopologyMismatch); a zombie (checkpoint.ErrZombie);
+// corrupt or incompatible checkpoint metadata or state (checkpoint.ErrCorrupt,
+// ErrUnknownVersion, ErrTopologyMismatch, ErrStateCorrupt); a zombie (checkpoint.ErrZombie);
 // a missing topic, a record Kafka refuses, a setting the broker refuses
 // (sink.MissingTopicError, RejectedError, ErrConfig); refused credentials
 // or rights (Kafka SASL and authorization errors, S3 AccessDenied and the
@@ -87,6 +87,7 @@ func Classify(err error) Class {
 		errors.Is(err, sink.ErrConfig),
 		errors.Is(err, checkpoint.ErrZombie), errors.Is(err, checkpoint.ErrCorrupt),
 		errors.Is(err, checkpoint.ErrUnknownVersion), errors.Is(err, checkpoint.ErrTopologyMismatch),
+		errors.Is(err, checkpoint.ErrStateCorrupt),
 		errors.As(err, &unknownCA), errors.As(err, &badHost), errors.As(err, &badCert), errors.As(err, &notTLS),
 		errors.Is(err, os.ErrPermission):
 		return Permanent

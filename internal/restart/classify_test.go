@@ -45,6 +45,7 @@ func TestClassify(t *testing.T) {
 		{"unknown metadata version", wrap(checkpoint.ErrUnknownVersion), restart.Permanent},
 		{"topology mismatch", wrap(checkpoint.ErrTopologyMismatch), restart.Permanent},
 		{"zombie", wrap(checkpoint.ErrZombie), restart.Permanent},
+		{"state file corrupted", wrap(checkpoint.ErrStateCorrupt), restart.Permanent},
 		{"missing topic", wrap(&sink.MissingTopicError{Topics: []string{"out"}, Keys: []string{"sink.topic"}}), restart.Permanent},
 		{"record refused", wrap(&sink.RejectedError{Topic: "out"}), restart.Permanent},
 		{"broker refuses a setting", wrap(fmt.Errorf("%w: transaction timeout", sink.ErrConfig)), restart.Permanent},
