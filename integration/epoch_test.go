@@ -32,12 +32,14 @@ import (
 func TestEpochRolloverRealBroker(t *testing.T) {
 	k := testenv.Kafka(t)
 	topic := k.CreateTopic(t, 2, nil)
+	dlq := k.CreateTopic(t, 1, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	cfg := config.Default()
 	cfg.Job.Name = testenv.UniqueName(t, "epoch")
 	cfg.Job.Parallelism = 1
 	cfg.Sink.Topic = topic
+	cfg.Sink.DeadLetterTopic = dlq
 	cfg.Sink.TransactionTimeout = time.Minute
 	base := []kgo.Opt{kgo.SeedBrokers(k.Brokers...)}
 	log := zaptest.NewLogger(t)
