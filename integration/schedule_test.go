@@ -395,11 +395,14 @@ func (s *sched) waitRunning(p *proc, d time.Duration) bool {
 }
 
 // holder is the live process of job j holding the newest lease
-// generation.
+// generation (a paused one holds nothing: it is taken over).
 func (s *sched) holder(j *sjob) *proc {
 	var best *proc
 	for _, p := range j.procs {
-		if g := p.leaseGen(); p.alive() && g > 0 && (best == nil || g > best.leaseGen()) {
+		p.mu.Lock()
+		paused := p.paused
+		p.mu.Unlock()
+		if g := p.leaseGen(); p.alive() && !paused && g > 0 && (best == nil || g > best.leaseGen()) {
 			best = p
 		}
 	}
