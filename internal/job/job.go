@@ -240,6 +240,12 @@ func (j *Job) attempt(ctx context.Context, ro checkpoint.RestoreOptions) (err er
 		ro.Log = log
 	}
 	if s.Owner != nil {
+		// A newer instance may have taken the job over while this one
+		// was stopped (paused, or restarting after a failure): it must
+		// not recover, which commits and aborts the job's transactions.
+		if err := s.Owner.Check(ctx); err != nil {
+			return err
+		}
 		if ro.Fences, err = checkpoint.LoadFences(ctx, s.Store); err != nil {
 			return err
 		}
@@ -472,6 +478,11 @@ func (j *Job) recover(ctx context.Context, plan *checkpoint.RestorePlan, ro chec
 		newest = id
 	}
 	if s.Recovery != nil {
+		if s.Owner != nil {
+			if err := s.Owner.Check(ctx); err != nil {
+				return recovered{}, err
+			}
+		}
 		if err := s.Recovery.Execute(ctx, p, examined, pools); err != nil {
 			return recovered{}, err
 		}

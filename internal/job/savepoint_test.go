@@ -213,3 +213,49 @@ func TestSettleFallback(t *testing.T) {
 			rebased.Origin, consumed(rebased), older.CheckpointID, consumed(older))
 	}
 }
+
+// lostLease is a job lease a newer instance has taken over.
+type lostLease struct{ lost chan struct{} }
+
+func (l *lostLease) Generation() int64 { return 1 }
+func (l *lostLease) Check(context.Context) error {
+	return fmt.Errorf("%w: generation 2 took the job over", checkpoint.ErrZombie)
+}
+func (l *lostLease) Fence(context.Context, int64) error { return nil }
+func (l *lostLease) Lost() <-chan struct{}              { return l.lost }
+
+// TestZombieDoesNotRecover: an instance whose lease a newer one took (it
+// was paused, or is restarting after a failure) stops as a zombie before
+// recovery commits or aborts any transaction or writes a checkpoint.
+func TestZombieDoesNotRecover(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	parts := input(29, 4, 4000, 300)
+	mem := storage.NewMem()
+	h := newHarness(t, parts, mem)
+	h.target = -1
+	var n int
+	h.runUntil(ctx, job.New(h.spec(10*time.Millisecond)), func(*checkpoint.Metadata) bool { n++; return n >= 3 })
+	next, err := checkpoint.NextID(ctx, mem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &fakeRecovery{verdicts: func() []sink.Examined { return nil }}
+	h2 := newHarness(t, parts, mem)
+	h2.target = -1
+	spec := h2.spec(10 * time.Millisecond)
+	spec.Recovery = rec
+	spec.Restore = checkpoint.RestoreOptions{From: fmt.Sprint(next - 1)}
+	lease := &lostLease{lost: make(chan struct{})}
+	close(lease.lost)
+	spec.Owner = lease
+	if err := job.New(spec).Run(ctx); !errors.Is(err, checkpoint.ErrZombie) {
+		t.Fatalf("Run = %v, want a zombie error", err)
+	}
+	if len(rec.executed) > 0 {
+		t.Errorf("the zombie settled transactions: %+v", rec.executed)
+	}
+	if after, err := checkpoint.NextID(ctx, mem); err != nil || after != next {
+		t.Errorf("the zombie wrote checkpoints: next id %d, was %d (%v)", after, next, err)
+	}
+}
