@@ -771,7 +771,17 @@ func (s *sched) handover(j *sjob, how string) {
 	b := j.waiter
 	a := j.active
 	bp, ap := b.proc, a.proc
-	if h := s.holder(j); h == bp {
+	// Both may have been restarted just now (the supervisor, after an
+	// outage): wait until one of them holds the job.
+	h := s.holder(j)
+	for deadline := time.Now().Add(30 * time.Second); h == nil && time.Now().Before(deadline) && s.ctx.Err() == nil; h = s.holder(j) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if h != ap && h != bp {
+		s.logf("  neither %s nor %s holds the job (holder %v): stopping the second instance instead", ap, bp, h)
+		how = handStopSecond
+	}
+	if h == bp {
 		// The active instance died meanwhile and b took over: the
 		// rolling update is done.
 		s.logf("  %s holds the job already", bp)
