@@ -187,6 +187,14 @@ func (j *Job) Run(ctx context.Context) error {
 		if err == nil || ctx.Err() != nil {
 			return nil
 		}
+		if !errors.Is(err, checkpoint.ErrZombie) {
+			// An attempt that failed because a newer instance took the
+			// job over (storage gone from under it, its transactions
+			// fenced) says so, naming the new holder.
+			if zerr := j.checkOwner(ctx); errors.Is(zerr, checkpoint.ErrZombie) {
+				return fmt.Errorf("%w (the job failed meanwhile: %v)", zerr, err)
+			}
+		}
 		if completed, _ := j.Counts(); completed > 0 {
 			restarts = 0
 		}
@@ -208,6 +216,15 @@ func (j *Job) Run(ctx context.Context) error {
 		restore = checkpoint.RestoreOptions{Fallback: restore.Fallback, Log: restore.Log}
 		j.spec.AcceptLoss = false
 	}
+}
+
+// checkOwner returns an error wrapping checkpoint.ErrZombie if a newer
+// instance took the job over (nil without an Owner).
+func (j *Job) checkOwner(ctx context.Context) error {
+	if j.spec.Owner == nil {
+		return nil
+	}
+	return j.spec.Owner.Check(ctx)
 }
 
 // wasReady reports whether the last attempt got as far as processing.
@@ -239,13 +256,13 @@ func (j *Job) attempt(ctx context.Context, ro checkpoint.RestoreOptions) (err er
 	if ro.Log == nil {
 		ro.Log = log
 	}
+	// A newer instance may have taken the job over while this one was
+	// stopped (paused, or restarting after a failure): it must not
+	// recover, which commits and aborts the job's transactions.
+	if err := j.checkOwner(ctx); err != nil {
+		return err
+	}
 	if s.Owner != nil {
-		// A newer instance may have taken the job over while this one
-		// was stopped (paused, or restarting after a failure): it must
-		// not recover, which commits and aborts the job's transactions.
-		if err := s.Owner.Check(ctx); err != nil {
-			return err
-		}
 		if ro.Fences, err = checkpoint.LoadFences(ctx, s.Store); err != nil {
 			return err
 		}
@@ -442,6 +459,11 @@ func (j *Job) recover(ctx context.Context, plan *checkpoint.RestorePlan, ro chec
 	}
 	out := recovered{restore: plan.Target, held: r.Pending, holdUntil: r.Newest}
 	newest := r.Newest
+	// What follows writes a checkpoint, commits and aborts: only while
+	// this instance holds the job (it may have been paused since).
+	if err := j.checkOwner(ctx); err != nil {
+		return recovered{}, err
+	}
 	if !ro.Fresh && plan.Target != nil && (plan.Named || p.Restore != r.Newest) {
 		from := plan.Target
 		origin := ""
@@ -478,10 +500,8 @@ func (j *Job) recover(ctx context.Context, plan *checkpoint.RestorePlan, ro chec
 		newest = id
 	}
 	if s.Recovery != nil {
-		if s.Owner != nil {
-			if err := s.Owner.Check(ctx); err != nil {
-				return recovered{}, err
-			}
+		if err := j.checkOwner(ctx); err != nil {
+			return recovered{}, err
 		}
 		if err := s.Recovery.Execute(ctx, p, examined, pools); err != nil {
 			return recovered{}, err
