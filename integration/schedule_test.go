@@ -560,7 +560,7 @@ func (s *sched) run(st step) {
 			s.logf("  %s does not run its pipeline (%s): no savepoint", p, p.exit())
 			break
 		}
-		if c := s.savepoint(j, p, st.Name); c != nil {
+		if c := s.savepoint(p, st.Name); c != nil {
 			select {
 			case <-c.done:
 			case <-time.After(time.Duration(st.Ms) * time.Millisecond):
@@ -638,7 +638,7 @@ func (s *sched) restart(j *sjob, st step) {
 		s.judge(p)
 	case strings.HasPrefix(st.Crash, "savepoint.before-metadata"):
 		if s.waitRunning(p, 30*time.Second) {
-			s.savepoint(j, p, st.Name)
+			s.savepoint(p, st.Name)
 		}
 		fallthrough
 	default:
@@ -727,7 +727,7 @@ func (s *sched) stopSavepoint(j *sjob, name string) {
 		s.logf("  savepoint --stop failed, %s ended (%s, crash point %q): %v: %s", p, p.exit(), p.crash, err, out)
 		s.judge(p)
 		return
-	case strings.Contains(out, notRestored):
+	case refused(out):
 		s.logf("  savepoint --stop refused by %s: %s", p, out)
 		return
 	default:
@@ -969,8 +969,11 @@ func (s *sched) waitTxnsAborted(j *sjob, d time.Duration) int {
 	}
 }
 
-// notRestored is how the processor refuses a savepoint while it restores.
-const notRestored = "the job has not restored yet"
+// refused reports whether a savepoint's output is the processor's refusal
+// while its job restores (at start, or restarting in-process).
+func refused(out string) bool {
+	return strings.Contains(out, "the job has not restored yet") || strings.Contains(out, "job: not running")
+}
 
 // spCall is a savepoint asked for in the background.
 type spCall struct {
@@ -986,7 +989,7 @@ type spCall struct {
 }
 
 // savepoint asks p for savepoint name in the background.
-func (s *sched) savepoint(j *sjob, p *proc, name string) *spCall {
+func (s *sched) savepoint(p *proc, name string) *spCall {
 	if p == nil {
 		return nil
 	}
@@ -1025,8 +1028,8 @@ func (s *sched) pollSavepoints() {
 			continue
 		}
 		p := c.target
-		if strings.Contains(c.out, notRestored) {
-			s.count("savepoints refused: the job has not restored yet", 1)
+		if refused(c.out) {
+			s.count("savepoints refused while the job restores", 1)
 			s.logf("  savepoint %s (step %d) refused by %s: %s", c.name, c.step, p, c.out)
 			continue
 		}
@@ -1173,10 +1176,10 @@ func (s *sched) dump(replay string) {
 	for _, e := range s.events {
 		fmt.Fprintf(&b, "  %s\n", e)
 	}
-	const maxLines = 60
+	const maxLines = 40
 	for _, p := range s.runs {
-		w := p.warnings()
-		fmt.Fprintf(&b, "%s %s, crash=%q, %s; %d warn/error lines (log %s):\n", p, strings.Join(p.args, " "), p.crash, p.exit(), len(w), p.logPath)
+		w := collapse(p.warnings())
+		fmt.Fprintf(&b, "%s %s, crash=%q, %s; warn/error lines (log %s):\n", p, strings.Join(p.args, " "), p.crash, p.exit(), p.logPath)
 		if len(w) > maxLines {
 			fmt.Fprintf(&b, "  ... %d earlier lines\n", len(w)-maxLines)
 			w = w[len(w)-maxLines:]
@@ -1186,4 +1189,24 @@ func (s *sched) dump(replay string) {
 		}
 	}
 	s.t.Log(b.String())
+}
+
+// collapse replaces each run of log lines with the same message (the
+// client's connection warnings during an outage) by its first line and a
+// count.
+func collapse(lines []string) []string {
+	var out []string
+	for i := 0; i < len(lines); {
+		msg := strField(lines[i], "msg")
+		k := i + 1
+		for msg != "" && k < len(lines) && strField(lines[k], "msg") == msg {
+			k++
+		}
+		out = append(out, lines[i])
+		if k-i > 1 {
+			out = append(out, fmt.Sprintf("... %d more %q", k-i-1, msg))
+		}
+		i = k
+	}
+	return out
 }
