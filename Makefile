@@ -64,8 +64,10 @@ chaos:
 	trap 'bash integration/services.sh stop' EXIT; \
 	bash integration/services.sh start; \
 	eval "$$(bash integration/services.sh env)"; \
-	TIDEMARK_CHAOS_KILLS=50 $(GO) test -count=1 -timeout 30m -v -run Chaos ./integration/; \
-	TIDEMARK_SCHEDULE_STEPS=$(SCHEDULE_STEPS) $(GO) test -count=1 -timeout 120m -v -run TestScheduleExactlyOnce ./integration/
+	rc=0; \
+	TIDEMARK_CHAOS_KILLS=50 $(GO) test -count=1 -timeout 30m -v -run Chaos ./integration/ || rc=1; \
+	TIDEMARK_SCHEDULE_STEPS=$(SCHEDULE_STEPS) $(GO) test -count=1 -timeout 120m -v -run TestScheduleExactlyOnce ./integration/ || rc=1; \
+	exit $$rc
 
 # The static binary; the Dockerfile builds with this same command.
 build:
