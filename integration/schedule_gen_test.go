@@ -213,8 +213,8 @@ func generate(seed uint64, n int) *schedule {
 	for j := range s.First {
 		s.First[j] = genSettings(rng)
 	}
-	// Places for the kinds every long enough schedule covers: the second
-	// instance early enough for its handover and wake to follow.
+	// Places for the kinds every long enough schedule covers, early
+	// enough for a second instance's handover to follow.
 	due := map[stepKind]int{}
 	if n >= minCovered {
 		for _, k := range mustKinds {
@@ -222,30 +222,46 @@ func generate(seed uint64, n int) *schedule {
 		}
 	}
 	var m genModel
-	var follow [2]*step // a restart to come next on the job
+	var (
+		follow [2]*step    // a restart to come next on the job
+		next   [2]stepKind // the handover or wake to come on the job
+		nextAt [2]int      // ... at this step at the latest
+	)
 	pauseDone := false
 	for i := range n {
 		st := step{N: i + 1}
-		// An overdue kind whose preconditions hold comes first.
 		forced := false
-		var overdue []stepKind
-		for k, at := range due {
-			if at <= i {
-				overdue = append(overdue, k)
-			}
-		}
-		slices.Sort(overdue)
-		for _, k := range overdue {
-			j := rng.IntN(2)
-			if !m.allowed(k, j) {
-				j = 1 - j
-			}
-			if m.allowed(k, j) {
-				st.Kind, st.Job, forced = k, j, true
-				delete(due, k)
+		// A handover 1-3 steps after its second instance, a wake 1-5
+		// steps after its pause.
+		for j := range next {
+			if next[j] != "" && nextAt[j] <= i && m.allowed(next[j], j) {
+				st.Kind, st.Job, forced = next[j], j, true
+				next[j] = ""
 				break
 			}
 		}
+		// Then an overdue kind whose preconditions hold.
+		if !forced {
+			var overdue []stepKind
+			for k, at := range due {
+				if at <= i {
+					overdue = append(overdue, k)
+				}
+			}
+			slices.Sort(overdue)
+			for _, k := range overdue {
+				j := rng.IntN(2)
+				if !m.allowed(k, j) {
+					j = 1 - j
+				}
+				if m.allowed(k, j) {
+					st.Kind, st.Job, forced = k, j, true
+					delete(due, k)
+					break
+				}
+			}
+		}
+		// Then a crash during the recovery a crash left.
 		if !forced {
 			for j := range follow {
 				if follow[j] != nil && m.allowed(kindRestart, j) {
@@ -266,14 +282,20 @@ func generate(seed uint64, n int) *schedule {
 		if strings.HasPrefix(st.Crash, "checkpoint.after-metadata") && st.Kind == kindRestart && rng.IntN(2) == 0 {
 			follow[st.Job] = &step{Crash: recoveryCrashPoints[rng.IntN(len(recoveryCrashPoints))]}
 		}
-		if st.Kind == kindHandover && st.How == handPauseActive {
-			pauseDone = true
+		switch {
+		case st.Kind == kindSecond:
+			next[st.Job], nextAt[st.Job] = kindHandover, i+1+rng.IntN(3)
+		case st.Kind == kindHandover:
+			next[st.Job] = ""
+			if st.How == handPauseActive {
+				pauseDone = true
+				next[st.Job], nextAt[st.Job] = kindWake, i+1+rng.IntN(5)
+			}
+		case st.Kind == kindWake:
+			next[st.Job] = ""
 		}
 		if st.Kind == kindKafkaRestart || st.Kind == kindS3Outage || st.Kind == kindWait {
 			st.Job = jobAll
-			if st.Kind == kindWait {
-				st.Job = jobAll
-			}
 		}
 		m.apply(st)
 		s.Steps = append(s.Steps, st)

@@ -110,8 +110,9 @@ func TestScheduleExactlyOnce(t *testing.T) {
 // is allowed where it stands, and a schedule of minCovered steps or more
 // covers every kind in mustKinds and pauses a holder.
 func TestScheduleGenerator(t *testing.T) {
-	for seed := range uint64(200) {
-		a, b := generate(seed, 60), generate(seed, 60)
+	for seed := range uint64(400) {
+		n := []int{minCovered, 60}[seed%2]
+		a, b := generate(seed, n), generate(seed, n)
 		if a.String() != b.String() {
 			t.Fatalf("seed %d: two schedules differ:\n%s\n%s", seed, a, b)
 		}
