@@ -56,12 +56,18 @@ bench-pipeline:
 	eval "$$(bash integration/services.sh env kafka)"; \
 	$(GO) run ./cmd/pipebench $(PIPEBENCH_FLAGS)
 
-# The exactly-once chaos test, long: 50 SIGKILLs (CI runs 5 within `test`).
+# The exactly-once chaos tests, long: 50 SIGKILLs (CI runs 5 within `test`),
+# then the randomized schedule test with SCHEDULE_STEPS steps (CI runs 20);
+# TIDEMARK_SCHEDULE_SEED=N in the environment replays a schedule.
+SCHEDULE_STEPS ?= 200
 chaos:
 	trap 'bash integration/services.sh stop' EXIT; \
 	bash integration/services.sh start; \
 	eval "$$(bash integration/services.sh env)"; \
-	TIDEMARK_CHAOS_KILLS=50 $(GO) test -count=1 -timeout 30m -v -run Chaos ./integration/
+	rc=0; \
+	TIDEMARK_CHAOS_KILLS=50 $(GO) test -count=1 -timeout 30m -v -run Chaos ./integration/ || rc=1; \
+	TIDEMARK_SCHEDULE_STEPS=$(SCHEDULE_STEPS) $(GO) test -count=1 -timeout 120m -v -run TestScheduleExactlyOnce ./integration/ || rc=1; \
+	exit $$rc
 
 # The quickstart's SIGKILL test, long: 25 kills of the quickstart binary
 # with its embedded broker (CI runs 3 within `test`); nothing else needed.

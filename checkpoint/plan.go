@@ -66,6 +66,16 @@ func Origin(from string) string {
 	return "savepoint:" + strings.TrimSuffix(strings.TrimPrefix(from, savepointsDir), "/")
 }
 
+// fromOrigin is the Origin a restore named by from records, known from the
+// name alone.
+func fromOrigin(from string) string {
+	s := strings.TrimPrefix(from, chkPrefix)
+	if id, err := strconv.ParseInt(s, 10, 64); err == nil && id > 0 {
+		return "checkpoint:" + strconv.FormatInt(id, 10)
+	}
+	return "savepoint:" + strings.TrimSuffix(strings.TrimPrefix(from, savepointsDir), "/")
+}
+
 // PlanRestore reads what storage holds and decides what a start may
 // restore: the newest complete checkpoint that the lease fences allow and
 // that can be read (or, with Fallback, the newest readable one), the target
@@ -124,6 +134,15 @@ func PlanRestore(ctx context.Context, st storage.Store, o RestoreOptions) (*Rest
 		p.Target, p.AlreadyRestored = p.Newest, true
 	case o.From != "":
 		t, err := readMetadata(ctx, st, fromKey(o.From))
+		if errors.Is(err, storage.ErrNotFound) && p.Newest != nil && p.Newest.Origin == fromOrigin(o.From) {
+			// A restart with the same arguments after the named
+			// checkpoint was collected: its restore was recorded, and
+			// the newest checkpoint descends from it.
+			o.Log.Warn("--from ignored: the named checkpoint is gone, and the newest checkpoint descends from its restore already (run again with the same arguments?); restoring the newest checkpoint",
+				zap.String("from", o.From), zap.Int64("checkpoint", p.Newest.CheckpointID))
+			p.Target, p.AlreadyRestored = p.Newest, true
+			break
+		}
 		if err != nil {
 			return nil, fmt.Errorf("--from %s: %w", o.From, err)
 		}

@@ -215,6 +215,14 @@ func (j *Job) Run(ctx context.Context) error {
 			j.stopped()
 			return nil
 		}
+		if !errors.Is(err, checkpoint.ErrZombie) {
+			// An attempt that failed because a newer instance took the
+			// job over (storage gone from under it, its transactions
+			// fenced) says so, naming the new holder.
+			if zerr := j.checkOwner(ctx); errors.Is(zerr, checkpoint.ErrZombie) {
+				err = fmt.Errorf("%w (the job failed meanwhile: %v)", zerr, err)
+			}
+		}
 		a, restored := j.endAttempt()
 		class := j.spec.Classify(err)
 		if class == restart.Permanent {
@@ -247,6 +255,14 @@ func (j *Job) Run(ctx context.Context) error {
 	}
 }
 
+// checkOwner returns an error wrapping checkpoint.ErrZombie if a newer
+// instance took the job over (nil without an Owner).
+func (j *Job) checkOwner(ctx context.Context) error {
+	if j.spec.Owner == nil {
+		return nil
+	}
+	return j.spec.Owner.Check(ctx)
+}
 func (j *Job) attempt(ctx context.Context, ro checkpoint.RestoreOptions) (err error) {
 	s := &j.spec
 	log := s.Log
@@ -268,6 +284,12 @@ func (j *Job) attempt(ctx context.Context, ro checkpoint.RestoreOptions) (err er
 	ro.Topology, ro.Description = topology, desc
 	if ro.Log == nil {
 		ro.Log = log
+	}
+	// A newer instance may have taken the job over while this one was
+	// stopped (paused, or restarting after a failure): it must not
+	// recover, which commits and aborts the job's transactions.
+	if err := j.checkOwner(ctx); err != nil {
+		return err
 	}
 	if s.Owner != nil {
 		if ro.Fences, err = checkpoint.LoadFences(ctx, s.Store); err != nil {
@@ -467,6 +489,11 @@ func (j *Job) recover(ctx context.Context, plan *checkpoint.RestorePlan, ro chec
 	}
 	out := recovered{restore: plan.Target, held: r.Pending, holdUntil: r.Newest}
 	newest := r.Newest
+	// What follows writes a checkpoint, commits and aborts: only while
+	// this instance holds the job (it may have been paused since).
+	if err := j.checkOwner(ctx); err != nil {
+		return recovered{}, err
+	}
 	if !ro.Fresh && plan.Target != nil && (plan.Named || p.Restore != r.Newest) {
 		from := plan.Target
 		origin := ""
@@ -503,6 +530,9 @@ func (j *Job) recover(ctx context.Context, plan *checkpoint.RestorePlan, ro chec
 		newest = id
 	}
 	if s.Recovery != nil {
+		if err := j.checkOwner(ctx); err != nil {
+			return recovered{}, err
+		}
 		if err := s.Recovery.Execute(ctx, p, examined, pools); err != nil {
 			return recovered{}, err
 		}

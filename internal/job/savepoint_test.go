@@ -212,3 +212,70 @@ func TestSettleFallback(t *testing.T) {
 			rebased.Origin, consumed(rebased), older.CheckpointID, consumed(older))
 	}
 }
+
+// lostLease is a job lease a newer instance takes over after passes
+// checks.
+type lostLease struct {
+	passes int
+	lost   chan struct{}
+}
+
+func (l *lostLease) Generation() int64 { return 1 }
+func (l *lostLease) Check(context.Context) error {
+	if l.passes > 0 {
+		l.passes--
+		return nil
+	}
+	return fmt.Errorf("%w: generation 2 took the job over", checkpoint.ErrZombie)
+}
+func (l *lostLease) Fence(context.Context, int64) error { return nil }
+func (l *lostLease) Lost() <-chan struct{}              { return l.lost }
+
+// TestZombieDoesNotRecover: an instance whose lease a newer one took (it
+// was paused, or is restarting after a failure) stops as a zombie, naming
+// the takeover, before recovery writes a checkpoint or commits or aborts
+// any transaction — whether the takeover is seen at the start of an
+// attempt, after the restore point was chosen, or after the attempt failed
+// for another reason.
+func TestZombieDoesNotRecover(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	parts := input(29, 4, 4000, 300)
+	mem := storage.NewMem()
+	h := newHarness(t, parts, mem)
+	h.target = -1
+	var n int
+	h.runUntil(ctx, job.New(h.spec(10*time.Millisecond)), func(*checkpoint.Metadata) bool { n++; return n >= 3 })
+	next, err := checkpoint.NextID(ctx, mem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		passes int
+		from   string
+	}{
+		{"taken over before the attempt", 0, fmt.Sprint(next - 1)},
+		{"taken over while choosing the restore point", 1, fmt.Sprint(next - 1)},
+		{"taken over, and the attempt failed", 1, "999"},
+	} {
+		rec := &fakeRecovery{verdicts: func() []sink.Examined { return nil }}
+		h2 := newHarness(t, parts, mem)
+		h2.target = -1
+		spec := h2.spec(10 * time.Millisecond)
+		spec.Recovery = rec
+		spec.Restore = checkpoint.RestoreOptions{From: tc.from}
+		lease := &lostLease{passes: tc.passes, lost: make(chan struct{})}
+		close(lease.lost)
+		spec.Owner = lease
+		if err := job.New(spec).Run(ctx); !errors.Is(err, checkpoint.ErrZombie) {
+			t.Errorf("%s: Run = %v, want a zombie error", tc.name, err)
+		}
+		if len(rec.executed) > 0 {
+			t.Errorf("%s: the zombie settled transactions: %+v", tc.name, rec.executed)
+		}
+		if after, err := checkpoint.NextID(ctx, mem); err != nil || after != next {
+			t.Errorf("%s: the zombie wrote checkpoints: next id %d, was %d (%v)", tc.name, after, next, err)
+		}
+	}
+}
