@@ -15,6 +15,11 @@ import (
 // coordinator's goroutine when it starts.
 type gcPlan struct {
 	retained int
+	// floor: the newest complete checkpoint at or below it is kept too,
+	// whatever retention says: it is where a recovery falls back to when
+	// the newest checkpoint's pending transactions (the oldest of which
+	// holds records after floor) turn out lost. 0: none needed.
+	floor int64
 	pending  map[int64]bool // checkpoints in flight: their directories stay
 	nextID   int64          // and so do those of checkpoints triggered later
 }
@@ -33,7 +38,7 @@ func (c *Coordinator) startGC() {
 		return
 	}
 	c.gcRunning = true
-	plan := gcPlan{retained: c.cfg.Retained, pending: map[int64]bool{}, nextID: c.nextID}
+	plan := gcPlan{retained: c.cfg.Retained, pending: map[int64]bool{}, nextID: c.nextID, floor: fallbackFloor(c.latest)}
 	for id := range c.pending {
 		plan.pending[id] = true
 	}
@@ -64,7 +69,17 @@ func (c *Coordinator) gc(ctx context.Context, plan gcPlan) error {
 	retained := l.complete
 	if n := len(l.complete); n > plan.retained {
 		retained = l.complete[n-plan.retained:]
+		keep := int64(0) // the fallback for the newest checkpoint's transactions
+		for _, id := range l.complete {
+			if plan.floor > 0 && id <= plan.floor {
+				keep = id
+			}
+		}
 		for _, id := range l.complete[:n-plan.retained] {
+			if id == keep {
+				retained = append([]int64{id}, retained...)
+				continue
+			}
 			// The metadata goes first, so a checkpoint half deleted is
 			// never taken for a complete one; only then are its files
 			// released.
@@ -123,6 +138,19 @@ func (c *Coordinator) gc(ctx context.Context, plan gcPlan) error {
 	return nil
 }
 
+// fallbackFloor is the barrier after which the oldest pending transaction
+// of m holds records (see gcPlan.floor).
+func fallbackFloor(m *Metadata) int64 {
+	if m == nil || len(m.PendingTransactions) == 0 {
+		return 0
+	}
+	floor := m.PendingTransactions[0].After
+	for _, tx := range m.PendingTransactions {
+		floor = min(floor, tx.After)
+	}
+	return floor
+}
+
 // collectZombies removes from l, and deletes the metadata of, the complete
 // checkpoints above the fence that an older lease generation wrote: an
 // instance that had lost the job completed them; they are never restored.
@@ -166,6 +194,7 @@ func (c *Coordinator) collect(ctx context.Context, key string) (bool, error) {
 	if err := c.st.Delete(ctx, key); err != nil {
 		return false, err
 	}
+	crashpoint.Hit(crashpoint.GCAfterDelete)
 	return true, nil
 }
 

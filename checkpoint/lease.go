@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/tidemark/tidemark/checkpoint/storage"
+	"github.com/tidemark/tidemark/internal/crashpoint"
 )
 
 // The lease gives a job one owner at a time. Each instance that takes the
@@ -251,6 +252,7 @@ func AcquireLease(ctx context.Context, st storage.Store, cfg LeaseConfig) (*Leas
 		if err != nil {
 			return nil, fmt.Errorf("checkpoint: claim generation %d of the job lease: %w", gen, err)
 		}
+		crashpoint.Hit(crashpoint.AfterClaim)
 		l := &Lease{st: st, cfg: cfg, gen: gen, log: cfg.Log, lostCh: make(chan struct{}), done: make(chan struct{})}
 		if err := l.renew(ctx); err != nil {
 			return nil, err

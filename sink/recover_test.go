@@ -4,6 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
+
+	"go.uber.org/zap/zaptest"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -231,6 +234,47 @@ func tx(id string, after, ckpt int64) operators.Transaction {
 	return operators.Transaction{TransactionalID: id, After: after, Checkpoint: ckpt}
 }
 
+func risky(e sink.Examined) sink.Examined { e.AtRisk = true; return e }
+
+// TestNearTimeoutTakenForLost (found by the schedule test, seed 7): a
+// pending transaction the broker still shows open although it is past its
+// timeout (the broker aborts timed-out transactions periodically) must
+// not be committed beside others: recovery committed one transaction of
+// checkpoint 58, the broker then aborted the other, and the job halted
+// for good. Examine flags it (by the broker's clock), and recovery falls
+// back while nothing is committed.
+func TestNearTimeoutTakenForLost(t *testing.T) {
+	e := newEnv(t)
+	e.cfg.Sink.TransactionTimeout = 6 * time.Second // at risk after 1s open
+	s := e.open(0, nil)
+	e.write(s, "by-1")
+	e.snapshot(s, 1)
+	e.complete(s, 1)
+	e.write(s, "2")
+	pending := e.snapshot(s, 2)
+	_ = s.Close()
+	var ex []sink.Examined
+	for {
+		var err error
+		if ex, err = sink.Examine(e.ctx, e.cfg, e.base, pending, zaptest.NewLogger(t)); err != nil {
+			t.Fatal(err)
+		}
+		if ex[0].AtRisk {
+			break
+		}
+		if e.ctx.Err() != nil {
+			t.Fatalf("a transaction open for longer than its timeout less the margin never showed at risk: %+v", ex)
+		}
+	}
+	if ex[0].Verdict != sink.Committable {
+		t.Fatalf("verdict %v", ex[0].Verdict)
+	}
+	p, err := sink.Decide(sink.Recovery{Newest: 2, Pending: pending, Target: 2, Fallbacks: []int64{1}}, ex)
+	if err != nil || p.Restore != 1 || len(p.Commit) != 0 {
+		t.Fatalf("plan %+v, %v; want a fallback to checkpoint 1 committing nothing", p, err)
+	}
+}
+
 func TestDecide(t *testing.T) {
 	ex := func(v sink.Verdict, after, ckpt int64) sink.Examined {
 		return sink.Examined{Transaction: tx(fmt.Sprintf("t-%d-%d", after, ckpt), after, ckpt), Verdict: v}
@@ -256,6 +300,10 @@ func TestDecide(t *testing.T) {
 		{"named, lost after it", sink.Recovery{Newest: 6, Target: 4, Named: true}, []sink.Examined{ex(sink.Lost, 4, 6)}, 4, 0, 0, 0, false},
 		{"named, lost before it", sink.Recovery{Newest: 6, Target: 5, Named: true}, []sink.Examined{ex(sink.Lost, 4, 6)}, 0, 0, 0, 0, true},
 		{"nothing pending", sink.Recovery{Newest: 5, Target: 5}, nil, 5, 0, 0, 0, false},
+		{"near its timeout, fallback whole: fallback", sink.Recovery{Newest: 5, Target: 5, Fallbacks: []int64{4}},
+			[]sink.Examined{ex(sink.Committable, 3, 4), risky(ex(sink.Committable, 4, 5))}, 4, 1, 0, 0, false},
+		{"near its timeout, no fallback: commit it", sink.Recovery{Newest: 5, Target: 5},
+			[]sink.Examined{ex(sink.Committable, 3, 4), risky(ex(sink.Committable, 4, 5))}, 5, 2, 0, 0, false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -103,6 +103,9 @@ type Examined struct {
 	Verdict Verdict
 	// Why says how the verdict was reached (broker state, error).
 	Why string
+	// AtRisk: committable, but open so long (by the broker's clock) that
+	// the broker may abort it for its timeout before a commit gets there.
+	AtRisk bool
 }
 
 // Recovery is what Settle needs to know of the restore.
@@ -246,7 +249,8 @@ func Examine(ctx context.Context, cfg *config.Config, base []kgo.Opt, pending []
 	}
 	for _, e := range ex {
 		log.Info("pending transaction examined", zap.String("transactional_id", e.TransactionalID),
-			zap.Int64("checkpoint", e.Checkpoint), zap.Int64("after", e.After), zap.Stringer("verdict", e.Verdict), zap.String("why", e.Why))
+			zap.Int64("checkpoint", e.Checkpoint), zap.Int64("after", e.After), zap.Stringer("verdict", e.Verdict), zap.String("why", e.Why),
+			zap.Bool("near_timeout", e.AtRisk))
 	}
 	return ex, nil
 }
@@ -269,7 +273,11 @@ func Execute(ctx context.Context, cfg *config.Config, base []kgo.Opt, plan Plan,
 			keep[e.TransactionalID] = true
 		}
 	}
-	for _, tx := range plan.Commit {
+	// Oldest first: the transaction nearest its timeout commits first, so
+	// that if the broker aborts it meanwhile, nothing else has committed.
+	commits := append([]operators.Transaction(nil), plan.Commit...)
+	sort.SliceStable(commits, func(i, j int) bool { return commits[i].After < commits[j].After })
+	for _, tx := range commits {
 		if err := res.commit(ctx, tx); err != nil {
 			return fmt.Errorf("sink: commit pending transaction %s of checkpoint %d: %w", tx.TransactionalID, tx.Checkpoint, err)
 		}
@@ -314,7 +322,33 @@ type Plan struct {
 // the newest fallback that qualifies; a named target is restored whatever
 // it duplicates (the user asked for it), but not if records before it are
 // lost (unless AcceptLoss).
+//
+// A committable transaction at risk of its timeout is first taken for lost:
+// if a fallback then loses and duplicates nothing, that is chosen, and
+// nothing depends on a race with the broker's timeout. Only if none does is
+// it committed (and the commits go oldest first, so that if the broker wins
+// the race nothing else has committed yet).
 func Decide(r Recovery, ex []Examined) (Plan, error) {
+	risky := false
+	for _, e := range ex {
+		risky = risky || e.AtRisk && e.Verdict == Committable
+	}
+	if risky {
+		safe := make([]Examined, len(ex))
+		for i, e := range ex {
+			if e.AtRisk && e.Verdict == Committable {
+				e.Verdict, e.Why = Lost, e.Why+"; near its transaction timeout"
+			}
+			safe[i] = e
+		}
+		if p, err := decide(r, safe); err == nil && !r.Named {
+			return p, nil
+		}
+	}
+	return decide(r, ex)
+}
+
+func decide(r Recovery, ex []Examined) (Plan, error) {
 	var lost, committed []operators.Transaction
 	for _, e := range ex {
 		switch e.Verdict {
@@ -419,9 +453,13 @@ func examine(ctx context.Context, cl *kgo.Client, res *resumer, pending []operat
 	if err != nil {
 		return nil, fmt.Errorf("sink: describe pending transactions %v: %w", ids, err)
 	}
+	old, err := longRunning(ctx, cl, described)
+	if err != nil {
+		return nil, err
+	}
 	out := make([]Examined, 0, len(pending))
 	for _, tx := range pending {
-		e := Examined{Transaction: tx}
+		e := Examined{Transaction: tx, AtRisk: old[tx.TransactionalID]}
 		d, ok := described[tx.TransactionalID]
 		switch {
 		case !ok || errors.Is(d.Err, kerr.TransactionalIDNotFound):
@@ -450,6 +488,49 @@ func examine(ctx context.Context, cl *kgo.Client, res *resumer, pending []operat
 			}
 		}
 		out = append(out, e)
+	}
+	return out, nil
+}
+
+// riskMargin is how long before its timeout an open transaction is taken
+// to be at risk: at least five seconds, or a fifth of the timeout.
+func riskMargin(timeout time.Duration) time.Duration { return max(5*time.Second, timeout/5) }
+
+// longRunning returns the ids of the open transactions among described
+// that have been open, by the broker's own clock, for longer than their
+// timeout less riskMargin (ListTransactions with a duration filter,
+// KIP-994). A broker without the filter answers nothing is at risk.
+func longRunning(ctx context.Context, cl *kgo.Client, described kadm.DescribedTransactions) (map[string]bool, error) {
+	var timeout int32
+	for _, d := range described {
+		if d.State == "Ongoing" && (timeout == 0 || d.TimeoutMillis < timeout) {
+			timeout = d.TimeoutMillis
+		}
+	}
+	out := map[string]bool{}
+	if timeout == 0 {
+		return out, nil
+	}
+	t := time.Duration(timeout) * time.Millisecond
+	req := kmsg.NewPtrListTransactionsRequest()
+	req.DurationFilterMillis = max(int64((t-riskMargin(t))/time.Millisecond), 0)
+	for _, shard := range cl.RequestSharded(ctx, req) {
+		if shard.Err != nil {
+			if errors.Is(shard.Err, kerr.UnsupportedVersion) {
+				continue
+			}
+			return nil, fmt.Errorf("sink: list long-running transactions: %w", shard.Err)
+		}
+		resp := shard.Resp.(*kmsg.ListTransactionsResponse)
+		if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
+			return nil, fmt.Errorf("sink: list long-running transactions: %w", err)
+		}
+		if resp.Version < 1 {
+			continue // no duration filter: every open transaction is listed
+		}
+		for _, ts := range resp.TransactionStates {
+			out[ts.TransactionalID] = true
+		}
 	}
 	return out, nil
 }
