@@ -19,9 +19,9 @@ type gcPlan struct {
 	// whatever retention says: it is where a recovery falls back to when
 	// the newest checkpoint's pending transactions (the oldest of which
 	// holds records after floor) turn out lost. 0: none needed.
-	floor int64
-	pending  map[int64]bool // checkpoints in flight: their directories stay
-	nextID   int64          // and so do those of checkpoints triggered later
+	floor   int64
+	pending map[int64]bool // checkpoints in flight: their directories stay
+	nextID  int64          // and so do those of checkpoints triggered later
 }
 
 // startGC collects, in the background, checkpoints beyond retention,
