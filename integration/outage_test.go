@@ -107,3 +107,27 @@ func TestBrokerDownAtStart(t *testing.T) {
 	j.stop(ctx, p)
 	t.Logf("%d in-process restarts before the broker came back", j.logCount(`"msg":"restarting the job`))
 }
+
+// TestS3DownAtStart (issue 8.8): a processor started while its checkpoint
+// storage is down does not exit: it retries taking the job's lease with
+// the restart strategy's delays, then restores and runs once S3 is back.
+func TestS3DownAtStart(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	j := newChaosJob(t)
+	testenv.KillS3(t)
+	prod := j.produce(ctx, 32, 500)
+	p := j.start()
+	j.waitLog(ctx, p, "cannot take the job's lease in its checkpoint storage: retrying")
+	select {
+	case err := <-p.exited:
+		t.Fatalf("the processor exited with S3 down (%v):\n%s", err, p.tail(20))
+	default:
+	}
+	testenv.RestartS3(t)
+	j.waitRunning(ctx, p)
+	j.waitLog(ctx, p, `"msg":"checkpoint complete"`)
+	want := prod.stop()
+	j.verify(ctx, want)
+	j.stop(ctx, p)
+}

@@ -2,10 +2,11 @@ package runner
 
 import (
 	"context"
-	"crypto/rand"
+	crand "crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sync/atomic"
@@ -22,6 +23,7 @@ import (
 	"github.com/tidemark/tidemark/internal/embedded"
 	"github.com/tidemark/tidemark/internal/job"
 	"github.com/tidemark/tidemark/internal/kafkaconf"
+	"github.com/tidemark/tidemark/internal/restart"
 	"github.com/tidemark/tidemark/operators"
 	"github.com/tidemark/tidemark/operators/builtin"
 	"github.com/tidemark/tidemark/sink"
@@ -114,7 +116,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options, log *zap.Logger,
 	defer st.Close()
 
 	jobStore := checkpoint.JobStore(st, cfg.Job.Name)
-	lease, err := acquireLease(stop, cfg, jobStore, log)
+	lease, err := acquireLeaseRetrying(stop, cfg, jobStore, log)
 	if err != nil {
 		if stop.Err() != nil {
 			return nil // stopped while waiting for the job
@@ -241,6 +243,30 @@ func Run(ctx context.Context, cfg *config.Config, opts Options, log *zap.Logger,
 	return g.Wait()
 }
 
+// acquireLeaseRetrying is acquireLease that rides out transient failures
+// (checkpoint storage unreachable at start-up) with the restart strategy's
+// delays, as the job's own restarts do; a permanent one (refused
+// credentials, a missing bucket) ends it.
+func acquireLeaseRetrying(ctx context.Context, cfg *config.Config, st storage.Store, log *zap.Logger) (*checkpoint.Lease, error) {
+	strategy := restart.New(cfg.Restart, rand.Float64)
+	for {
+		lease, err := acquireLease(ctx, cfg, st, log)
+		if err == nil || ctx.Err() != nil || restart.Classify(err) == restart.Permanent {
+			return lease, err
+		}
+		pause, lerr := strategy.Failed(time.Now(), restart.Attempt{})
+		if lerr != nil {
+			return nil, fmt.Errorf("%w; last failure: %w", lerr, err)
+		}
+		log.Warn("cannot take the job's lease in its checkpoint storage: retrying", zap.Error(err), zap.Duration("after", pause))
+		select {
+		case <-time.After(pause):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
 // acquireLease takes the job's lease in its checkpoint storage, waiting
 // while another live instance holds it. A previous holder with this host
 // and state directory is known to be dead (this process holds the state
@@ -255,7 +281,7 @@ func acquireLease(ctx context.Context, cfg *config.Config, st storage.Store, log
 		return nil, fmt.Errorf("state.dir: %w", err)
 	}
 	var inst [8]byte
-	_, _ = rand.Read(inst[:])
+	_, _ = crand.Read(inst[:])
 	return checkpoint.AcquireLease(ctx, st, checkpoint.LeaseConfig{
 		Holder:      checkpoint.Holder{Host: host, PID: os.Getpid(), StateDir: dir, Instance: hex.EncodeToString(inst[:]), Started: time.Now()},
 		Timeout:     cfg.Checkpoint.LeaseTimeout,
