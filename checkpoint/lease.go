@@ -87,7 +87,8 @@ type Lease struct {
 	log *zap.Logger
 
 	mu     sync.Mutex
-	lost   error
+	lost   bool    // a newer generation claimed the job
+	newer  *Holder // its holder, once read
 	lostCh chan struct{}
 	count  int64
 	stop   context.CancelFunc
@@ -305,31 +306,52 @@ func (l *Lease) renewLoop(ctx context.Context) {
 }
 
 // Check returns an error wrapping ErrZombie if a newer generation claimed
-// the job: this instance must stop, committing nothing more.
+// the job: this instance must stop, committing nothing more. The error
+// names the newer holder, read from its claim.
 func (l *Lease) Check(ctx context.Context) error {
 	l.mu.Lock()
 	lost := l.lost
 	l.mu.Unlock()
-	if lost != nil {
-		return lost
+	if !lost {
+		_, err := l.st.Stat(ctx, claimKey(l.gen+1))
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("checkpoint: check the job lease: %w", err)
+		}
+		l.mu.Lock()
+		if !l.lost {
+			l.lost = true
+			close(l.lostCh)
+		}
+		l.mu.Unlock()
 	}
-	_, err := l.st.Stat(ctx, claimKey(l.gen+1))
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("checkpoint: check the job lease: %w", err)
-	}
-	var h Holder
-	_ = readJSON(ctx, l.st, claimKey(l.gen+1), &h)
-	lost = fmt.Errorf("%w: %s took the job over (lease generation %d; this instance held %d)", ErrZombie, h, l.gen+1, l.gen)
+	return l.zombie(ctx)
+}
+
+// zombie is the error of a lease a newer generation claimed. The newer
+// holder is read from its claim once; the read does not end with ctx (the
+// loss is found just as the job fails and cancels its context), and a read
+// that fails anyway is tried again by the next call, so that the error the
+// processor exits with names the holder.
+func (l *Lease) zombie(ctx context.Context) error {
 	l.mu.Lock()
-	if l.lost == nil {
-		l.lost = lost
-		close(l.lostCh)
-	}
+	h := l.newer
 	l.mu.Unlock()
-	return lost
+	if h == nil {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		var nh Holder
+		if err := readJSON(rctx, l.st, claimKey(l.gen+1), &nh); err != nil {
+			return fmt.Errorf("%w: another instance took the job over (lease generation %d; this instance held %d; its claim could not be read: %v)", ErrZombie, l.gen+1, l.gen, err)
+		}
+		l.mu.Lock()
+		l.newer = &nh
+		h = &nh
+		l.mu.Unlock()
+	}
+	return fmt.Errorf("%w: %s took the job over (lease generation %d; this instance held %d)", ErrZombie, *h, l.gen+1, l.gen)
 }
 
 // Fence records the newest complete checkpoint at the start of this

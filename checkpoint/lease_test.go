@@ -3,6 +3,7 @@ package checkpoint_test
 import (
 	"context"
 	"errors"
+	"io"
 	"strings"
 	"sync"
 	"testing"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/tidemark/tidemark/checkpoint"
 	"github.com/tidemark/tidemark/checkpoint/storage"
+	"github.com/tidemark/tidemark/checkpoint/storage/faulty"
 )
 
 // clock is a manual clock for the lease's silence timing.
@@ -159,6 +161,91 @@ func TestLeaseReclaimsOwnDeadHolder(t *testing.T) {
 	defer b.Close()
 	if b.Generation() != 2 {
 		t.Fatalf("generation %d", b.Generation())
+	}
+}
+
+// takeover makes b take the job over from a (which stops renewing) in st
+// and returns both.
+func takeover(t *testing.T, ctx context.Context, st storage.Store) (a, b *checkpoint.Lease) {
+	t.Helper()
+	a, err := checkpoint.AcquireLease(ctx, st, leaseConfig(t, "a", time.Hour, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Close()
+	cfg := leaseConfig(t, "b", time.Hour, nil)
+	cfg.Reclaimable = func(checkpoint.Holder) bool { return true }
+	if b, err = checkpoint.AcquireLease(ctx, st, cfg); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	return a, b
+}
+
+func namesB(err error) bool {
+	return errors.Is(err, checkpoint.ErrZombie) && strings.Contains(err.Error(), "pid 1 on host-b (state dir /state/b")
+}
+
+// TestZombieErrorNamesNewHolder (make chaos, schedule step "wake"): when
+// the newer claim could not be read at the check that found it, the
+// holder kept reporting "pid 0 on  (state dir , ...) took the job over"
+// for good, and the processor exited without naming the instance that
+// took the job over. A failed read is tried again by the next check.
+func TestZombieErrorNamesNewHolder(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st := faulty.New(storage.NewMem())
+	a, _ := takeover(t, ctx, st)
+	st.Inject(faulty.Rule{Ops: faulty.OpGet, Key: faulty.KeyContains("g0000000002/claim"), When: faulty.Nth(1)})
+	if err := a.Check(ctx); !errors.Is(err, checkpoint.ErrZombie) || !strings.Contains(err.Error(), "could not be read") {
+		t.Fatalf("check while the claim cannot be read: %v", err)
+	}
+	select {
+	case <-a.Lost():
+	default:
+		t.Fatal("Lost not closed after the check")
+	}
+	if err := a.Check(ctx); !namesB(err) {
+		t.Fatalf("check once the claim can be read: %v", err)
+	}
+}
+
+// cancelAfterStat cancels a context once a Stat of a claim succeeded, and
+// fails a Get whose context is done, as the S3 client does.
+type cancelAfterStat struct {
+	storage.Store
+	cancel context.CancelFunc
+}
+
+func (s *cancelAfterStat) Stat(ctx context.Context, key string) (storage.Info, error) {
+	in, err := s.Store.Stat(ctx, key)
+	if err == nil && strings.HasSuffix(key, "/claim") && s.cancel != nil {
+		s.cancel()
+	}
+	return in, err
+}
+
+func (s *cancelAfterStat) Get(ctx context.Context, key string) (io.ReadCloser, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return s.Store.Get(ctx, key)
+}
+
+// TestZombieErrorNamesNewHolderAsTheJobFails (make chaos, schedule step
+// "wake"): the paused holder woke, its commit was fenced, and the job's
+// failure cancelled the context of the check that had just found the
+// newer claim: the claim's read failed and the zombie exited naming "pid
+// 0". The claim is read whatever the context.
+func TestZombieErrorNamesNewHolderAsTheJobFails(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st := &cancelAfterStat{Store: storage.NewMem()}
+	a, _ := takeover(t, ctx, st)
+	jctx, fail := context.WithCancel(ctx)
+	st.cancel = fail
+	if err := a.Check(jctx); !namesB(err) {
+		t.Fatalf("check as the job fails: %v", err)
 	}
 }
 
