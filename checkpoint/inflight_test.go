@@ -116,7 +116,7 @@ func TestInFlightRoundTrip(t *testing.T) {
 			{Key: []byte("a"), Value: []byte(`{"raw":1}`), Timestamp: 7, Topic: "in", Partition: 2, Offset: 3},
 			{Key: []byte("b"), Timestamp: 9, Kind: operators.UpdateAfter, WindowStart: -10, WindowEnd: 20,
 				Headers: []operators.Header{{Key: "h", Value: []byte("v")}},
-				Data: map[string]any{"i": int64(-4), "f": 2.0, "nested": map[string]any{"x": []any{"y", true, nil, 1.5}}}},
+				Data:    map[string]any{"i": int64(-4), "f": 2.0, "nested": map[string]any{"x": []any{"y", true, nil, 1.5}}}},
 			{Key: []byte("c"), Kind: operators.Delete, Data: "just a string"},
 			{Key: []byte("d"), Kind: operators.UpdateBefore, Data: int64(42)},
 		}},

@@ -2,8 +2,8 @@ package json
 
 import (
 	"bytes"
-	stdjson "encoding/json"
 	"encoding/base64"
+	stdjson "encoding/json"
 	"errors"
 	"fmt"
 	"math"
