@@ -89,18 +89,18 @@ type Window struct {
 // from the record only when an expression uses them, so set those three
 // directly only on an Env without a record (after Reset).
 type Env struct {
-	Value     any               `expr:"value"`
-	Key       string            `expr:"key"`
-	Headers   map[string]any    `expr:"headers"`
-	Timestamp int64             `expr:"timestamp"`
-	Topic     string            `expr:"topic"`
-	Partition int64             `expr:"partition"`
-	Offset    int64             `expr:"offset"`
-	Window    *Window           `expr:"window"`
-	Left      any               `expr:"left"`
-	Right     any               `expr:"right"`
-	Item      any               `expr:"item"`
-	Index     int64             `expr:"index"`
+	Value     any            `expr:"value"`
+	Key       string         `expr:"key"`
+	Headers   map[string]any `expr:"headers"`
+	Timestamp int64          `expr:"timestamp"`
+	Topic     string         `expr:"topic"`
+	Partition int64          `expr:"partition"`
+	Offset    int64          `expr:"offset"`
+	Window    *Window        `expr:"window"`
+	Left      any            `expr:"left"`
+	Right     any            `expr:"right"`
+	Item      any            `expr:"item"`
+	Index     int64          `expr:"index"`
 
 	vm      vm.VM
 	win     Window
