@@ -3,8 +3,8 @@ package plugin
 import (
 	"cmp"
 	"errors"
-	"math"
 	"fmt"
+	"math"
 	"slices"
 	"time"
 
