@@ -62,9 +62,9 @@ func (s *ConfigSpec) Markdown(name string) string {
 	case AnyInputs:
 		b.WriteString("* Inputs: one or more (`from: [a, b, …]`).\n")
 	case 1:
-		b.WriteString("* Inputs: one (`from: a`).\n")
+		b.WriteString("* Inputs: one.\n")
 	case 2:
-		b.WriteString("* Inputs: two (`from: [left, right]`).\n")
+		b.WriteString("* Inputs: two (`from: [left, right]`, in this order).\n")
 	default:
 		fmt.Fprintf(&b, "* Inputs: %d.\n", s.inputs)
 	}

@@ -25,7 +25,7 @@ func TestMarkdown(t *testing.T) {
 	want := "### `agg`\n\n" +
 		"Counts per window.\n\n" +
 		"Longer | text.\n\n" +
-		"* Inputs: one (`from: a`).\n" +
+		"* Inputs: one.\n" +
 		"* State: keyed, by `group_by`.\n" +
 		"* Side outputs: `late` (read with `from: <name>.<output>`).\n\n" +
 		"| key | type | default | meaning |\n|---|---|---|---|\n" +
@@ -50,7 +50,7 @@ func TestMarkdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	docs := env.OperatorDocs()
-	if !strings.HasPrefix(docs, want+"\n### `count`\n\nCounts.\n\n* Inputs: one (`from: a`).\n* State: keyed, by the record key.\n") {
+	if !strings.HasPrefix(docs, want+"\n### `count`\n\nCounts.\n\n* Inputs: one.\n* State: keyed, by the record key.\n") {
 		t.Errorf("OperatorDocs:\n%s", docs)
 	}
 	doc := []byte("# T\n\nintro\n\n" + plugin.DocsBegin + "\nold\n" + plugin.DocsEnd + "\n\nafter\n")
