@@ -28,13 +28,13 @@ func init() {
 func keyBySpec() *plugin.ConfigSpec {
 	return plugin.NewConfigSpec().
 		Summary("Keys each record by a field of its JSON value.").
-		Description("Decodes the record's value as a JSON object and makes the value of `field` " +
-			"its key: a string as it is, a number in its JSON form (`42`, `-1.5e3`); an empty " +
-			"string is a key like any other. A value that is not a JSON object, lacks the field, " +
-			"or holds `null`, `true`/`false`, an object or a list in it goes to the dead-letter " +
-			"topic with a `tidemark.error` naming the field (e.g. `field \"user\" is null, not a " +
-			"string or a number`); it never stops the job. In `pipeline.operators` it runs in the " +
-			"source tasks, before the key exchange, so it must come before `count`, which keeps " +
+		Description("Decodes the record's value as a JSON object and makes the value of `field` "+
+			"its key: a string as it is, a number in its JSON form (`42`, `-1.5e3`); an empty "+
+			"string is a key like any other. A value that is not a JSON object, lacks the field, "+
+			"or holds `null`, `true`/`false`, an object or a list in it goes to the dead-letter "+
+			"topic with a `tidemark.error` naming the field (e.g. `field \"user\" is null, not a "+
+			"string or a number`); it never stops the job. In `pipeline.operators` it runs in the "+
+			"source tasks, before the key exchange, so it must come before `count`, which keeps "+
 			"state by the new key.").
 		Field(plugin.NewStringField("field").
 			Description("The top-level JSON field whose value becomes the key.").
@@ -60,9 +60,9 @@ func newKeyBy(c *plugin.ParsedConfig, _ *plugin.Resources) (operators.Operator, 
 func countSpec() *plugin.ConfigSpec {
 	return plugin.NewConfigSpec().
 		Summary("Keeps a running count of records per key.").
-		Description("For every record, emits the record's key with the key's new count as a " +
-			"decimal value, keeping the record's timestamp; the count is kept in keyed state. " +
-			"Without a `key_by` before it, it counts by the Kafka record's own key, byte for " +
+		Description("For every record, emits the record's key with the key's new count as a "+
+			"decimal value, keeping the record's timestamp; the count is kept in keyed state. "+
+			"Without a `key_by` before it, it counts by the Kafka record's own key, byte for "+
 			"byte, and all records without a key share one count (emitted with no key).").
 		Keyed().
 		PreservesKey(func(*plugin.ParsedConfig) bool { return true }).
