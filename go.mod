@@ -21,7 +21,11 @@ require (
 	golang.org/x/sync v0.25.0
 )
 
-require github.com/expr-lang/expr v1.17.8 // indirect
+require (
+	github.com/cockroachdb/datadriven v1.0.3-0.20250407164829-2945557346d5 // indirect
+	github.com/expr-lang/expr v1.17.8 // indirect
+	github.com/pmezard/go-difflib v1.0.0 // indirect
+)
 
 require (
 	github.com/DataDog/zstd v1.5.7 // indirect
