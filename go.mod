@@ -9,7 +9,9 @@ require (
 	github.com/aws/aws-sdk-go-v2/service/s3 v1.114.10
 	github.com/aws/smithy-go v1.28.9
 	github.com/cespare/xxhash/v2 v2.2.0
+	github.com/cockroachdb/datadriven v1.0.3-0.20250407164829-2945557346d5
 	github.com/cockroachdb/pebble/v2 v2.1.7
+	github.com/expr-lang/expr v1.17.8
 	github.com/spf13/cobra v1.10.2
 	github.com/twmb/franz-go v1.22.3
 	github.com/twmb/franz-go/pkg/kadm v1.19.0
@@ -21,7 +23,7 @@ require (
 	golang.org/x/sync v0.25.0
 )
 
-require github.com/expr-lang/expr v1.17.8
+require github.com/pmezard/go-difflib v1.0.0 // indirect
 
 require (
 	github.com/DataDog/zstd v1.5.7 // indirect

@@ -79,9 +79,9 @@ type Committer interface {
 	PendingTransactions() []Transaction
 }
 
-// Output is one record a sink operator hands to its task's committer:
-// encoded and routed, ready to produce.
-type Output struct {
+// SinkRecord is one record a sink operator hands to its task's
+// committer: encoded and routed, ready to produce.
+type SinkRecord struct {
 	// Topic is where the record goes.
 	Topic string
 	// Key and Value are the Kafka record's key and value; a nil Value is
@@ -107,13 +107,13 @@ type Output struct {
 // All methods are called on the task's goroutine. Sink operators call
 // Write and DeadLetters; the task calls the rest.
 type TaskCommitter interface {
-	// Write adds outs to the open transaction, beginning one when none
+	// Write adds recs to the open transaction, beginning one when none
 	// is open. Records are produced asynchronously: a failure to produce
 	// one shows in a later Write or in PreCommit. A record the topic would
 	// refuse (too large, topic missing) goes to the dead-letter topic
 	// instead, in the same transaction; an error is returned only when
 	// the task cannot go on.
-	Write(ctx context.Context, outs []Output) error
+	Write(ctx context.Context, recs []SinkRecord) error
 	// DeadLetters writes rejected records to the job's dead-letter topic,
 	// in the same transaction as the output.
 	DeadLetters(ctx context.Context, dls []DeadLetter) error

@@ -104,7 +104,7 @@ func (d *Decoder) str(s []byte) string {
 		return ""
 	}
 	if !utf8.Valid(s) {
-		return strings.ToValidUTF8(string(s), "\uFFFD")
+		return replaceInvalid(s)
 	}
 	if cap(d.arena)-len(d.arena) < len(s) {
 		// Cannot happen (decoded strings are never longer than their
@@ -119,13 +119,30 @@ func (d *Decoder) str(s []byte) string {
 	return unsafe.String(&b[0], len(b))
 }
 
+// replaceInvalid returns s with every byte that is not part of valid
+// UTF-8 replaced by U+FFFD, as encoding/json decodes it.
+func replaceInvalid(s []byte) string {
+	var b strings.Builder
+	b.Grow(len(s) + 8)
+	for len(s) > 0 {
+		r, size := utf8.DecodeRune(s)
+		if r == utf8.RuneError && size == 1 {
+			b.WriteRune(utf8.RuneError)
+		} else {
+			b.Write(s[:size])
+		}
+		s = s[size:]
+	}
+	return b.String()
+}
+
 // key returns k as a string, shared with earlier records' keys.
 func (d *Decoder) key(k []byte) string {
 	if s, ok := d.keys[string(k)]; ok {
 		return s
 	}
 	if !utf8.Valid(k) {
-		return strings.ToValidUTF8(string(k), "\uFFFD")
+		return replaceInvalid(k)
 	}
 	s := string(k)
 	if len(k) <= maxInternedLen {
