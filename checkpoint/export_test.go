@@ -6,3 +6,9 @@ func TrackedCheckpoints(c *Coordinator) int {
 	holders, _ := c.reg.size()
 	return holders
 }
+
+// EncodeInFlight and DecodeInFlight are the in-flight file's codec.
+var (
+	EncodeInFlight = encodeInFlight
+	DecodeInFlight = decodeInFlight
+)

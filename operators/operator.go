@@ -41,6 +41,12 @@ type OpenContext struct {
 	// HoldUntil after another crash finds them as they are.
 	PendingTransactions []Transaction
 	HoldUntil           int64
+	// Committer is the transactional output of the task when the task
+	// bears sinks (design §3.6), nil otherwise. Sink operators write
+	// through it (Write, DeadLetters); the task drives its transaction
+	// lifecycle (PreCommit, NotifyCheckpointComplete, Close), never an
+	// operator.
+	Committer TaskCommitter
 }
 
 // DeadLetterSink is implemented by the operator that ends a chain when it
@@ -71,6 +77,89 @@ type Transaction struct {
 // committed, to store in checkpoint n.
 type Committer interface {
 	PendingTransactions() []Transaction
+}
+
+// SinkRecord is one record a sink operator hands to its task's
+// committer: encoded and routed, ready to produce.
+type SinkRecord struct {
+	// Topic is where the record goes.
+	Topic string
+	// Key and Value are the Kafka record's key and value; a nil Value is
+	// a tombstone (an upsert sink's delete).
+	Key, Value []byte
+	Headers    []Header
+	// Timestamp is the Kafka record's timestamp in ms; 0 leaves it to the
+	// producer (the time of writing).
+	Timestamp int64
+	// Source is the record the output was made from: the committer names
+	// it (its source topic, partition and offset) in a dead letter or an
+	// error when the output cannot be written.
+	Source Record
+}
+
+// TaskCommitter is the exactly-once output of one sink-bearing task
+// (design §3.6): one transactional producer whose open transaction every
+// sink of the task and the task's dead letters write into; pre-committed
+// on each checkpoint's barrier, committed once the checkpoint completes,
+// settled by recovery after a failure. It is implemented by the sink
+// package.
+//
+// All methods are called on the task's goroutine. Sink operators call
+// Write and DeadLetters; the task calls the rest.
+type TaskCommitter interface {
+	// Write adds recs to the open transaction, beginning one when none
+	// is open. Records are produced asynchronously: a failure to produce
+	// one shows in a later Write or in PreCommit. A record the topic would
+	// refuse (too large, topic missing) goes to the dead-letter topic
+	// instead, in the same transaction; an error is returned only when
+	// the task cannot go on.
+	Write(ctx context.Context, recs []SinkRecord) error
+	// DeadLetters writes rejected records to the job's dead-letter topic,
+	// in the same transaction as the output.
+	DeadLetters(ctx context.Context, dls []DeadLetter) error
+	// PreCommit is the committer's part of checkpoint id, after every
+	// operator of the task has snapshotted: it flushes the open
+	// transaction and records it as pending; later writes go into a new
+	// transaction. A *TaskFailure fails the task; another error declines
+	// the checkpoint.
+	PreCommit(ctx context.Context, id int64) error
+	// PendingTransactions are the transactions pre-committed and not yet
+	// committed, for the task's snapshot of the checkpoint just
+	// pre-committed.
+	PendingTransactions() []Transaction
+	// NotifyCheckpointComplete commits every transaction pre-committed
+	// up to checkpoint id.
+	NotifyCheckpointComplete(ctx context.Context, id int64) error
+	// Close releases the producer; open transactions stay open for
+	// recovery to settle.
+	Close() error
+}
+
+// MultiInput is implemented by operators with more than one input (a
+// join: input 0 is left, 1 is right). The task calls ProcessInput instead
+// of Process, with the index of the input the records arrived on, in the
+// order of the operator's `from` list.
+type MultiInput interface {
+	ProcessInput(ctx context.Context, input int, recs []Record, out Collector) error
+}
+
+// PortCollector is implemented by every Collector the runtime hands to an
+// operator. An operator with side outputs type-asserts its collector to
+// PortCollector and emits to a port: 0 is the main output (the same as
+// Emit), port i ≥ 1 the i-th side output its spec declares (`late` of an
+// aggregate is port 1). A port nothing reads drops its records.
+type PortCollector interface {
+	Collector
+	EmitTo(port int, r Record)
+}
+
+// SnapshotEmitter is implemented by operators that emit when a checkpoint
+// is taken (an aggregate with `emit: on_checkpoint` flushes its changed
+// rows). On a complete alignment the task calls BeforeSnapshot on every
+// such operator, in topological order, and runs what each emits through
+// its successors, before any operator's SnapshotState.
+type SnapshotEmitter interface {
+	BeforeSnapshot(ctx context.Context, id int64, out Collector) error
 }
 
 // Operator is one step of a keyed task's chain. All methods are called on

@@ -8,11 +8,11 @@ import (
 	"os"
 	"reflect"
 	"regexp"
-	"sort"
-	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/tidemark/tidemark/internal/yamlutil"
 )
 
 // Load reads, decodes and validates the configuration file at path.
@@ -102,21 +102,8 @@ func yamlMsg(err error) string {
 	return strings.ReplaceAll(msg, "\n  ", "; ")
 }
 
-// kindName describes what n holds, for messages: "a list", "a mapping",
-// or the scalar itself, quoted.
-func kindName(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.ScalarNode:
-		return strconv.Quote(n.Value)
-	case yaml.AliasNode:
-		return "an alias"
-	}
-	return "a document"
-}
+// kindName describes what n holds, for messages.
+func kindName(n *yaml.Node) string { return yamlutil.KindName(n) }
 
 var envRef = regexp.MustCompile(`\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}`)
 
@@ -186,49 +173,14 @@ func yamlFields(t reflect.Type) map[string]reflect.Type {
 	return fields
 }
 
-// suggest returns the known key closest to key, if it is close enough to be
-// a likely misspelling.
-func suggest(key string, fields map[string]reflect.Type) string {
+// keyNames returns the keys of fields.
+func keyNames(fields map[string]reflect.Type) []string {
 	names := make([]string, 0, len(fields))
 	for name := range fields {
 		names = append(names, name)
 	}
-	sort.Strings(names)
-	best, bestD := "", len(key)/3+2
-	for _, name := range names {
-		if d := distance(key, name); d < bestD {
-			best, bestD = name, d
-		}
-	}
-	return best
-}
-
-// distance is the Levenshtein distance between a and b.
-func distance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
+	return names
 }
 
 // quoteList renders a set of allowed values for messages.
-func quoteList(vals ...string) string {
-	q := make([]string, len(vals))
-	for i, v := range vals {
-		q[i] = strconv.Quote(v)
-	}
-	return strings.Join(q, ", ")
-}
+func quoteList(vals ...string) string { return yamlutil.QuoteList(vals...) }

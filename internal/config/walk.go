@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/tidemark/tidemark/internal/yamlutil"
 )
 
 var durationType = reflect.TypeFor[time.Duration]()
@@ -38,7 +40,7 @@ func (w *walker) check(n *yaml.Node, t reflect.Type, path string) bool {
 	switch {
 	case t.Kind() == reflect.Struct && t != durationType:
 		if n.Kind != yaml.MappingNode {
-			w.ps.add(path, n.Line, "must be a section of keys (a mapping), got %s", kindName(n))
+			w.ps.add(path, n.Line, "%s, got %s", yamlutil.MustBeMapping, kindName(n))
 			return false
 		}
 		w.mapping(n, t, path)
@@ -66,18 +68,14 @@ func (w *walker) mapping(n *yaml.Node, t reflect.Type, path string) {
 		k, v := n.Content[i], n.Content[i+1]
 		key := join(path, k.Value)
 		if first, dup := seen[k.Value]; dup {
-			w.ps.add(key, k.Line, "duplicate key: also set at line %d; YAML keeps only one of them, so remove or merge the other", first)
+			w.ps.add(key, k.Line, "%s", yamlutil.DuplicateKey(first))
 			continue
 		}
 		seen[k.Value] = k.Line
 		w.lines[key] = k.Line
 		ft, ok := fields[k.Value]
 		if !ok {
-			msg := "unknown key"
-			if s := suggest(k.Value, fields); s != "" {
-				msg += fmt.Sprintf(" (did you mean %q?)", s)
-			}
-			w.ps.add(key, k.Line, "%s", msg)
+			w.ps.add(key, k.Line, "%s", yamlutil.UnknownKey(k.Value, keyNames(fields)))
 			continue
 		}
 		if w.check(v, ft, key) {
@@ -99,7 +97,7 @@ func (w *walker) list(n *yaml.Node, t reflect.Type, path string) bool {
 		*n = yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq", Line: n.Line, Column: n.Column, Content: []*yaml.Node{&item}}
 	}
 	if n.Kind != yaml.SequenceNode {
-		w.ps.add(path, n.Line, `must be a list ([a, b], or one "- item" per line), got %s`, kindName(n))
+		w.ps.add(path, n.Line, "%s, got %s", yamlutil.MustBeList, kindName(n))
 		return false
 	}
 	var items []*yaml.Node
@@ -130,15 +128,15 @@ func (w *walker) list(n *yaml.Node, t reflect.Type, path string) bool {
 func expectation(t reflect.Type) string {
 	switch {
 	case t == durationType:
-		return "must be a duration with a unit, such as 500ms, 10s or 1m30s"
+		return yamlutil.MustBeDuration
 	case t.Kind() == reflect.Bool:
-		return "must be true or false"
+		return yamlutil.MustBeBool
 	case t.Kind() >= reflect.Int && t.Kind() <= reflect.Uint64:
-		return "must be a whole number"
+		return yamlutil.MustBeInt
 	case t.Kind() == reflect.Float32 || t.Kind() == reflect.Float64:
-		return "must be a number"
+		return yamlutil.MustBeFloat
 	case t.Kind() == reflect.String:
-		return "must be a single value (quote it if it holds special characters)"
+		return yamlutil.MustBeString
 	}
 	return "must be a " + t.String()
 }
