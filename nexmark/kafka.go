@@ -127,13 +127,19 @@ func Write(ctx context.Context, gen *Generator, o WriteOptions) (Stats, error) {
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		kgo.ProducerLinger(5*time.Millisecond),
 		kgo.MaxBufferedRecords(100_000),
+		// Metadata answers are cached this long: short, so that waiting
+		// for a new topic's leaders sees them when they appear.
+		kgo.MetadataMinAge(100*time.Millisecond),
 	)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return st, fmt.Errorf("nexmark: kafka client: %w", err)
 	}
 	defer cl.Close()
-	parts, created, err := ensureTopic(ctx, kadm.NewClient(cl), o)
+	// Bounded: an unreachable broker is an error, not a hang.
+	tctx, cancel := context.WithTimeout(ctx, time.Minute)
+	parts, created, err := ensureTopic(tctx, kadm.NewClient(cl), o)
+	cancel()
 	if err != nil {
 		return st, err
 	}
@@ -145,7 +151,7 @@ func Write(ctx context.Context, gen *Generator, o WriteOptions) (Stats, error) {
 func ensureTopic(ctx context.Context, adm *kadm.Client, o WriteOptions) (int32, bool, error) {
 	td, err := topicDetail(ctx, adm, o.Topic)
 	if err != nil {
-		return 0, false, err
+		return 0, false, fmt.Errorf("%w (is a broker listening at the addresses given?)", err)
 	}
 	if td.Err == nil {
 		have := int32(len(td.Partitions))
@@ -182,18 +188,16 @@ func ensureTopic(ctx context.Context, adm *kadm.Client, o WriteOptions) (int32, 
 	}
 	// Wait (bounded) until every partition has a leader, so the first
 	// produce does not race the creation.
-	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		td, err := topicDetail(wctx, adm, o.Topic)
+		td, err := topicDetail(ctx, adm, o.Topic)
 		if err == nil && td.Err == nil && int32(len(td.Partitions)) == parts && allLeaders(td) {
 			return parts, true, nil
 		}
 		select {
-		case <-wctx.Done():
-			return 0, false, fmt.Errorf("nexmark: topic %s created but its partitions have no leaders yet: %w", o.Topic, wctx.Err())
+		case <-ctx.Done():
+			return 0, false, fmt.Errorf("nexmark: topic %s created but its partitions have no leaders yet: %w", o.Topic, ctx.Err())
 		case <-tick.C:
 		}
 	}
