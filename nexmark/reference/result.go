@@ -94,8 +94,7 @@ type Result struct {
 	// Rows is the multiset of output rows of an Append query, sorted by
 	// FormatRow.
 	Rows []Row
-	// Final holds one entry per key of an Upsert query, sorted by the
-	// key's encoding.
+	// Final holds one entry per key of an Upsert query, sorted by key.
 	Final []Final
 
 	// ties are q19's tie groups (checked beyond Final's candidates).
@@ -212,11 +211,9 @@ func compareRows(a, b Row) int {
 	return 0
 }
 
-// sortFinal sorts Final by the key's encoding.
+// sortFinal sorts Final by key (as rows are sorted).
 func (r *Result) sortFinal() {
-	slices.SortFunc(r.Final, func(a, b Final) int {
-		return strings.Compare(string(EncodeKey(a.Key)), string(EncodeKey(b.Key)))
-	})
+	slices.SortFunc(r.Final, func(a, b Final) int { return compareRows(a.Key, b.Key) })
 }
 
 // keyIndexes are the positions of KeyColumns in Columns.

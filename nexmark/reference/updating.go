@@ -194,13 +194,16 @@ func Q19(in Input) *Result {
 			for _, e := range top[first:end] {
 				g.byPartition[e.part] = append(g.byPartition[e.part], bidRow(e.b))
 			}
+			tied := end - first
 			for j := range g.slots {
 				rank := g.first + int64(j)
 				f := Final{Key: []any{auction, rank}}
-				// A bid at position i of its partition's list needs the i
-				// before it to rank above: it can hold rank first+j if i ≤ j.
+				// The bid at position i of its partition's list has the i
+				// before it ranked above, and j − i bids of the other
+				// partitions: it can hold rank first+j if j − i ≤ theirs.
 				for _, rows := range g.byPartition {
-					for i := 0; i <= j && i < len(rows); i++ {
+					others := tied - len(rows)
+					for i := max(0, j-others); i <= j && i < len(rows); i++ {
 						f.Rows = append(f.Rows, append(slices.Clip(rows[i]), rank))
 					}
 				}
