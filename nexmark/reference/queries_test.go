@@ -152,9 +152,9 @@ func TestQ7(t *testing.T) {
 		bid(3, 13, 300, 9999, "b3"),
 		bid(4, 14, 300, 10000, "b4"), // the end of window 0 and in window 1
 		bid(5, 15, 200, 15000, "b5"),
-		bid(7, 17, 50, 30000, "b7"), // watermark 26 s
+		bid(7, 17, 50, 30000, "b7"),  // watermark 26 s
 		bid(6, 16, 1000, 2000, "b6"), // late: not in window 0's maximum
-		bid(8, 18, 300, 3000, "b8"), // late, but the (regular) join matches it
+		bid(8, 18, 300, 3000, "b8"),  // late, but the (regular) join matches it
 	))
 	row := func(a, p, b int64, tm, x string) string {
 		return `{"auction":` + itoa(a) + `,"price":` + itoa(p) + `,"bidder":` + itoa(b) + `,"dateTime":"2025-01-01 ` + tm + `","extra":"` + x + `"}`
@@ -179,7 +179,7 @@ func TestQ8(t *testing.T) {
 		auction(3, 1003, 10, 13000, 20000),
 		auction(4, 1003, 10, 14000, 20000), // two auctions, one row
 		auction(5, 1006, 10, 19000, 20000),
-		auction(6, 9999, 10, 30000, 40000),  // watermark 26 s
+		auction(6, 9999, 10, 30000, 40000),         // watermark 26 s
 		person(1004, "Di Ro", "Bend", "OR", 21000), // behind, window [20, 30) still open
 		auction(7, 1004, 10, 25000, 40000),
 		person(1005, "Ed Fu", "Kent", "WA", 15000), // window [10, 20) fired: dropped
@@ -232,7 +232,7 @@ func TestQ15(t *testing.T) {
 		bid(11, 2, 999999, 2, ""),
 		bid(10, 2, 1000000, 3, ""),
 		bid(10, 1, 5, 4, ""),
-		bid(12, 3, 100, -1, ""),            // 2024-12-31 23:59:59.999
+		bid(12, 3, 100, -1, ""),           // 2024-12-31 23:59:59.999
 		bid(12, 3, 1000000, 86399999, ""), // 2025-01-01 23:59:59.999
 	))
 	wantLines(t, r,
