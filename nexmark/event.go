@@ -97,7 +97,18 @@ func FormatTime(ms int64) string {
 
 // AppendTime appends FormatTime(ms) to dst.
 func AppendTime(dst []byte, ms int64) []byte {
-	return time.UnixMilli(ms).UTC().AppendFormat(dst, SQLTimeLayout)
+	t := time.UnixMilli(ms).UTC()
+	y, mo, d := t.Date()
+	if y < 0 || y > 9999 {
+		return t.AppendFormat(dst, SQLTimeLayout)
+	}
+	h, mi, s := t.Clock()
+	f := t.Nanosecond() / 1e6
+	return append(dst,
+		byte('0'+y/1000), byte('0'+y/100%10), byte('0'+y/10%10), byte('0'+y%10), '-',
+		byte('0'+int(mo)/10), byte('0'+int(mo)%10), '-', byte('0'+d/10), byte('0'+d%10), ' ',
+		byte('0'+h/10), byte('0'+h%10), ':', byte('0'+mi/10), byte('0'+mi%10), ':', byte('0'+s/10), byte('0'+s%10), '.',
+		byte('0'+f/100), byte('0'+f/10%10), byte('0'+f%10))
 }
 
 // ParseTime reads a timestamp `yyyy-MM-dd HH:mm:ss[.f…]` (0 to 9 fraction

@@ -83,6 +83,15 @@ func appendStringField(dst []byte, name, s string) []byte {
 
 const hexDigits = "0123456789abcdef"
 
+// needsEscape marks the bytes a JSON string cannot hold as is.
+var needsEscape = func() (t [256]bool) {
+	for c := range 0x20 {
+		t[c] = true
+	}
+	t['"'], t['\\'] = true, true
+	return t
+}()
+
 // AppendString appends s as a JSON string: quotes, backslashes and control
 // characters escaped, everything else (UTF-8 included) as is.
 func AppendString(dst []byte, s string) []byte {
@@ -90,7 +99,7 @@ func AppendString(dst []byte, s string) []byte {
 	start := 0
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' {
+		if !needsEscape[c] {
 			continue
 		}
 		dst = append(dst, s[start:i]...)
