@@ -115,7 +115,7 @@ func TestEnvironmentParse(t *testing.T) {
 }
 
 func TestDefaultEnvironment(t *testing.T) {
-	if plugin.Default() != plugin.Default() {
+	if a, b := plugin.Default(), plugin.Default(); a != b {
 		t.Fatal("Default is not one environment")
 	}
 	name := "plugin_test_op"

@@ -232,11 +232,6 @@ func (f *ConfigField) isObject() bool {
 	return f.kind == kindObject || f.kind == kindObjectList || f.kind == kindObjectMap
 }
 
-// child returns the child field named name.
-func (f *ConfigField) child(name string) *ConfigField {
-	return findField(f.children, name)
-}
-
 func findField(fields []*ConfigField, name string) *ConfigField {
 	for _, c := range fields {
 		if c.name == name {
