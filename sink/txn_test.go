@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/goleak"
@@ -81,31 +82,81 @@ func (e *env) recover(r sink.Recovery) (sink.Settled, error) {
 	return sink.Settle(e.ctx, e.cfg, e.base, r, zaptest.NewLogger(e.t))
 }
 
-// committed reads out with read_committed until nothing more arrives for
-// two seconds (the tests write nothing concurrently).
+// endMarker is the value committed appends to every partition of out to
+// know where the committed output ends; committed never returns it.
+const endMarker = "\x00end-of-output"
+
+// committed reads out with read_committed up to its end: it appends a
+// plain end marker to each partition and reads until it has seen them all,
+// a deterministic end (no idle timeout). Every transaction on out must be
+// settled by then (a marker behind an open one would stay invisible).
 func (e *env) committed() []string {
 	e.t.Helper()
 	cl, err := kgo.NewClient(append(e.base, kgo.ConsumeTopics("out"), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond))...)
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()))...)
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	defer cl.Close()
+	markers := e.appendEndMarkers(cl)
 	var got []string
 	for {
 		ctx, cancel := context.WithTimeout(e.ctx, 2*time.Second)
 		fs := cl.PollFetches(ctx)
 		cancel()
-		n := 0
-		fs.EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)); n++ })
-		if n == 0 {
-			if e.ctx.Err() != nil {
-				e.t.Fatalf("reading committed output: %v", e.ctx.Err())
+		fs.EachRecord(func(r *kgo.Record) {
+			if string(r.Value) == endMarker {
+				delete(markers, r.Partition)
+				return
 			}
+			got = append(got, string(r.Value))
+		})
+		if e.ctx.Err() != nil {
+			e.t.Fatalf("reading committed output: %v (end markers not seen on partitions %v)", e.ctx.Err(), markers)
+		}
+		if len(markers) == 0 {
 			sort.Strings(got)
 			return got
 		}
 	}
+}
+
+// appendEndMarkers writes endMarker to every partition of out and returns
+// the partitions whose marker is still to be read. It fails the test if a
+// transaction is still open on out (last stable offset below the high
+// watermark).
+func (e *env) appendEndMarkers(cl *kgo.Client) map[int32]bool {
+	e.t.Helper()
+	adm := kadm.NewClient(cl)
+	hwm, err := adm.ListEndOffsets(e.ctx, "out")
+	if err == nil {
+		err = hwm.Error()
+	}
+	if err != nil {
+		e.t.Fatalf("end offsets of out: %v", err)
+	}
+	lso, err := adm.ListCommittedOffsets(e.ctx, "out")
+	if err == nil {
+		err = lso.Error()
+	}
+	if err != nil {
+		e.t.Fatalf("last stable offsets of out: %v", err)
+	}
+	markers := map[int32]bool{}
+	hwm.Each(func(o kadm.ListedOffset) {
+		markers[o.Partition] = true
+		if l, ok := lso.Lookup(o.Topic, o.Partition); !ok || l.Offset != o.Offset {
+			e.t.Fatalf("out/%d: a transaction is still open (last stable offset %d, high watermark %d): committed reads settled output only", o.Partition, l.Offset, o.Offset)
+		}
+	})
+	for p := range markers {
+		r := &kgo.Record{Topic: "out", Partition: p, Value: []byte(endMarker)}
+		if err := cl.ProduceSync(e.ctx, r).FirstErr(); err != nil {
+			e.t.Fatalf("end marker on out/%d: %v", p, err)
+		}
+	}
+	return markers
 }
 
 func TestCommitOnCheckpointComplete(t *testing.T) {
