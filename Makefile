@@ -5,7 +5,7 @@ GO ?= go
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # Unit tests: every package but the integration tests, which need services.
 UNIT_PKGS = $$($(GO) list ./... | grep -v '/integration')
-GOTEST_FLAGS ?= -race -count=1 -p 2 -timeout 10m
+GOTEST_FLAGS ?= -race -count=1 -p 2 -timeout 15m
 
 .PHONY: test lint unit integration chaos chaos-quickstart checkpoint-growth build run clean
 test: lint build unit integration

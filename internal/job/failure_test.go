@@ -334,7 +334,7 @@ func TestGCNeverDeletesReferencedFiles(t *testing.T) {
 	mem := storage.NewMem()
 	fs := faulty.New(mem)
 	fs.SetLatency(faulty.OpPut, time.Millisecond)
-	parts := input(12, 4, 20000, 5000)
+	parts := input(12, 4, 5000, 2000)
 	h := newHarness(t, parts, fs)
 	h.target = -1
 	spec := h.spec(5 * time.Millisecond)
