@@ -123,7 +123,7 @@ func PrepareTask(ctx context.Context, st storage.Store, m *Metadata, task int, l
 	if err := os.RemoveAll(dest); err != nil {
 		return nil, 0, fmt.Errorf("checkpoint: clear %s: %w", dest, err)
 	}
-	if err := os.MkdirAll(dest, 0o755); err != nil {
+	if err := os.MkdirAll(dest, 0o700); err != nil {
 		return nil, 0, fmt.Errorf("checkpoint: %w", err)
 	}
 	local := filepath.Join(localDir, localName(m.CheckpointID), operators.TaskID{Stage: "keyed", Index: task}.String())
@@ -171,7 +171,7 @@ func download(ctx context.Context, st storage.Store, f FileHandle, path string) 
 		return fmt.Errorf("checkpoint: restore %s: %w", f.Key, err)
 	}
 	defer rc.Close()
-	out, err := os.Create(path)
+	out, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return fmt.Errorf("checkpoint: %w", err)
 	}
