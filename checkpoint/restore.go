@@ -166,6 +166,15 @@ func linkIfMatches(src, dst string, f FileHandle) bool {
 
 // download fetches f into path and verifies its size and checksum.
 func download(ctx context.Context, st storage.Store, f FileHandle, path string) error {
+	return DownloadFile(ctx, st, f, path, nil)
+}
+
+// DownloadFile fetches the stored file f from st (rooted at the job) into a
+// new file at path (mode 0600) and checks its size and checksum: a mismatch
+// is an error wrapping ErrStateCorrupt that names the key and both sizes
+// and checksums. wrap, if set, wraps the stream read from st (to count or
+// pace the bytes).
+func DownloadFile(ctx context.Context, st storage.Store, f FileHandle, path string, wrap func(io.Reader) io.Reader) error {
 	rc, err := st.Get(ctx, f.Key)
 	if err != nil {
 		return fmt.Errorf("checkpoint: restore %s: %w", f.Key, err)
@@ -175,8 +184,12 @@ func download(ctx context.Context, st storage.Store, f FileHandle, path string) 
 	if err != nil {
 		return fmt.Errorf("checkpoint: %w", err)
 	}
+	var r io.Reader = rc
+	if wrap != nil {
+		r = wrap(r)
+	}
 	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(out, h), rc)
+	n, err := io.Copy(io.MultiWriter(out, h), r)
 	if cerr := out.Close(); err == nil {
 		err = cerr
 	}
