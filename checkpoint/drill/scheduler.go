@@ -156,11 +156,9 @@ func (s *Scheduler) Last() (Status, bool) {
 // Run drills every Interval until ctx is done; it then returns nil. A drill
 // under way when ctx ends is abandoned (its scratch directory removed).
 func (s *Scheduler) Run(ctx context.Context) error {
+	// Whatever a drill interrupted by a crash left.
 	if err := os.RemoveAll(s.cfg.ScratchDir); err != nil {
 		return fmt.Errorf("drill: clear %s: %w", s.cfg.ScratchDir, err)
-	}
-	if err := os.MkdirAll(s.cfg.ScratchDir, 0o700); err != nil {
-		return fmt.Errorf("drill: %w", err)
 	}
 	for {
 		select {
@@ -194,6 +192,10 @@ func (s *Scheduler) RunOnce(ctx context.Context) (Status, bool) {
 			err = rerr
 			break
 		}
+		if err = os.MkdirAll(s.cfg.ScratchDir, 0o700); err != nil {
+			err = fmt.Errorf("drill: %w", err)
+			break
+		}
 		rep, err = Verify(ctx, s.cfg.Store, m, Options{ScratchDir: s.cfg.ScratchDir, BytesPerSecond: s.cfg.BytesPerSecond, Log: log})
 		if !errors.Is(err, ErrExpired) || attempt == expiredRetries {
 			break
@@ -217,11 +219,11 @@ func (s *Scheduler) RunOnce(ctx context.Context) (Status, bool) {
 		log.Error("recovery drill failed: the checkpoint would not restore", zap.String("checkpoint", rep.Checkpoint),
 			zap.String("reason", rep.Reason), zap.Strings("problems", rep.Problems), zap.Duration("took", rep.Duration))
 	}
-	s.record(st)
-	return st, true
+	return s.record(st), true
 }
 
-func (s *Scheduler) record(st Status) {
+// record keeps st as the last outcome, completed, and exports it.
+func (s *Scheduler) record(st Status) Status {
 	s.mu.Lock()
 	if st.Result == ResultPassed {
 		s.lastPassed = st.At
@@ -242,6 +244,7 @@ func (s *Scheduler) record(st Status) {
 		s.m.bytes.Set(float64(r.Bytes))
 		s.m.keys.Set(float64(r.keys()))
 	}
+	return st
 }
 
 // keys is the number of keys counted over every task.
