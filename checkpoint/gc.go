@@ -65,6 +65,12 @@ func (c *Coordinator) gc(ctx context.Context, plan gcPlan) error {
 	if err != nil {
 		return err
 	}
+	// Why a checkpoint directory goes, for the report: the reason of a
+	// complete checkpoint's collection, else it never completed.
+	ended := map[int64]string{}
+	for _, id := range l.complete {
+		ended[id] = fmt.Sprintf("file of checkpoint %d, completed by an instance that had lost the job", id)
+	}
 	if err := c.collectZombies(ctx, l); err != nil {
 		return err
 	}
@@ -95,6 +101,7 @@ func (c *Coordinator) gc(ctx context.Context, plan gcPlan) error {
 			if r := c.gcReport; r != nil {
 				r.Expired = append(r.Expired, id)
 			}
+			ended[id] = fmt.Sprintf("file of checkpoint %d, expired", id)
 			delete(complete, id)
 			c.reg.release(id)
 			c.log.Debug("checkpoint expired", zap.Int64("checkpoint", id))
@@ -126,7 +133,11 @@ func (c *Coordinator) gc(ctx context.Context, plan gcPlan) error {
 		if complete[id] || plan.pending[id] || id >= plan.nextID {
 			continue
 		}
-		if err := c.deletePrefix(ctx, CheckpointDir(id), fmt.Sprintf("leftover of checkpoint %d, which never completed", id)); err != nil {
+		why, ok := ended[id]
+		if !ok {
+			why = fmt.Sprintf("leftover of checkpoint %d, which never completed (failed, or left by a crash)", id)
+		}
+		if err := c.deletePrefix(ctx, CheckpointDir(id), why); err != nil {
 			return err
 		}
 	}
