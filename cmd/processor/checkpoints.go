@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/tidemark/tidemark/checkpoint"
 	"github.com/tidemark/tidemark/checkpoint/drill"
@@ -537,10 +539,7 @@ from a dead one.`,
 			if retained < 1 {
 				return usageError{fmt.Errorf("--retained must be at least 1, got %d", retained)}
 			}
-			log, err := logging.New(config.Log{Level: "warn", Format: "console"}, os.Stderr)
-			if err != nil {
-				return err
-			}
+			log := cliLogger(cmd.ErrOrStderr())
 			if !dry {
 				if s, err := checkpoint.ReadLease(ctx, t.st); err == nil && s.Generation > 0 && !s.Released {
 					fmt.Fprintf(cmd.ErrOrStderr(), "the job's lease is held by %s: waiting up to %s to see whether it still renews it\n",
@@ -652,4 +651,11 @@ checkpoint-<id>.`,
 	cmd.Flags().StringVar(&to, "to", "", "destination: a directory or a store URI (file:///path, s3://bucket/prefix)")
 	cmd.Flags().StringVar(&name, "name", "", "savepoint name at the destination (default the savepoint's name, or checkpoint-<id>)")
 	return cmd
+}
+
+// cliLogger logs warnings and errors to w, for people.
+func cliLogger(w io.Writer) *zap.Logger {
+	ec := zap.NewDevelopmentEncoderConfig()
+	ec.EncodeTime = zapcore.TimeEncoderOfLayout("15:04:05.000")
+	return zap.New(zapcore.NewCore(zapcore.NewConsoleEncoder(ec), zapcore.AddSync(w), zapcore.WarnLevel))
 }
