@@ -51,6 +51,10 @@ type Config struct {
 	// started: a complete checkpoint above it written by an older
 	// generation is a zombie's, never restored, and collected.
 	Fence int64
+	// Fences, if set, are the fences of the lease's other generations
+	// (LoadFences): a complete checkpoint they rule out (Fences.Valid) is
+	// collected too, as restore never chooses it.
+	Fences Fences
 	// MaxParallelism and Parallelism (of keyed tasks) give each task's key
 	// group range in the metadata.
 	MaxParallelism, Parallelism int
@@ -123,9 +127,14 @@ type Coordinator struct {
 	// reg tracks which shared files checkpoints in flight, retained
 	// checkpoints and savepoint copies use: garbage collection deletes no
 	// other.
-	reg        *registry
-	draining   bool
-	gcRunning  bool
+	reg       *registry
+	draining  bool
+	gcRunning bool
+	// gcReport, when set (CollectGarbage), records what collection
+	// deletes; with gcDry it only records.
+	gcReport   *GCReport
+	gcDry      bool
+	gcGone     map[string]bool // what a dry run took for deleted
 	gcAgain    bool
 	uploadSem  chan struct{}
 	background sync.WaitGroup

@@ -7,8 +7,6 @@ func TrackedCheckpoints(c *Coordinator) int {
 	return holders
 }
 
-// EncodeInFlight and DecodeInFlight are the in-flight file's codec.
-var (
-	EncodeInFlight = encodeInFlight
-	DecodeInFlight = decodeInFlight
-)
+// EncodeInFlight is the in-flight file's encoder (DecodeInFlight is
+// exported).
+var EncodeInFlight = encodeInFlight

@@ -2,7 +2,13 @@ package checkpoint
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"fmt"
+	"io"
+	"maps"
+	"math"
 	"strings"
 
 	"go.uber.org/zap"
@@ -59,6 +65,12 @@ func (c *Coordinator) gc(ctx context.Context, plan gcPlan) error {
 	if err != nil {
 		return err
 	}
+	// Why a checkpoint directory goes, for the report: the reason of a
+	// complete checkpoint's collection, else it never completed.
+	ended := map[int64]string{}
+	for _, id := range l.complete {
+		ended[id] = fmt.Sprintf("file of checkpoint %d, completed by an instance that had lost the job", id)
+	}
 	if err := c.collectZombies(ctx, l); err != nil {
 		return err
 	}
@@ -83,9 +95,13 @@ func (c *Coordinator) gc(ctx context.Context, plan gcPlan) error {
 			// The metadata goes first, so a checkpoint half deleted is
 			// never taken for a complete one; only then are its files
 			// released.
-			if _, err := c.collect(ctx, MetadataKey(id)); err != nil {
+			if _, err := c.collect(ctx, MetadataKey(id), fmt.Sprintf("checkpoint %d expired (beyond retention)", id)); err != nil {
 				return fmt.Errorf("checkpoint: delete expired checkpoint %d: %w", id, err)
 			}
+			if r := c.gcReport; r != nil {
+				r.Expired = append(r.Expired, id)
+			}
+			ended[id] = fmt.Sprintf("file of checkpoint %d, expired", id)
 			delete(complete, id)
 			c.reg.release(id)
 			c.log.Debug("checkpoint expired", zap.Int64("checkpoint", id))
@@ -104,6 +120,9 @@ func (c *Coordinator) gc(ctx context.Context, plan gcPlan) error {
 		}
 		c.reg.hold(id, sharedKeys(m), true)
 	}
+	if r := c.gcReport; r != nil {
+		r.Retained = append(r.Retained, retained...)
+	}
 	if len(retained) > 0 {
 		// Complete checkpoints older than every retained one are gone
 		// from storage (expired by an earlier collection).
@@ -114,7 +133,11 @@ func (c *Coordinator) gc(ctx context.Context, plan gcPlan) error {
 		if complete[id] || plan.pending[id] || id >= plan.nextID {
 			continue
 		}
-		if err := c.deletePrefix(ctx, CheckpointDir(id)); err != nil {
+		why, ok := ended[id]
+		if !ok {
+			why = fmt.Sprintf("leftover of checkpoint %d, which never completed (failed, or left by a crash)", id)
+		}
+		if err := c.deletePrefix(ctx, CheckpointDir(id), why); err != nil {
 			return err
 		}
 	}
@@ -124,7 +147,7 @@ func (c *Coordinator) gc(ctx context.Context, plan gcPlan) error {
 	}
 	var n int
 	for _, in := range shared {
-		deleted, err := c.collect(ctx, in.Key)
+		deleted, err := c.collect(ctx, in.Key, "shared file no retained checkpoint references")
 		if err != nil {
 			return fmt.Errorf("checkpoint: delete unreferenced %s: %w", in.Key, err)
 		}
@@ -151,26 +174,46 @@ func fallbackFloor(m *Metadata) int64 {
 	return floor
 }
 
+// fences are the lease fences collection judges checkpoints by: those of
+// Config.Fences and this generation's.
+func (c *Coordinator) fences() Fences {
+	f := Fences{}
+	maps.Copy(f, c.cfg.Fences)
+	if c.cfg.Generation > 0 {
+		f[c.cfg.Generation] = c.cfg.Fence
+	}
+	return f
+}
+
 // collectZombies removes from l, and deletes the metadata of, the complete
-// checkpoints above the fence that an older lease generation wrote: an
-// instance that had lost the job completed them; they are never restored.
+// checkpoints the lease fences rule out (Fences.Valid): an instance that
+// had lost the job completed them after a newer generation started; they
+// are never restored.
 func (c *Coordinator) collectZombies(ctx context.Context, l *listing) error {
-	if c.cfg.Generation == 0 {
+	f := c.fences()
+	if len(f) == 0 {
 		return nil
+	}
+	low := int64(math.MaxInt64) // every checkpoint up to the lowest fence is valid
+	for _, newest := range f {
+		low = min(low, newest)
 	}
 	kept := l.complete[:0:0]
 	for _, id := range l.complete {
-		if id <= c.cfg.Fence || c.reg.holds(id) {
+		if id <= low || c.reg.holds(id) {
 			kept = append(kept, id)
 			continue
 		}
 		m, err := readMetadata(ctx, c.st, MetadataKey(id))
-		if err != nil || m.Generation >= c.cfg.Generation {
+		if err != nil || f.Valid(m) {
 			kept = append(kept, id)
 			continue
 		}
-		if _, err := c.collect(ctx, MetadataKey(id)); err != nil {
+		if _, err := c.collect(ctx, MetadataKey(id), fmt.Sprintf("checkpoint %d completed by an instance that had lost the job (lease generation %d)", id, m.Generation)); err != nil {
 			return fmt.Errorf("checkpoint: delete checkpoint %d of a zombie: %w", id, err)
+		}
+		if r := c.gcReport; r != nil {
+			r.Zombies = append(r.Zombies, id)
 		}
 		c.log.Warn("checkpoint completed by an instance that had lost the job collected", zap.Int64("checkpoint", id), zap.Int64("generation", m.Generation))
 	}
@@ -179,13 +222,28 @@ func (c *Coordinator) collectZombies(ctx context.Context, l *listing) error {
 }
 
 // collect deletes key unless the registry says something uses it (then it
-// reports false). Every deletion of garbage collection goes through here,
-// after Config.BeforeDelete.
-func (c *Coordinator) collect(ctx context.Context, key string) (bool, error) {
+// reports false); why says why it goes. Every deletion of garbage
+// collection goes through here, after Config.BeforeDelete. A dry run
+// (CollectGarbage) records the deletion instead of making it.
+func (c *Coordinator) collect(ctx context.Context, key, why string) (bool, error) {
 	if !c.reg.tryDelete(key) {
 		return false, nil
 	}
 	defer c.reg.deleted(key)
+	if r := c.gcReport; r != nil {
+		if c.gcDry {
+			// Deleted already, as far as the dry run goes: a later
+			// listing still shows it.
+			if c.gcGone[key] {
+				return false, nil
+			}
+			c.gcGone[key] = true
+		}
+		r.Deleted = append(r.Deleted, Deletion{Key: key, Reason: why})
+		if c.gcDry {
+			return true, nil
+		}
+	}
 	if c.cfg.BeforeDelete != nil {
 		if err := c.cfg.BeforeDelete(ctx); err != nil {
 			return false, fmt.Errorf("deletion vetoed: %w", err)
@@ -198,13 +256,13 @@ func (c *Coordinator) collect(ctx context.Context, key string) (bool, error) {
 	return true, nil
 }
 
-func (c *Coordinator) deletePrefix(ctx context.Context, prefix string) error {
+func (c *Coordinator) deletePrefix(ctx context.Context, prefix, why string) error {
 	infos, err := c.st.List(ctx, prefix)
 	if err != nil {
 		return fmt.Errorf("checkpoint: list %s: %w", prefix, err)
 	}
 	for _, in := range infos {
-		if _, err := c.collect(ctx, in.Key); err != nil {
+		if _, err := c.collect(ctx, in.Key, why); err != nil {
 			return fmt.Errorf("checkpoint: delete %s: %w", in.Key, err)
 		}
 	}
@@ -262,9 +320,31 @@ func (c *Coordinator) copySavepoint(m *Metadata, req *savepointRequest) {
 }
 
 func writeSavepoint(ctx context.Context, st storage.Store, m *Metadata, name string) (string, error) {
+	return ExportSavepoint(ctx, st, st, m, name, nil)
+}
+
+// ExportSavepoint copies the checkpoint or savepoint m, read from src, into
+// savepoints/<name>/ of dst, self-contained (both stores rooted at a job,
+// see JobStore; they may be the same): every file is copied and checked
+// against its size and checksum (a mismatch is an error wrapping
+// ErrStateCorrupt), and the metadata is written last, so a failed copy
+// leaves no savepoint. progress, if set, is called after each file with
+// the bytes copied so far and in all. It returns the savepoint's
+// directory.
+func ExportSavepoint(ctx context.Context, src, dst storage.Store, m *Metadata, name string, progress func(done, total int64)) (string, error) {
+	if err := validateSavepointName(name); err != nil {
+		return "", err
+	}
 	dir := SavepointDir(name)
-	if _, err := st.Stat(ctx, dir+metadataName); err == nil {
+	if _, err := dst.Stat(ctx, dir+metadataName); err == nil {
 		return "", fmt.Errorf("checkpoint: savepoint %s exists already", name)
+	}
+	total, done := m.StateSize(), int64(0)
+	copied := func(f FileHandle) {
+		done += f.Size
+		if progress != nil {
+			progress(done, total)
+		}
 	}
 	sp := *m
 	sp.Savepoint = name
@@ -275,17 +355,19 @@ func writeSavepoint(ctx context.Context, st storage.Store, m *Metadata, name str
 		for _, f := range t.Files {
 			nf := f
 			nf.Key = fmt.Sprintf("%skeyed-%d/%s", dir, t.Task, f.Name)
-			if err := copyObject(ctx, st, f.Key, nf.Key, f.Size); err != nil {
+			if err := copyChecked(ctx, src, dst, f, nf.Key); err != nil {
 				return "", err
 			}
+			copied(f)
 			nt.Files = append(nt.Files, nf)
 		}
 		if t.InFlight != nil {
 			nf := *t.InFlight
 			nf.Key = fmt.Sprintf("%skeyed-%d/%s", dir, t.Task, nf.Name)
-			if err := copyObject(ctx, st, t.InFlight.Key, nf.Key, nf.Size); err != nil {
+			if err := copyChecked(ctx, src, dst, *t.InFlight, nf.Key); err != nil {
 				return "", err
 			}
+			copied(*t.InFlight)
 			nt.InFlight = &nf
 		}
 		sp.Tasks = append(sp.Tasks, nt)
@@ -295,10 +377,31 @@ func writeSavepoint(ctx context.Context, st storage.Store, m *Metadata, name str
 		return "", err
 	}
 	crashpoint.Hit(crashpoint.SavepointBeforeMetadata)
-	if err := st.PutIfAbsent(ctx, dir+metadataName, strings.NewReader(string(data)), int64(len(data))); err != nil {
+	if err := dst.PutIfAbsent(ctx, dir+metadataName, strings.NewReader(string(data)), int64(len(data))); err != nil {
 		return "", fmt.Errorf("checkpoint: write savepoint %s: %w", name, err)
 	}
 	return dir, nil
+}
+
+// copyChecked copies f from src to key to in dst, checking its size and
+// checksum on the way.
+func copyChecked(ctx context.Context, src, dst storage.Store, f FileHandle, to string) error {
+	rc, err := src.Get(ctx, f.Key)
+	if err != nil {
+		return fmt.Errorf("checkpoint: copy %s: %w", f.Key, err)
+	}
+	defer rc.Close()
+	h := sha256.New()
+	if err := dst.Put(ctx, to, io.TeeReader(rc, h), f.Size); err != nil {
+		if errors.Is(err, storage.ErrSizeMismatch) {
+			return fmt.Errorf("checkpoint: copy %s: %w: %w", f.Key, ErrStateCorrupt, err)
+		}
+		return fmt.Errorf("checkpoint: copy %s to %s: %w", f.Key, to, err)
+	}
+	if sum := hex.EncodeToString(h.Sum(nil)); sum != f.SHA256 {
+		return fmt.Errorf("checkpoint: copy %s: %w", f.Key, &fileMismatch{f: f, size: f.Size, sum: sum})
+	}
+	return nil
 }
 
 func copyObject(ctx context.Context, st storage.Store, from, to string, size int64) error {

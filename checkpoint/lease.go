@@ -422,10 +422,19 @@ func LoadFences(ctx context.Context, st storage.Store) (Fences, error) {
 // started before it completed (its id is at most the fence of every later
 // generation).
 func (f Fences) Valid(m *Metadata) bool {
-	for g, newest := range f {
-		if g > m.Generation && m.CheckpointID > newest {
-			return false
+	_, _, out := f.RuledOutBy(m)
+	return !out
+}
+
+// RuledOutBy says why checkpoint m may not be restored: generation gen, a
+// later one than m's, started when newest was the newest complete
+// checkpoint, and m's id is above it (the lowest such generation). out is
+// false if no fence rules m out.
+func (f Fences) RuledOutBy(m *Metadata) (gen, newest int64, out bool) {
+	for g, n := range f {
+		if g > m.Generation && m.CheckpointID > n && (!out || g < gen) {
+			gen, newest, out = g, n, true
 		}
 	}
-	return true
+	return gen, newest, out
 }

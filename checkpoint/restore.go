@@ -123,7 +123,7 @@ func PrepareTask(ctx context.Context, st storage.Store, m *Metadata, task int, l
 	if err := os.RemoveAll(dest); err != nil {
 		return nil, 0, fmt.Errorf("checkpoint: clear %s: %w", dest, err)
 	}
-	if err := os.MkdirAll(dest, 0o755); err != nil {
+	if err := os.MkdirAll(dest, 0o700); err != nil {
 		return nil, 0, fmt.Errorf("checkpoint: %w", err)
 	}
 	local := filepath.Join(localDir, localName(m.CheckpointID), operators.TaskID{Stage: "keyed", Index: task}.String())
@@ -166,17 +166,30 @@ func linkIfMatches(src, dst string, f FileHandle) bool {
 
 // download fetches f into path and verifies its size and checksum.
 func download(ctx context.Context, st storage.Store, f FileHandle, path string) error {
+	return DownloadFile(ctx, st, f, path, nil)
+}
+
+// DownloadFile fetches the stored file f from st (rooted at the job) into a
+// new file at path (mode 0600) and checks its size and checksum: a mismatch
+// is an error wrapping ErrStateCorrupt that names the key and both sizes
+// and checksums. wrap, if set, wraps the stream read from st (to count or
+// pace the bytes).
+func DownloadFile(ctx context.Context, st storage.Store, f FileHandle, path string, wrap func(io.Reader) io.Reader) error {
 	rc, err := st.Get(ctx, f.Key)
 	if err != nil {
 		return fmt.Errorf("checkpoint: restore %s: %w", f.Key, err)
 	}
 	defer rc.Close()
-	out, err := os.Create(path)
+	out, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return fmt.Errorf("checkpoint: %w", err)
 	}
+	var r io.Reader = rc
+	if wrap != nil {
+		r = wrap(r)
+	}
 	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(out, h), rc)
+	n, err := io.Copy(io.MultiWriter(out, h), r)
 	if cerr := out.Close(); err == nil {
 		err = cerr
 	}

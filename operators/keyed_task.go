@@ -411,7 +411,7 @@ func (t *keyedTask) snapshot(ctx context.Context) {
 		t.decline(err)
 		return
 	}
-	if err := os.MkdirAll(filepath.Dir(al.dir), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(al.dir), 0o700); err != nil {
 		t.decline(err)
 		return
 	}

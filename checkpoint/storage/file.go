@@ -26,6 +26,13 @@ type fileStore struct {
 	root string
 }
 
+// Modes of what the store creates: checkpoints are private to the
+// processor's user.
+const (
+	dirMode  os.FileMode = 0o700
+	fileMode os.FileMode = 0o600
+)
+
 // mkdirRetries bounds how often a Put recreates a directory that a
 // concurrent Delete removed as empty under it.
 const mkdirRetries = 20
@@ -40,7 +47,7 @@ func NewFile(root string) (Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("storage: file store %s: %w", root, err)
 	}
-	if err := os.MkdirAll(abs, 0o755); err != nil {
+	if err := os.MkdirAll(abs, dirMode); err != nil {
 		return nil, fmt.Errorf("storage: file store: %w", err)
 	}
 	fi, err := os.Stat(abs)
@@ -139,7 +146,7 @@ func (s *fileStore) createTemp(dir string) (*os.File, error) {
 		}
 		rand.Read(rnd[:])
 		name := filepath.Join(dir, TempPrefix+hex.EncodeToString(rnd[:]))
-		f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+		f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, fileMode)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue // a concurrent Delete pruned dir; make it again
 		}
@@ -159,7 +166,7 @@ func (s *fileStore) mkdirs(dir string) error {
 		missing = append(missing, d)
 	}
 	for _, d := range slices.Backward(missing) {
-		if err := os.Mkdir(d, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+		if err := os.Mkdir(d, dirMode); err != nil && !errors.Is(err, fs.ErrExist) {
 			return err
 		}
 		if err := syncDir(filepath.Dir(d)); err != nil {

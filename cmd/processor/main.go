@@ -74,7 +74,7 @@ One YAML file configures a job; see the README's configuration reference.`,
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newRunCmd(), newValidateCmd(), newSavepointCmd(), newTailCmd(), newVersionCmd(), newEmbeddedBrokerCmd())
+	root.AddCommand(newRunCmd(), newValidateCmd(), newSavepointCmd(), newTailCmd(), newVersionCmd(), newEmbeddedBrokerCmd(), newCheckpointsCmd())
 	return root
 }
 

@@ -106,6 +106,12 @@ func start(ctx context.Context, o Options, lock *Lock) (*Broker, error) {
 		}))
 	}
 	if o.DataDir != "" {
+		// The broker's data is private to the processor's user; kfake
+		// creates what is inside with its own modes (Serve's process
+		// narrows those with its umask).
+		if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
+			return nil, fmt.Errorf("embedded broker: data directory: %w", err)
+		}
 		opts = append(opts, kfake.DataDir(o.DataDir))
 	}
 	c, err := kfake.NewCluster(opts...)

@@ -53,6 +53,9 @@ func Serve(ctx context.Context, o Options, noWait bool, in io.Reader, out io.Wri
 	if log == nil {
 		log = zap.NewNop()
 	}
+	// This process only runs the broker: everything it creates is
+	// private to its user (0700 directories, 0600 files).
+	privateUmask()
 	// EOF on in (the parent closed it, or died) ends every step.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

@@ -373,7 +373,7 @@ func (j *Job) attempt(ctx context.Context, ro checkpoint.RestoreOptions) (err er
 	}
 	if s.Owner != nil {
 		cc.Generation, cc.Confirm, cc.BeforeDelete = s.Owner.Generation(), s.Owner.Check, s.Owner.Check
-		cc.Fence = rec.fence
+		cc.Fence, cc.Fences = rec.fence, ro.Fences
 	}
 	cc.MaxParallelism, cc.Parallelism = s.MaxParallelism, s.Parallelism
 	cc.LocalDir = localDir

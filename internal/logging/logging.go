@@ -30,10 +30,14 @@ func New(c config.Log, out *os.File) (*zap.Logger, error) {
 		ec := zap.NewProductionEncoderConfig()
 		ec.TimeKey = "ts"
 		ec.EncodeTime = zapcore.ISO8601TimeEncoder
+		// Durations with their unit ("1.5s", "250ms"), as on the
+		// console, not a bare number of seconds.
+		ec.EncodeDuration = zapcore.StringDurationEncoder
 		enc = zapcore.NewJSONEncoder(ec)
 	case "console":
 		ec := zap.NewDevelopmentEncoderConfig()
 		ec.EncodeTime = zapcore.TimeEncoderOfLayout("15:04:05.000")
+		ec.EncodeDuration = zapcore.StringDurationEncoder
 		if IsTerminal(out) {
 			ec.EncodeLevel = zapcore.CapitalColorLevelEncoder
 		}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"go.uber.org/zap"
 )
 
@@ -191,6 +192,7 @@ func open(dir string, opts Options) (*Backend, error) {
 		// flushing the memtable, and never opens a live directory again: a
 		// WAL would be written and synced for nothing.
 		DisableWAL:   true,
+		FS:           privateFS{vfs.Default},
 		Logger:       pebbleLogger{log.Named("pebble").Sugar()},
 		MemTableSize: opts.MemTableSize,
 		CacheSize:    opts.CacheSize,

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"path/filepath"
 	"testing"
 
 	"github.com/tidemark/tidemark/operators/state"
@@ -144,5 +145,40 @@ func TestOptionsValidate(t *testing.T) {
 		if _, err := state.Open(t.TempDir(), o); err == nil {
 			t.Errorf("Open(%+v) succeeded", o)
 		}
+	}
+}
+
+// CountKeys counts every key by operator and kind, pending writes
+// included, and counts apart keys of key groups the backend does not hold.
+func TestCountKeys(t *testing.T) {
+	b := open(t, state.Options{})
+	fill(t, b, 0, 50)
+	counts, err := b.CountKeys()
+	must(t, err)
+	// fill: op1 has a value per key (every tenth deletes another) and a
+	// map entry per key; op2 a list and an event-time timer per key.
+	want := []state.OperatorKeys{
+		{Operator: "op1", Values: 45, MapEntries: 50},
+		{Operator: "op2", Lists: 50, Timers: 50},
+	}
+	if len(counts.Operators) != 2 || counts.Operators[0] != want[0] || counts.Operators[1] != want[1] {
+		t.Errorf("CountKeys: %+v, want %+v", counts.Operators, want)
+	}
+	if counts.OutOfRange != 0 || counts.Malformed != 0 || counts.Keys() != 195 {
+		t.Errorf("CountKeys: %d out of range, %d malformed, %d keys; want 0, 0, 195", counts.OutOfRange, counts.Malformed, counts.Keys())
+	}
+
+	// The same state restored into a backend holding half the key
+	// groups: the other half's keys are out of its range.
+	dir := filepath.Join(t.TempDir(), "chk")
+	_, err = b.Checkpoint(dir)
+	must(t, err)
+	half, err := state.OpenFrom(dir, filepath.Join(t.TempDir(), "live"), state.Options{KeyGroups: state.KeyGroupRange{Start: 0, End: 64}})
+	must(t, err)
+	defer half.Close()
+	hc, err := half.CountKeys()
+	must(t, err)
+	if hc.Keys() != 195 || hc.OutOfRange == 0 || hc.OutOfRange == 195 {
+		t.Errorf("restored into key groups [0,64): %d keys, %d out of range; want 195 and some but not all", hc.Keys(), hc.OutOfRange)
 	}
 }
