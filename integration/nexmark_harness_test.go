@@ -1,0 +1,268 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/tidemark/tidemark/integration/testenv"
+	"github.com/tidemark/tidemark/nexmark"
+	"github.com/tidemark/tidemark/nexmark/harness"
+	"github.com/tidemark/tidemark/nexmark/reference"
+)
+
+// The Nexmark integration tests (this file's harness; the queries are in
+// nexmark_test.go) run the processor binary on configs/nexmark/qN.yaml over
+// generated events on the real broker and compare its committed output with
+// nexmark/reference computed here from the same events.
+//
+// The input: nexmarkEvents events of seed 9 at nexmarkRate events per
+// second of event time, so that they span 60 s (six tumbling windows,
+// thirty hopping ones, many sessions) and, starting 30 s before midnight,
+// two days for q15; nexmarkPartitions partitions, as the generator writes
+// them (event n at partition n mod P).
+const (
+	nexmarkEvents     = 30_000
+	nexmarkRate       = 500
+	nexmarkPartitions = 4
+	// nexmarkRunTimeout bounds one processor run of one query.
+	nexmarkRunTimeout = 3 * time.Minute
+)
+
+func nexmarkGenConfig() nexmark.Config {
+	cfg := nexmark.DefaultConfig()
+	cfg.Seed = 9
+	cfg.Rate = nexmarkRate
+	cfg.BaseTime = time.Date(2025, 1, 1, 23, 59, 30, 0, time.UTC).UnixMilli()
+	return cfg
+}
+
+// nexmarkData is the generated input of a test and the reference's view
+// of it.
+type nexmarkData struct {
+	gen    *nexmark.Generator
+	events []nexmark.Event
+	input  reference.Input
+}
+
+func newNexmarkData(t *testing.T) *nexmarkData {
+	t.Helper()
+	gen, err := nexmark.New(nexmarkGenConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &nexmarkData{gen: gen, events: gen.Events(0, nexmarkEvents)}
+	d.input = reference.Input{Events: d.events, Partitions: nexmarkPartitions}
+	// The reference is exact for any interleaving of the partitions and
+	// any watermark timing only when no event is behind its partition's
+	// watermark (docs/nexmark.md).
+	if late := reference.BehindWatermark(d.input); len(late) > 0 {
+		t.Fatalf("%d generated events are behind the watermark (first: event %d): the reference would depend on the interleaving", len(late), late[0])
+	}
+	return d
+}
+
+// reference computes query q over the data.
+func (d *nexmarkData) reference(t *testing.T, q string) *reference.Result {
+	t.Helper()
+	r, err := reference.Query(q, d.input)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Rows)+len(r.Final) == 0 {
+		t.Fatalf("%s: the reference has no output for the test's input: a run could pass with no output", q)
+	}
+	return r
+}
+
+// write produces events [from, to) into topic (created by the caller with
+// nexmarkPartitions partitions).
+func (d *nexmarkData) write(ctx context.Context, t *testing.T, k testenv.KafkaEnv, topic string, from, to int64) {
+	t.Helper()
+	cl := k.Client(t, kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(5*time.Millisecond))
+	if err := harness.WriteEvents(ctx, cl, d.gen, topic, nexmarkPartitions, from, to); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// repoRoot is the repository's root directory.
+func repoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Dir(filepath.Dir(file))
+}
+
+// nexmarkJob is one query's job under test: its output topics, its
+// checkpoint prefix in the S3 bucket, and the processor runs on it (the
+// chaos tests' process handling).
+type nexmarkJob struct {
+	*chaosJob
+	query   string
+	input   string
+	dlq     string
+	group   string
+	storage string
+}
+
+// newNexmarkJob prepares query q's job reading the topic input: fresh
+// output and dead-letter topics, a job name and consumer group of its own,
+// checkpoints under a fresh prefix of the test bucket.
+func newNexmarkJob(t *testing.T, q, input string) *nexmarkJob {
+	t.Helper()
+	k, s := testenv.Kafka(t), testenv.S3(t)
+	j := &nexmarkJob{
+		chaosJob: &chaosJob{t: t, kafka: k, s3: s, bin: processorBinary(t), dir: t.TempDir()},
+		query:    q,
+		input:    input,
+	}
+	j.out = k.CreateTopic(t, nexmarkPartitions, nil)
+	j.dlq = k.CreateTopic(t, 1, nil)
+	j.name = testenv.UniqueName(t, "nexmark")
+	j.group = j.name
+	j.prefix = strings.TrimSuffix(s.Prefix(t), "/")
+	j.storage = fmt.Sprintf("s3://%s/%s", s.Bucket, j.prefix)
+	return j
+}
+
+// writeConfig writes the query's configuration for a run with state in
+// stateDir (relative to the job's directory), bounded (stop_at: end) or
+// not, and returns its path.
+func (j *nexmarkJob) writeConfig(stateDir string, bounded bool) string {
+	j.t.Helper()
+	src, err := harness.ReadConfig(repoRoot(), j.query)
+	if err != nil {
+		j.t.Fatal(err)
+	}
+	off := ""
+	cfg, err := harness.Rewrite(src, harness.Overrides{
+		JobName: j.name, Brokers: j.kafka.Brokers, Topic: j.input, Group: j.group, StopAtEnd: bounded,
+		Output: j.out, DeadLetter: j.dlq, TransactionTimeout: 2 * time.Minute,
+		Checkpoint: j.storage, Interval: 300 * time.Millisecond, StateDir: filepath.Join(j.dir, stateDir),
+		S3: &harness.S3{Endpoint: j.s3.Endpoint, Region: j.s3.Region}, HTTPListen: &off,
+	})
+	if err != nil {
+		j.t.Fatal(err)
+	}
+	path := filepath.Join(j.dir, fmt.Sprintf("%s-%s.yaml", j.query, stateDir))
+	if err := os.WriteFile(path, cfg, 0o600); err != nil {
+		j.t.Fatal(err)
+	}
+	return path
+}
+
+// waitExit waits for a bounded run to end and requires exit status 0.
+func (j *nexmarkJob) waitExit(ctx context.Context, p *process) {
+	j.t.Helper()
+	select {
+	case err := <-p.exited:
+		p.exited <- err
+		if err != nil {
+			j.t.Fatalf("%s: processor exited with %v:\n%s", j.query, err, p.tail(40))
+		}
+	case <-ctx.Done():
+		j.kill(p)
+		j.t.Fatalf("%s: processor still running after %v (stop_at: end):\n%s", j.query, nexmarkRunTimeout, p.tail(40))
+	}
+}
+
+// checkOutput reads the committed output to its end and compares it with
+// the reference; the dead-letter topic must be empty.
+func (j *nexmarkJob) checkOutput(ctx context.Context, want *reference.Result) {
+	j.t.Helper()
+	checkNexmarkOutput(ctx, j.t, j.kafka, j.out, j.dlq, want)
+}
+
+func checkNexmarkOutput(ctx context.Context, t *testing.T, k testenv.KafkaEnv, out, dlq string, want *reference.Result) {
+	t.Helper()
+	dead, err := harness.ReadTopic(ctx, k.Brokers, dlq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range dead[:min(len(dead), 5)] {
+		t.Errorf("dead letter %d of %d: operator %q, error %q: %.300s", i+1, len(dead), header(r, "tidemark.operator"), header(r, "tidemark.error"), r.Value)
+	}
+	recs, err := harness.ReadTopic(ctx, k.Brokers, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := want.Check(harness.ToReference(recs)); err != nil {
+		t.Fatalf("%d records committed: %v", len(recs), err)
+	}
+	t.Logf("%s: %d records committed, equal to the reference (%d rows, %d keys)", want.Query, len(recs), len(want.Rows), len(want.Final))
+}
+
+// TestNexmarkLegacyPassthrough runs the harness on what runs today: the
+// generated events written to the real broker, piped by the processor with
+// the legacy passthrough pipeline, read back committed to the end, every
+// event exactly once, and the bids turned into q0 rows (in the test)
+// equal to the reference's q0. The queries themselves run in
+// nexmark_test.go.
+func TestNexmarkLegacyPassthrough(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	d := newNexmarkData(t)
+	k, s := testenv.Kafka(t), testenv.S3(t)
+	in := k.CreateTopic(t, nexmarkPartitions, nil)
+	out := k.CreateTopic(t, nexmarkPartitions, nil)
+	dlq := k.CreateTopic(t, 1, nil)
+	begin := time.Now()
+	d.write(ctx, t, k, in, 0, nexmarkEvents)
+	t.Logf("wrote %d events in %v", nexmarkEvents, time.Since(begin).Round(time.Millisecond))
+
+	dir := t.TempDir()
+	j := newJob(t, dir, in, out, jobYAML(t, k, s, dir, in, out, dlq, "[{type: passthrough}]", "", ""))
+	p := j.start()
+	j.waitRunning(ctx, p)
+	begin = time.Now()
+	readAll(ctx, t, k, out, nexmarkEvents)
+	j.stop(ctx, p)
+	t.Logf("piped and stopped in %v", time.Since(begin).Round(time.Millisecond))
+
+	recs, err := harness.ReadTopic(ctx, k.Brokers, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != nexmarkEvents {
+		t.Fatalf("%d records committed, want %d", len(recs), nexmarkEvents)
+	}
+	want := map[uint64]int{}
+	for i := range d.events {
+		want[xxhash.Sum64(nexmark.AppendJSON(nil, &d.events[i]))]++
+	}
+	var bids []reference.Record
+	for _, r := range recs {
+		h := xxhash.Sum64(r.Value)
+		if want[h] == 0 {
+			t.Fatalf("partition %d offset %d: not a generated event, or a duplicate: %.200s", r.Partition, r.Offset, r.Value)
+		}
+		want[h]--
+		ev, err := nexmark.ParseJSON(r.Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b := ev.Bid; ev.Kind == nexmark.KindBid {
+			row := fmt.Sprintf(`{"auction":%d,"bidder":%d,"price":%d,"dateTime":%q,"extra":%s}`,
+				b.Auction, b.Bidder, b.Price, nexmark.FormatTime(b.DateTime), nexmark.AppendString(nil, b.Extra))
+			bids = append(bids, reference.Record{Value: []byte(row)})
+		}
+	}
+	q0 := d.reference(t, "q0")
+	if err := q0.Check(bids); err != nil {
+		t.Fatal(err)
+	}
+	// And the check fails without one of them.
+	if err := q0.Check(bids[1:]); err == nil {
+		t.Fatal("Check accepted the output without one bid")
+	}
+	dead, err := harness.ReadTopic(ctx, k.Brokers, dlq)
+	if err != nil || len(dead) != 0 {
+		t.Fatalf("dead letters: %d, %v", len(dead), err)
+	}
+}
