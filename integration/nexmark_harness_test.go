@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cespare/xxhash/v2"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/tidemark/tidemark/integration/testenv"
@@ -198,6 +199,119 @@ func checkNexmarkOutput(ctx context.Context, t *testing.T, k testenv.KafkaEnv, o
 	t.Logf("%s: %d records committed, equal to the reference (%d rows, %d keys)", want.Query, len(recs), len(want.Rows), len(want.Final))
 }
 
+// waitCommitted waits until the consumer group holds, for every
+// partition of topic, its end offset: a checkpoint holding every record
+// written so far has completed (the source commits a completed
+// checkpoint's positions to the group).
+func waitCommitted(ctx context.Context, t *testing.T, k testenv.KafkaEnv, p *process, group, topic string) {
+	t.Helper()
+	adm := k.Admin(t)
+	ends, err := adm.ListEndOffsets(ctx, topic)
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(ctx, t, p, "a checkpoint holding the first half of the input (positions committed to group "+group+")", func() bool {
+		got, err := adm.FetchOffsets(ctx, group)
+		if err == nil {
+			err = got.Error()
+		}
+		if err != nil {
+			return false
+		}
+		done := true
+		ends.Each(func(o kadm.ListedOffset) {
+			c, ok := got.Lookup(topic, o.Partition)
+			done = done && ok && c.At >= o.Offset
+		})
+		return done
+	})
+}
+
+// TestNexmarkLegacyRestore runs the restore half of the harness on what
+// runs today (the legacy passthrough pipeline): half of the input
+// written and read until a completed checkpoint holds it, the rest
+// written, SIGKILL, a second run in a fresh state directory restoring
+// the checkpoint from S3; every event is committed exactly once.
+func TestNexmarkLegacyRestore(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	d := newNexmarkData(t)
+	k, s := testenv.Kafka(t), testenv.S3(t)
+	in := k.CreateTopic(t, nexmarkPartitions, nil)
+	out := k.CreateTopic(t, nexmarkPartitions, nil)
+	dlq := k.CreateTopic(t, 1, nil)
+	const half = nexmarkEvents / 2
+	d.write(ctx, t, k, in, 0, half)
+
+	dir := t.TempDir()
+	group := testenv.UniqueName(t, "group")
+	cfg := strings.Replace(jobYAML(t, k, s, dir, in, out, dlq, "[{type: passthrough}]", "", ""), "source:\n", "source:\n  group: "+group+"\n", 1)
+	j := newJob(t, dir, in, out, cfg)
+	first := j.start()
+	waitCommitted(ctx, t, k, first, group, in)
+	d.write(ctx, t, k, in, half, nexmarkEvents)
+	j.kill(first)
+
+	fresh := strings.Replace(cfg, filepath.Join(dir, "state"), filepath.Join(dir, "state-2"), 1)
+	if fresh == cfg {
+		t.Fatal("the configuration names no state dir to replace")
+	}
+	second := j.startArgs(writeFile(t, filepath.Join(dir, "fresh.yaml"), fresh), nil)
+	j.waitRunning(ctx, second)
+	readAll(ctx, t, k, out, nexmarkEvents)
+	j.stop(ctx, second)
+	if !strings.Contains(second.tail(1<<20), `"msg":"restoring from checkpoint"`) {
+		t.Fatalf("the second run did not restore a checkpoint:\n%s", second.tail(40))
+	}
+	recs, err := harness.ReadTopic(ctx, k.Brokers, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkEventsOnce(t, d, recs)
+}
+
+func writeFile(t *testing.T, path, data string) string {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// checkEventsOnce requires recs to hold every generated event exactly
+// once, and returns the bids as q0 rows (made here, in the test).
+func checkEventsOnce(t *testing.T, d *nexmarkData, recs []*kgo.Record) []reference.Record {
+	t.Helper()
+	if len(recs) != nexmarkEvents {
+		t.Fatalf("%d records committed, want %d", len(recs), nexmarkEvents)
+	}
+	want := map[uint64]int{}
+	for i := range d.events {
+		want[xxhash.Sum64(nexmark.AppendJSON(nil, &d.events[i]))]++
+	}
+	var bids []reference.Record
+	for _, r := range recs {
+		h := xxhash.Sum64(r.Value)
+		if want[h] == 0 {
+			t.Fatalf("partition %d offset %d: not a generated event, or a duplicate: %.200s", r.Partition, r.Offset, r.Value)
+		}
+		want[h]--
+		ev, err := nexmark.ParseJSON(r.Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b := ev.Bid; ev.Kind == nexmark.KindBid {
+			row := fmt.Sprintf(`{"auction":%d,"bidder":%d,"price":%d,"dateTime":%q,"extra":%s}`,
+				b.Auction, b.Bidder, b.Price, nexmark.FormatTime(b.DateTime), nexmark.AppendString(nil, b.Extra))
+			bids = append(bids, reference.Record{Value: []byte(row)})
+		}
+	}
+	return bids
+}
+
 // TestNexmarkLegacyPassthrough runs the harness on what runs today: the
 // generated events written to the real broker, piped by the processor with
 // the legacy passthrough pipeline, read back committed to the end, every
@@ -229,30 +343,7 @@ func TestNexmarkLegacyPassthrough(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(recs) != nexmarkEvents {
-		t.Fatalf("%d records committed, want %d", len(recs), nexmarkEvents)
-	}
-	want := map[uint64]int{}
-	for i := range d.events {
-		want[xxhash.Sum64(nexmark.AppendJSON(nil, &d.events[i]))]++
-	}
-	var bids []reference.Record
-	for _, r := range recs {
-		h := xxhash.Sum64(r.Value)
-		if want[h] == 0 {
-			t.Fatalf("partition %d offset %d: not a generated event, or a duplicate: %.200s", r.Partition, r.Offset, r.Value)
-		}
-		want[h]--
-		ev, err := nexmark.ParseJSON(r.Value)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if b := ev.Bid; ev.Kind == nexmark.KindBid {
-			row := fmt.Sprintf(`{"auction":%d,"bidder":%d,"price":%d,"dateTime":%q,"extra":%s}`,
-				b.Auction, b.Bidder, b.Price, nexmark.FormatTime(b.DateTime), nexmark.AppendString(nil, b.Extra))
-			bids = append(bids, reference.Record{Value: []byte(row)})
-		}
-	}
+	bids := checkEventsOnce(t, d, recs)
 	q0 := d.reference(t, "q0")
 	if err := q0.Check(bids); err != nil {
 		t.Fatal(err)
