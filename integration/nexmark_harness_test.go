@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -356,4 +357,36 @@ func TestNexmarkLegacyPassthrough(t *testing.T) {
 	if err != nil || len(dead) != 0 {
 		t.Fatalf("dead letters: %d, %v", len(dead), err)
 	}
+}
+
+// runNexmarkBench runs cmd/nexmarkbench briefly on the test broker with
+// -queries queries, so that `make bench-nexmark` cannot rot, and checks
+// its tables: the raw pipe's row, one row per query, allocation rows.
+func runNexmarkBench(t *testing.T, queries string, want []string) {
+	t.Helper()
+	k := testenv.Kafka(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "go", "run", "./cmd/nexmarkbench", "-brokers", strings.Join(k.Brokers, ","),
+		"-events", "20000", "-rate", fmt.Sprint(nexmarkRate), "-queries", queries, "-markdown",
+		"-allocs-pkgs", "./format/json", "-allocs-bench", "Decode", "-benchtime", "100x", "-dir", t.TempDir())
+	cmd.Dir = repoRoot()
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("nexmarkbench: %v\n%s\n%s", err, stdout.String(), stderr.String())
+	}
+	out := stdout.String()
+	t.Logf("nexmarkbench:\n%s", out)
+	for _, w := range append([]string{"| raw | franz-go consume→produce |", "| format/json | Decode/"}, want...) {
+		if !strings.Contains(out, w) {
+			t.Errorf("the output lacks %q", w)
+		}
+	}
+}
+
+// TestNexmarkBenchShort: the benchmark's raw pipe and allocation table
+// (the queries' rows run in nexmark_test.go's TestNexmarkBench).
+func TestNexmarkBenchShort(t *testing.T) {
+	runNexmarkBench(t, "none", nil)
 }

@@ -97,3 +97,13 @@ func TestNexmarkRestore(t *testing.T) {
 		})
 	}
 }
+
+// TestNexmarkBench runs `make bench-nexmark`'s program briefly over every
+// query (each output checked against the reference by the program).
+func TestNexmarkBench(t *testing.T) {
+	var want []string
+	for _, q := range reference.Names {
+		want = append(want, "| "+q+" | configs/nexmark/"+q+".yaml |")
+	}
+	runNexmarkBench(t, strings.Join(reference.Names, ","), want)
+}
