@@ -167,7 +167,7 @@ func TestStatelessQueries(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	evs := gen.Events(0, 20_000)
+	evs := gen.Events(0, 10_000)
 	for _, q := range []string{"q0", "q1", "q2"} {
 		t.Run(q, func(t *testing.T) {
 			ops := compileStateless(t, q)
