@@ -10,7 +10,10 @@ package integration
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +22,108 @@ import (
 	"github.com/tidemark/tidemark/nexmark/harness"
 	"github.com/tidemark/tidemark/nexmark/reference"
 )
+
+// nexmarkRunTimeout bounds one processor run of one query.
+const nexmarkRunTimeout = 3 * time.Minute
+
+// nexmarkJob is one query's job under test: its output topics, its
+// checkpoint prefix in the S3 bucket, and the processor runs on it (the
+// chaos tests' process handling).
+type nexmarkJob struct {
+	*chaosJob
+	query   string
+	input   string
+	dlq     string
+	group   string
+	storage string
+}
+
+// newNexmarkJob prepares query q's job reading the topic input: fresh
+// output and dead-letter topics, a job name and consumer group of its own,
+// checkpoints under a fresh prefix of the test bucket.
+func newNexmarkJob(t *testing.T, q, input string) *nexmarkJob {
+	t.Helper()
+	k, s := testenv.Kafka(t), testenv.S3(t)
+	j := &nexmarkJob{
+		chaosJob: &chaosJob{t: t, kafka: k, s3: s, bin: processorBinary(t), dir: t.TempDir()},
+		query:    q,
+		input:    input,
+	}
+	j.out = k.CreateTopic(t, nexmarkPartitions, nil)
+	j.dlq = k.CreateTopic(t, 1, nil)
+	j.name = testenv.UniqueName(t, "nexmark")
+	j.group = j.name
+	j.prefix = strings.TrimSuffix(s.Prefix(t), "/")
+	j.storage = fmt.Sprintf("s3://%s/%s", s.Bucket, j.prefix)
+	return j
+}
+
+// writeConfig writes the query's configuration for a run with state in
+// stateDir (relative to the job's directory), bounded (stop_at: end) or
+// not, and returns its path.
+func (j *nexmarkJob) writeConfig(stateDir string, bounded bool) string {
+	j.t.Helper()
+	src, err := harness.ReadConfig(repoRoot(), j.query)
+	if err != nil {
+		j.t.Fatal(err)
+	}
+	off := ""
+	cfg, err := harness.Rewrite(src, harness.Overrides{
+		JobName: j.name, Brokers: j.kafka.Brokers, Topic: j.input, Group: j.group, StopAtEnd: bounded,
+		Output: j.out, DeadLetter: j.dlq, TransactionTimeout: 2 * time.Minute,
+		Checkpoint: j.storage, Interval: 300 * time.Millisecond, StateDir: filepath.Join(j.dir, stateDir),
+		S3: &harness.S3{Endpoint: j.s3.Endpoint, Region: j.s3.Region}, HTTPListen: &off,
+	})
+	if err != nil {
+		j.t.Fatal(err)
+	}
+	path := filepath.Join(j.dir, fmt.Sprintf("%s-%s.yaml", j.query, stateDir))
+	if err := os.WriteFile(path, cfg, 0o600); err != nil {
+		j.t.Fatal(err)
+	}
+	return path
+}
+
+// waitExit waits for a bounded run to end and requires exit status 0.
+func (j *nexmarkJob) waitExit(ctx context.Context, p *process) {
+	j.t.Helper()
+	select {
+	case err := <-p.exited:
+		p.exited <- err
+		if err != nil {
+			j.t.Fatalf("%s: processor exited with %v:\n%s", j.query, err, p.tail(40))
+		}
+	case <-ctx.Done():
+		j.kill(p)
+		j.t.Fatalf("%s: processor still running after %v (stop_at: end):\n%s", j.query, nexmarkRunTimeout, p.tail(40))
+	}
+}
+
+// checkOutput reads the committed output to its end and compares it with
+// the reference; the dead-letter topic must be empty.
+func (j *nexmarkJob) checkOutput(ctx context.Context, want *reference.Result) {
+	j.t.Helper()
+	checkNexmarkOutput(ctx, j.t, j.kafka, j.out, j.dlq, want)
+}
+
+func checkNexmarkOutput(ctx context.Context, t *testing.T, k testenv.KafkaEnv, out, dlq string, want *reference.Result) {
+	t.Helper()
+	dead, err := harness.ReadTopic(ctx, k.Brokers, dlq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range dead[:min(len(dead), 5)] {
+		t.Errorf("dead letter %d of %d: operator %q, error %q: %.300s", i+1, len(dead), header(r, "tidemark.operator"), header(r, "tidemark.error"), r.Value)
+	}
+	recs, err := harness.ReadTopic(ctx, k.Brokers, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := want.Check(harness.ToReference(recs)); err != nil {
+		t.Fatalf("%d records committed: %v", len(recs), err)
+	}
+	t.Logf("%s: %d records committed, equal to the reference (%d rows, %d keys)", want.Query, len(recs), len(want.Rows), len(want.Final))
+}
 
 // TestNexmarkValidate: `processor validate` accepts every configs/nexmark
 // query as it is in the repository.
