@@ -154,6 +154,7 @@ func TestNexmarkQueries(t *testing.T) {
 	cancel()
 	for _, q := range reference.Names {
 		t.Run(q, func(t *testing.T) {
+			t.Parallel() // two at a time (-parallel defaults to GOMAXPROCS): the runs mostly wait
 			want := d.reference(t, q)
 			ctx, cancel := context.WithTimeout(context.Background(), nexmarkRunTimeout)
 			defer cancel()
@@ -180,6 +181,7 @@ func TestNexmarkRestore(t *testing.T) {
 	const half = nexmarkEvents / 2
 	for _, q := range reference.Names {
 		t.Run(q, func(t *testing.T) {
+			t.Parallel()
 			want := d.reference(t, q)
 			ctx, cancel := context.WithTimeout(context.Background(), 2*nexmarkRunTimeout)
 			defer cancel()
