@@ -148,7 +148,11 @@ func TestNexmarkLegacyRestore(t *testing.T) {
 
 	dir := t.TempDir()
 	group := testenv.UniqueName(t, "group")
-	cfg := strings.Replace(jobYAML(t, k, s, dir, in, out, dlq, "[{type: passthrough}]", "", ""), "source:\n", "source:\n  group: "+group+"\n", 1)
+	cfg := jobYAML(t, k, s, dir, in, out, dlq, "[{type: passthrough}]", "", "")
+	cfg = strings.Replace(cfg, "source:\n", "source:\n  group: "+group+"\n", 1)
+	// The second run, in another state directory, waits this long for
+	// the SIGKILLed run's lease.
+	cfg = strings.Replace(cfg, "checkpoint:\n", "checkpoint:\n  lease_timeout: 3s\n", 1)
 	j := newJob(t, dir, in, out, cfg)
 	first := j.start()
 	waitCommitted(ctx, t, k, first, group, in)

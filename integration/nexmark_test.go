@@ -72,7 +72,10 @@ func (j *nexmarkJob) writeConfig(stateDir string, bounded bool) string {
 		JobName: j.name, Brokers: j.kafka.Brokers, Topic: j.input, Group: j.group, StopAtEnd: bounded,
 		Output: j.out, DeadLetter: j.dlq, TransactionTimeout: 2 * time.Minute,
 		Checkpoint: j.storage, Interval: 300 * time.Millisecond, StateDir: filepath.Join(j.dir, stateDir),
-		S3: &harness.S3{Endpoint: j.s3.Endpoint, Region: j.s3.Region}, HTTPListen: &off,
+		// A restored run in a fresh state directory waits this long for
+		// the SIGKILLed run's lease.
+		LeaseTimeout: 3 * time.Second,
+		S3:           &harness.S3{Endpoint: j.s3.Endpoint, Region: j.s3.Region}, HTTPListen: &off,
 	})
 	if err != nil {
 		j.t.Fatal(err)

@@ -58,6 +58,9 @@ type Overrides struct {
 	// Checkpoint replaces checkpoint.storage; Interval checkpoint.interval.
 	Checkpoint string
 	Interval   time.Duration
+	// LeaseTimeout sets checkpoint.lease_timeout: how long a restarted
+	// job in another state directory waits for a SIGKILLed holder.
+	LeaseTimeout time.Duration
 	// StateDir replaces state.dir.
 	StateDir string
 	// S3, when set, replaces the s3 section (path-style addressing).
@@ -131,6 +134,9 @@ func Rewrite(src []byte, o Overrides) ([]byte, error) {
 	}
 	if o.Interval > 0 {
 		set(section(root, "checkpoint"), "interval", str(o.Interval.String()))
+	}
+	if o.LeaseTimeout > 0 {
+		set(section(root, "checkpoint"), "lease_timeout", str(o.LeaseTimeout.String()))
 	}
 	if o.StateDir != "" {
 		set(section(root, "state"), "dir", str(o.StateDir))

@@ -56,8 +56,9 @@ type config struct {
 		TransactionTimeout string `yaml:"transaction_timeout"`
 	} `yaml:"output"`
 	Checkpoint struct {
-		Storage  string `yaml:"storage"`
-		Interval string `yaml:"interval"`
+		Storage      string `yaml:"storage"`
+		Interval     string `yaml:"interval"`
+		LeaseTimeout string `yaml:"lease_timeout"`
 	} `yaml:"checkpoint"`
 	State struct {
 		Dir string `yaml:"dir"`
@@ -188,7 +189,7 @@ func TestRewrite(t *testing.T) {
 	out, err := Rewrite(src, Overrides{
 		JobName: "job-1", Parallelism: 3, Brokers: []string{"127.0.0.1:1", "127.0.0.1:2"},
 		Topic: "in-1", Group: "g-1", Output: "out-1", DeadLetter: "dlq-1",
-		TransactionTimeout: 2 * time.Minute, Checkpoint: "s3://b/p", Interval: 300 * time.Millisecond,
+		TransactionTimeout: 2 * time.Minute, Checkpoint: "s3://b/p", Interval: 300 * time.Millisecond, LeaseTimeout: 3 * time.Second,
 		StateDir: "/tmp/x y", S3: &S3{Endpoint: "http://127.0.0.1:9", Region: "us-east-1"},
 		HTTPListen: &listen, LogLevel: "debug",
 	})
@@ -208,7 +209,7 @@ func TestRewrite(t *testing.T) {
 		t.Errorf("sinks %+v, dead letters %+v", c.Sinks, c.DeadLetter)
 	case c.Output.TransactionTimeout != "2m0s" || c.Output.Delivery != "exactly_once":
 		t.Errorf("output %+v", c.Output)
-	case c.Checkpoint.Storage != "s3://b/p" || c.Checkpoint.Interval != "300ms" || c.State.Dir != "/tmp/x y":
+	case c.Checkpoint.Storage != "s3://b/p" || c.Checkpoint.Interval != "300ms" || c.Checkpoint.LeaseTimeout != "3s" || c.State.Dir != "/tmp/x y":
 		t.Errorf("checkpoint %+v, state %+v", c.Checkpoint, c.State)
 	case c.S3.Endpoint != "http://127.0.0.1:9" || c.S3.Region != "us-east-1" || !c.S3.PathStyle:
 		t.Errorf("s3 %+v", c.S3)
