@@ -54,12 +54,14 @@ func Parse(name string, data []byte, lookup func(string) (string, bool)) (Config
 		}
 		refs := map[*yaml.Node]bool{}
 		substitute(root, "", lookup, refs, &ps)
-		w := walker{lines: lines, refs: refs}
+		nodes := map[string]*yaml.Node{}
+		w := walker{lines: lines, refs: refs, nodes: nodes}
 		w.check(root, reflect.TypeFor[Config](), "")
 		if len(w.ps.list) > 0 {
 			ps.list = append(ps.list, w.ps.list...)
 			return cfg, ps.err(name)
 		}
+		cfg.lines, cfg.nodes = lines, nodes
 		if err := root.Decode(&cfg); err != nil {
 			// The walker found nothing wrong, so this is unexpected:
 			// report it rather than validating half a configuration.

@@ -191,13 +191,18 @@ const MinDiscoveryInterval = 100 * time.Millisecond
 // StartTime interprets source.start_offset: zero time with latest false for
 // "earliest", latest true for "latest", or the timestamp given.
 func (c *Config) StartTime() (t time.Time, err error) {
-	switch c.Source.StartOffset {
+	return parseStartOffset(c.Source.StartOffset)
+}
+
+// parseStartOffset interprets a start_offset (see StartTime).
+func parseStartOffset(s string) (t time.Time, err error) {
+	switch s {
 	case StartEarliest, StartLatest:
 		return time.Time{}, nil
 	}
-	t, err = time.Parse(time.RFC3339, c.Source.StartOffset)
+	t, err = time.Parse(time.RFC3339, s)
 	if err != nil {
-		return t, fmt.Errorf("must be %s or an RFC 3339 timestamp, got %q", quoteList(StartEarliest, StartLatest), c.Source.StartOffset)
+		return t, fmt.Errorf("must be %s or an RFC 3339 timestamp, got %q", quoteList(StartEarliest, StartLatest), s)
 	}
 	return t, nil
 }
