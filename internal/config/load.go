@@ -69,6 +69,22 @@ func Parse(name string, data []byte, lookup func(string) (string, bool)) (Config
 			return cfg, ps.err(name)
 		}
 	}
+	if !cfg.IsGraph() {
+		if _, ok := lines["output"]; ok {
+			ps.add("output", lines["output"], "applies to the job graph form (sinks); in the single-chain form set sink.delivery, sink.transactional_id_prefix, sink.transaction_timeout and sink.on_rejected")
+		}
+		if _, ok := lines["dead_letter"]; ok {
+			ps.add("dead_letter", lines["dead_letter"], "applies to the job graph form (sinks); in the single-chain form set sink.dead_letter_topic")
+		}
+	} else {
+		for _, k := range []string{"source", "pipeline", "sink"} {
+			if l, ok := lines[k]; ok && !cfg.hasLegacy() {
+				ps.add(k, l, "belongs to the single-chain form, but this configuration uses the job graph form (sources, operators, sinks): "+
+					"move its settings to sources[], operators[], sinks[] and output (see `processor migrate`)")
+			}
+		}
+	}
+	cfg.syncOutput()
 	if err := cfg.Validate(); err != nil {
 		var ce *Error
 		if errors.As(err, &ce) {

@@ -34,6 +34,9 @@ type Job struct {
 	DeadLetterTopic string
 	// Config is the configuration the plan was built from.
 	Config *config.Config
+	// Warnings are what the planner found odd but runnable (an operator
+	// nothing reads), with keys and lines as problems have.
+	Warnings []config.Problem
 }
 
 // StageKind says what feeds a stage's tasks.
