@@ -259,7 +259,14 @@ func (c *Config) Line(key string) int { return lineOf(c.lines, key) }
 // (from:, ports, cycles, changelog modes) is checked by the planner.
 func (c *Config) validateGraph(ps *problems) {
 	if c.hasLegacy() {
-		ps.add("sources", 0, "the configuration mixes the job graph form (sources, operators, sinks) with the single-chain form (source, pipeline, sink): "+
+		key := "sink"
+		switch {
+		case len(c.Source.Topics) > 0 || c.Source.TopicRegex != "":
+			key = "source"
+		case len(c.Pipeline.Operators) > 0:
+			key = "pipeline"
+		}
+		ps.add(key, 0, "the configuration mixes the job graph form (sources, operators, sinks) with the single-chain form (source, pipeline, sink): "+
 			"use one; `processor migrate --config FILE` prints the single chain as a graph")
 	}
 	if len(c.Sources) == 0 {
@@ -286,9 +293,8 @@ func (c *Config) validateGraph(ps *problems) {
 	sourceTopics := map[string]string{}
 	for i := range c.Sources {
 		s := &c.Sources[i]
-		key := fmt.Sprintf("sources[%d]", i)
+		key := c.SourceKey(i)
 		claim(key, s.Name)
-		key = c.SourceKey(i)
 		c.validateSourceConfig(ps, s, key)
 		for j, t := range s.Topics {
 			sourceTopics[t] = fmt.Sprintf("%s.topics[%d]", key, j)
@@ -296,13 +302,13 @@ func (c *Config) validateGraph(ps *problems) {
 	}
 	for i := range c.Operators {
 		if name := nodeName(&c.Operators[i]); name != "" {
-			claim(fmt.Sprintf("operators[%d]", i), name)
+			claim(c.OperatorKey(i), name)
 		}
 	}
 	for i := range c.Sinks {
 		s := &c.Sinks[i]
-		claim(fmt.Sprintf("sinks[%d]", i), s.Name)
 		key := c.SinkKey(i)
+		claim(key, s.Name)
 		switch {
 		case s.Topic == "" && s.TopicExpr == "":
 			ps.add(key+".topic", 0, "one of topic and topic_expr is required")
@@ -329,7 +335,7 @@ func (c *Config) validateGraph(ps *problems) {
 	dl := c.DeadLetterTopic()
 	switch {
 	case c.DeadLetter.Topic == "" && len(c.Sinks) > 0 && c.Sinks[0].Topic == "":
-		ps.add("dead_letter.topic", 0, "is required when the first sink chooses its topic by expression (its default is <first sink's topic>-dead-letters)")
+		ps.add("dead_letter.topic", c.Line("sinks[0].topic_expr"), "is required when the first sink chooses its topic by expression (its default is <first sink's topic>-dead-letters)")
 	case dl != "":
 		if msg := topicProblem(dl); msg != "" {
 			ps.add("dead_letter.topic", 0, "%s", msg)
@@ -510,7 +516,7 @@ func (c *Config) CompileSource(i int) (SourceExprs, []Problem) {
 		}
 		inner.Content = []*yaml.Node{{Kind: yaml.ScalarNode, Value: strings.TrimPrefix(etKey, "event_time.")}, v}
 		m.Content = []*yaml.Node{{Kind: yaml.ScalarNode, Value: "event_time"}, inner}
-		econf, eps := spec.Parse(m, c.SourceKey(i))
+		econf, eps := spec.Parse(m, key)
 		for _, p := range eps {
 			if p.Line == 0 {
 				p.Line = c.Line(key + "." + etKey)

@@ -90,7 +90,11 @@ func Parse(name string, data []byte, lookup func(string) (string, bool)) (Config
 		if errors.As(err, &ce) {
 			for _, p := range ce.Problems {
 				if !ps.has(p.Key) { // e.g. an unset variable made it empty
-					ps.add(p.Key, lineOf(lines, p.Key), "%s", p.Msg)
+					line := p.Line
+					if line == 0 {
+						line = lineOf(lines, p.Key)
+					}
+					ps.add(p.Key, line, "%s", p.Msg)
 				}
 			}
 		}
@@ -100,6 +104,7 @@ func Parse(name string, data []byte, lookup func(string) (string, bool)) (Config
 
 // lineOf finds the line of key, or of its nearest parent present in the file.
 func lineOf(lines map[string]int, key string) int {
+	key = entryName.ReplaceAllString(key, "") // "sources[0] (events).topics" is at sources[0].topics
 	for key != "" {
 		if l, ok := lines[key]; ok {
 			return l
@@ -122,6 +127,9 @@ func yamlMsg(err error) string {
 
 // kindName describes what n holds, for messages.
 func kindName(n *yaml.Node) string { return yamlutil.KindName(n) }
+
+// entryName matches the name a problem's key gives a list entry.
+var entryName = regexp.MustCompile(` \([^)]*\)`)
 
 var envRef = regexp.MustCompile(`\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}`)
 

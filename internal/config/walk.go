@@ -27,7 +27,7 @@ type walker struct {
 	refs map[*yaml.Node]bool
 	// nodes records the value node of every key seen.
 	nodes map[string]*yaml.Node
-	ps   problems
+	ps    problems
 }
 
 // check checks n against t at path. It reports a value that cannot become

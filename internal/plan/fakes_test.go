@@ -15,7 +15,9 @@ import (
 func testEnv(t *testing.T) *plugin.Environment {
 	t.Helper()
 	env := plugin.NewEnvironment()
-	ctor := func(*plugin.ParsedConfig, *plugin.Resources) (operators.Operator, error) { return &operators.Base{}, nil }
+	ctor := func(*plugin.ParsedConfig, *plugin.Resources) (operators.Operator, error) {
+		return &operators.Base{}, nil
+	}
 	yes := func(*plugin.ParsedConfig) bool { return true }
 	window := plugin.NewObjectField("window",
 		plugin.NewStringEnumField("type", "tumbling", "hopping", "session", "attached"),
