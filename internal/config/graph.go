@@ -217,7 +217,7 @@ func (c *Config) SinkKey(i int) string { return entryKey("sinks", i, c.Sinks[i].
 // OperatorKey names operators[i] as a problem's key: "operators[3]
 // (counts)", or "operators[3]" when it has no name.
 func (c *Config) OperatorKey(i int) string {
-	return entryKey("operators", i, nodeName(&c.Operators[i]))
+	return entryKey("operators", i, NodeName(&c.Operators[i]))
 }
 
 func entryKey(list string, i int, name string) string {
@@ -227,8 +227,8 @@ func entryKey(list string, i int, name string) string {
 	return fmt.Sprintf("%s[%d] (%s)", list, i, name)
 }
 
-// nodeName returns the name key of an operator entry, "" if absent.
-func nodeName(n *yaml.Node) string {
+// NodeName returns the name key of an operator entry, "" if absent.
+func NodeName(n *yaml.Node) string {
 	n = resolveNode(n)
 	if n == nil || n.Kind != yaml.MappingNode {
 		return ""
@@ -301,7 +301,7 @@ func (c *Config) validateGraph(ps *problems) {
 		}
 	}
 	for i := range c.Operators {
-		if name := nodeName(&c.Operators[i]); name != "" {
+		if name := NodeName(&c.Operators[i]); name != "" {
 			claim(c.OperatorKey(i), name)
 		}
 	}
@@ -418,7 +418,8 @@ func checkEnum(ps *problems, key, val string, options ...string) {
 // wrong type, missing required fields and expressions that do not compile
 // are problems naming the operator ("operators[3] (counts).window.size")
 // and the line (and an expression's column). It returns the parsed
-// configs in order, or an *Error listing every problem.
+// configs in order, and with problems an *Error listing every one of
+// them; the configs are then nil for the entries that have problems.
 func (c *Config) ParseOperators(env *plugin.Environment) ([]*plugin.ParsedConfig, error) {
 	var ps problems
 	out := make([]*plugin.ParsedConfig, len(c.Operators))
@@ -433,10 +434,12 @@ func (c *Config) ParseOperators(env *plugin.Environment) ([]*plugin.ParsedConfig
 		if conf != nil && conf.From() == nil {
 			ps.add(c.OperatorKey(i)+".from", c.Operators[i].Line, "is required: the name of the source, operator or side output (op.port) the operator reads, or a list of them")
 		}
-		out[i] = conf
+		if conf != nil && conf.Name() != "" && conf.From() != nil {
+			out[i] = conf
+		}
 	}
 	if len(ps.list) > 0 {
-		return nil, &Error{Problems: ps.list}
+		return out, &Error{Problems: ps.list}
 	}
 	return out, nil
 }

@@ -49,6 +49,9 @@ type builder struct {
 	setOf    map[any]int
 	created  []any // sources and nodes, in creation order
 	inst     map[*lop][]*Node
+	// broken are the names of operators whose entries have problems:
+	// reading them is not another problem.
+	broken map[string]bool
 }
 
 type lsource struct {
@@ -116,6 +119,12 @@ func (b *builder) build() (*Job, error) {
 		b.ps = append(b.ps, ce.Problems...)
 	} else if err != nil {
 		return nil, err
+	}
+	b.broken = map[string]bool{}
+	for i, conf := range confs {
+		if conf == nil {
+			b.broken[config.NodeName(&cfg.Operators[i])] = true
+		}
 	}
 	b.logical(confs)
 	if len(b.ps) > 0 {
@@ -196,7 +205,7 @@ func (b *builder) logical(confs []*plugin.ParsedConfig) {
 	// Every op, sinks last, in configuration order.
 	b.order = ops
 	for _, ls := range b.sortedSources() {
-		if !ls.used {
+		if !ls.used && len(b.broken) == 0 {
 			k := b.cfg.SourceKey(ls.idx)
 			b.problem(k, b.cfg.Line(fmt.Sprintf("sources[%d]", ls.idx)), "no operator or sink reads source %q: remove it or read it (from: %s)", ls.src.Name, ls.src.Name)
 		}
@@ -245,6 +254,9 @@ func (b *builder) resolve(op *lop, f, key string, line int) (ref, bool) {
 		return ref{src: ls}, true
 	}
 	in, ok := b.lops[name]
+	if !ok && b.broken[name] {
+		return ref{}, false
+	}
 	if !ok {
 		names := make([]string, 0, len(b.lsources)+len(b.lops))
 		for n := range b.lsources {
@@ -326,17 +338,32 @@ func (b *builder) topo() {
 			break // restart: keep configuration order among ready ones
 		}
 		if !progress {
+			// Peel off what only reads the cycle: what is left is on it
+			// (or between two cycles).
+			left := map[*lop]bool{}
+			for _, op := range b.order {
+				left[op] = !done[op]
+			}
+			for peeled := true; peeled; {
+				peeled = false
+				for _, op := range b.order {
+					if !left[op] || slices.ContainsFunc(readers[op], func(r *lop) bool { return left[r] }) {
+						continue
+					}
+					left[op], peeled = false, true
+				}
+			}
 			var names []string
 			var first *lop
 			for _, op := range b.order {
-				if !done[op] {
+				if left[op] {
 					names = append(names, op.name)
 					if first == nil {
 						first = op
 					}
 				}
 			}
-			b.problem(first.key+".from", first.fromLs[0], "the operators %s read each other in a cycle: a job graph must be acyclic", strings.Join(names, ", "))
+			b.problem(first.fromKs[0], first.fromLs[0], "the operators %s read each other in a cycle: a job graph must be acyclic", strings.Join(names, ", "))
 			return
 		}
 	}

@@ -52,7 +52,11 @@ func (j *Job) Explain() string {
 				}
 				ins = append(ins, in)
 			}
-			fmt.Fprintf(&b, "  %s %s %s ← %s\n", n.Name, typ, n.Mode, strings.Join(ins, ", "))
+			mode := n.Mode.String()
+			if n.Kind == SinkNode && n.Sink != nil {
+				mode = n.Sink.Mode
+			}
+			fmt.Fprintf(&b, "  %s %s %s ← %s\n", n.Name, typ, mode, strings.Join(ins, ", "))
 		}
 	}
 	return b.String()

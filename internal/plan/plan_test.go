@@ -3,6 +3,7 @@ package plan_test
 import (
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -177,3 +178,5 @@ func TestConfigsPlan(t *testing.T) {
 		}
 	}
 }
+
+func typeName(v any) string { return fmt.Sprintf("%T", v) }
