@@ -216,10 +216,10 @@ func TestMigrate(t *testing.T) {
 		t.Fatalf("migrated quickstart does not load: %v\n%s", err, out)
 	}
 	for _, want := range []string{
-		"sources:\n  - name: source\n    topics: [clicks]\n",
-		"operators:\n  - name: key_by-0\n    type: key_by # key each click by its JSON \"user\" field\n    from: source\n    key: value.user\n",
+		"sources:\n  - name: source\n    format: raw\n    topics: [clicks]\n",
+		"operators:\n  - name: key_by-0\n    type: key_by # key each click by its JSON \"user\" field\n    from: source\n    field: user\n",
 		"  - name: count-1\n    type: count # running count of clicks per user, kept in state\n    from: key_by-0\n",
-		"sinks:\n  - name: sink\n    from: count-1\n    topic: clicks-per-user # per click: key = user, value = their count so far\n",
+		"sinks:\n  - name: sink\n    from: count-1\n    format: raw\n    topic: clicks-per-user # per click: key = user, value = their count so far\n",
 		"output:\n  delivery: exactly_once\n",
 		"dead_letter:\n  topic: clicks-dead-letters\n",
 		"# sample click events; the job counts clicks per user.",

@@ -79,13 +79,15 @@ func (c *Config) LegacySink() SinkConfig {
 
 // Migrate rewrites a configuration file of the single-chain form into the
 // job graph form (design §1.6) and returns the new file: source becomes
-// sources[0] named "source", each pipeline operator an entry of
-// operators reading the one before it (key_by field: f becomes key_by
-// key: value.f), sink becomes sinks[0] named "sink" with topic, its
-// dead_letter_topic becomes dead_letter.topic, and delivery,
-// transactional_id_prefix, transaction_timeout and on_rejected move to
-// output. Every other section, ${VAR} reference and comment stays as it
-// is. A file already in the graph form is an error wrapping
+// sources[0] named "source" with format raw (values as bytes, as the
+// single chain had them); each pipeline operator an entry of operators
+// reading the one before it (key_by keeps field: f, which keys exactly as
+// before, where key: value.f would write a number in decimal rather than
+// in its JSON text); sink becomes sinks[0] named "sink" with its topic
+// and format raw, its dead_letter_topic becomes dead_letter.topic, and
+// delivery, transactional_id_prefix, transaction_timeout and on_rejected
+// move to output. Every other section, ${VAR} reference and comment stays
+// as it is. A file already in the graph form is an error wrapping
 // ErrNotLegacy.
 func Migrate(data []byte) ([]byte, error) {
 	var doc yaml.Node
@@ -152,7 +154,9 @@ func Migrate(data []byte) ([]byte, error) {
 				op := mapping(item.HeadComment, "name", name, "type", typ, "from", prev)
 				op.LineComment = item.LineComment
 				if typ == "key_by" {
-					op.Content = append(op.Content, scalar("key"), scalar("value."+field))
+					// field, not key: value.<field>: a number keeps its
+					// JSON text as the key, so keys stay as they were.
+					op.Content = append(op.Content, scalar("field"), scalar(field))
 				}
 				carryComments(item, op)
 				ops = append(ops, op)
@@ -162,7 +166,7 @@ func Migrate(data []byte) ([]byte, error) {
 	}
 	var dlTopic *yaml.Node
 	output := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
-	sinkEntry := mapping("", "name", LegacySinkName, "from", prev)
+	sinkEntry := mapping("", "name", LegacySinkName, "from", prev, "format", FormatRaw)
 	if snk != nil && snk.Kind == yaml.MappingNode {
 		for i := 0; i+1 < len(snk.Content); i += 2 {
 			k, v := snk.Content[i], snk.Content[i+1]
@@ -180,7 +184,9 @@ func Migrate(data []byte) ([]byte, error) {
 		k, v := root.Content[i], root.Content[i+1]
 		switch k {
 		case srcKey:
-			entry := mapping("", "name", LegacySourceName)
+			// raw, as the single chain read and wrote values: operators
+			// see the bytes, the sink writes them as they are.
+			entry := mapping("", "name", LegacySourceName, "format", FormatRaw)
 			if s := resolveNode(v); s.Kind == yaml.MappingNode {
 				entry.Content = append(entry.Content, s.Content...)
 			}
@@ -246,7 +252,7 @@ func carryComments(from, to *yaml.Node) {
 	for i := 0; i+1 < len(from.Content); i += 2 {
 		k, v := from.Content[i], from.Content[i+1]
 		for j := 0; j+1 < len(to.Content); j += 2 {
-			if to.Content[j].Value == k.Value || k.Value == "field" && to.Content[j].Value == "key" {
+			if to.Content[j].Value == k.Value {
 				to.Content[j+1].LineComment = v.LineComment
 				to.Content[j].HeadComment = k.HeadComment
 			}
