@@ -163,6 +163,9 @@ were lost (the broker aborted them) and no checkpoint can write them again.`,
 			if err != nil {
 				return err
 			}
+			if err := runnable(path, &cfg); err != nil {
+				return err
+			}
 			if cfg.Kafka.Embedded {
 				if opts.EmbeddedCommand, err = embeddedCommand(); err != nil {
 					return err
