@@ -535,7 +535,6 @@ func (b *builder) physical() {
 			continue
 		}
 		// Stateless or a sink: one instance per stage it reads from.
-		var roots []int
 		byRoot := map[int]*Node{}
 		for _, in := range ins {
 			root := b.setOfProducer(in.p)
@@ -545,7 +544,6 @@ func (b *builder) physical() {
 				b.setOf[n] = root
 				b.created = append(b.created, n)
 				byRoot[root] = n
-				roots = append(roots, root)
 				b.inst[op] = append(b.inst[op], n)
 				part[n] = true
 			}
