@@ -515,12 +515,30 @@ func (b *builder) physical() {
 		if stateful {
 			n := b.newNode(op)
 			id := b.newSet(n)
-			for _, in := range ins {
+			chain := make([]bool, len(ins))
+			var chained, hashed []int // the producers' sets
+			for i, in := range ins {
+				key := op.conf.Key(in.in)
+				chain[i] = key.IsRecordKey() && in.p.partitioned(part)
+				if chain[i] {
+					chained = append(chained, b.setOfProducer(in.p))
+				} else {
+					hashed = append(hashed, b.setOfProducer(in.p))
+				}
+			}
+			// Chaining into the producers' stages must not make a stage
+			// send to itself through a key exchange, directly or through
+			// other stages (its barriers would wait for themselves): then
+			// every input goes through an exchange.
+			if len(chained) > 0 && b.reaches(edges, chained, hashed) {
+				clear(chain)
+			}
+			for i, in := range ins {
 				key := op.conf.Key(in.in)
 				e := &Edge{To: n, Input: in.in, Mode: op.in[in.in]}
 				b.from(e, in.p)
 				switch {
-				case key.IsRecordKey() && in.p.partitioned(part):
+				case chain[i]:
 					e.Kind = Chain
 					b.merge(id, b.setOfProducer(in.p))
 				case key.IsRecordKey():
@@ -557,6 +575,43 @@ func (b *builder) physical() {
 		}
 	}
 	b.stages(edges)
+}
+
+// reaches reports whether a set of to is one of from or is reachable from
+// one of them through the hash edges planned so far.
+func (b *builder) reaches(edges []*Edge, from, to []int) bool {
+	next := map[int][]int{}
+	for _, e := range edges {
+		if e.Kind != Hash {
+			continue
+		}
+		var f int
+		if e.FromSource != nil {
+			f = b.find(b.setOf[e.FromSource])
+		} else {
+			f = b.find(b.setOf[e.From])
+		}
+		next[f] = append(next[f], b.find(b.setOf[e.To]))
+	}
+	target := map[int]bool{}
+	for _, t := range to {
+		target[b.find(t)] = true
+	}
+	seen := map[int]bool{}
+	queue := slices.Clone(from)
+	for len(queue) > 0 {
+		s := b.find(queue[0])
+		queue = queue[1:]
+		if seen[s] {
+			continue
+		}
+		seen[s] = true
+		if target[s] {
+			return true
+		}
+		queue = append(queue, next[s]...)
+	}
+	return false
 }
 
 // from sets the sending end of e and adds e to it.

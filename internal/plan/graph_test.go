@@ -157,6 +157,17 @@ operators:
   - {name: d, type: dedup, from: u, key: key}
 sinks: [{name: out, from: d, topic: out}]
 `},
+		// A self-join: the left side is keyed by the key the aggregate
+		// preserves, the right by a field. Chaining the join into the
+		// aggregate's stage would make that stage exchange records with
+		// itself (its barriers would wait for themselves), so both sides
+		// go through an exchange into the join's own stage.
+		{"self-join", `sources: [{name: s, topics: [in]}]
+operators:
+  - {name: a, type: aggregate, from: s, group_by: {k: value.k}, window: {type: tumbling, size: 1s}, aggregates: {n: {fn: count}}}
+  - {name: j, type: join, join: window, window: {type: attached}, from: [a, a], key: {left: key, right: value.other}}
+sinks: [{name: out, from: j, topic: out}]
+`},
 		// A stateless job runs in the source stage only (q0-q2).
 		{"stateless", `sources: [{name: s, topics: [in]}]
 operators:
