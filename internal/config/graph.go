@@ -575,3 +575,38 @@ func (c *Config) CompileSink(i int) (SinkExprs, []Problem) {
 	}
 	return out, ps
 }
+
+// SourceTopics returns the topics the job reads by name (not those a
+// topic_regex matches), in order, without repeats: those of every source
+// in the graph form, source.topics in the single chain.
+func (c *Config) SourceTopics() []string {
+	if !c.IsGraph() {
+		return slices.Clone(c.Source.Topics)
+	}
+	var out []string
+	for _, s := range c.Sources {
+		for _, t := range s.Topics {
+			if !slices.Contains(out, t) {
+				out = append(out, t)
+			}
+		}
+	}
+	return out
+}
+
+// SinkTopics returns the fixed topics the job writes (not those a
+// topic_expr chooses per record), in order, without repeats: every
+// sink's topic in the graph form, sink.topic in the single chain. The
+// dead-letter topic is DeadLetterTopic.
+func (c *Config) SinkTopics() []string {
+	if !c.IsGraph() {
+		return []string{c.Sink.Topic}
+	}
+	var out []string
+	for _, s := range c.Sinks {
+		if s.Topic != "" && !slices.Contains(out, s.Topic) {
+			out = append(out, s.Topic)
+		}
+	}
+	return out
+}
