@@ -1,0 +1,43 @@
+package rank_test
+
+import (
+	"testing"
+
+	"github.com/tidemark/tidemark/nexmark/reference"
+	"github.com/tidemark/tidemark/operators"
+	"github.com/tidemark/tidemark/operators/internal/nexmarktest"
+	"github.com/tidemark/tidemark/operators/optest"
+	"github.com/tidemark/tidemark/operators/rank"
+	"github.com/tidemark/tidemark/plugin"
+)
+
+// TestNexmarkQ19: top_n as configs/nexmark/q19 configures it, over
+// generated bids with a checkpoint and a restore half way, gives the
+// reference's final rows per (auction, rank_number).
+func TestNexmarkQ19(t *testing.T) {
+	conf := parse(t, `name: q19
+type: top_n
+from: bid
+partition_by: {auction: value.auction}
+order_by: [{expr: value.price, desc: true}]
+n: 10
+rank_field: rank_number
+`)
+	n := int64(30000)
+	if testing.Short() {
+		n = 5000
+	}
+	events, bids := nexmarktest.Bids(t, 19, n, func(b map[string]any) []any { return []any{b["auction"]} })
+	newOp := func() operators.Operator {
+		op, err := rank.New(conf, &plugin.Resources{Name: "q19"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return op
+	}
+	out := nexmarktest.Run(t, newOp, bids, optest.Name("q19"))
+	if err := reference.Q19(reference.Input{Events: events, Partitions: 1}).Check(out); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d bids, %d output records", len(bids), len(out))
+}
