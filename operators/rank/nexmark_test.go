@@ -40,4 +40,11 @@ rank_field: rank_number
 		t.Fatal(err)
 	}
 	t.Logf("%d bids, %d output records", len(bids), len(out))
+
+	// The check can fail: ascending prices.
+	asc := parse(t, "type: top_n\npartition_by: {auction: value.auction}\norder_by: [{expr: value.price}]\nn: 10\nrank_field: rank_number")
+	wrong := nexmarktest.Run(t, func() operators.Operator { op, _ := rank.New(asc, &plugin.Resources{}); return op }, bids)
+	if err := reference.Q19(reference.Input{Events: events, Partitions: 1}).Check(wrong); err == nil {
+		t.Error("ascending prices passed the q19 check")
+	}
 }
