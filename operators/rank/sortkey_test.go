@@ -50,7 +50,7 @@ func TestSortKeyOrder(t *testing.T) {
 			}
 		}
 	}
-	if bytes.Compare(enc(math.Copysign(0, -1), false), enc(int64(0), false)) != 0 {
+	if !bytes.Equal(enc(math.Copysign(0, -1), false), enc(int64(0), false)) {
 		t.Error("-0 and 0 differ")
 	}
 	if !slices.Equal(enc(2.0, false), enc(int64(2), false)) {
