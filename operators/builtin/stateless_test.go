@@ -12,7 +12,7 @@ import (
 
 // build returns a constructor of the operator the YAML entry src
 // configures, through the default environment (as the job's loader does).
-func build(t *testing.T, src string) func() operators.Operator {
+func build(t testing.TB, src string) func() operators.Operator {
 	t.Helper()
 	var doc yaml.Node
 	if err := yaml.Unmarshal([]byte(src), &doc); err != nil {

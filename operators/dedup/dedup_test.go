@@ -11,7 +11,7 @@ import (
 	"github.com/tidemark/tidemark/plugin"
 )
 
-func parse(t *testing.T, src string) *plugin.ParsedConfig {
+func parse(t testing.TB, src string) *plugin.ParsedConfig {
 	t.Helper()
 	env := plugin.NewEnvironment()
 	if err := dedup.Register(env); err != nil {
@@ -28,7 +28,7 @@ func parse(t *testing.T, src string) *plugin.ParsedConfig {
 	return conf
 }
 
-func constructor(t *testing.T, src string) func() operators.Operator {
+func constructor(t testing.TB, src string) func() operators.Operator {
 	conf := parse(t, src)
 	return func() operators.Operator {
 		op, err := dedup.New(conf, &plugin.Resources{Name: "dd"})

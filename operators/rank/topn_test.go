@@ -11,7 +11,7 @@ import (
 	"github.com/tidemark/tidemark/plugin"
 )
 
-func env(t *testing.T) *plugin.Environment {
+func env(t testing.TB) *plugin.Environment {
 	t.Helper()
 	e := plugin.NewEnvironment()
 	if err := rank.Register(e); err != nil {
@@ -20,7 +20,7 @@ func env(t *testing.T) *plugin.Environment {
 	return e
 }
 
-func parse(t *testing.T, src string) *plugin.ParsedConfig {
+func parse(t testing.TB, src string) *plugin.ParsedConfig {
 	t.Helper()
 	var doc yaml.Node
 	if err := yaml.Unmarshal([]byte(src), &doc); err != nil {
