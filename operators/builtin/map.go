@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"slices"
 
 	"github.com/tidemark/tidemark/expression"
 	"github.com/tidemark/tidemark/operators"
@@ -274,9 +275,52 @@ func mapSpec() *plugin.ConfigSpec {
 			return nil
 		}).
 		PreservesKey(func(c *plugin.ParsedConfig) bool { return !c.Contains("key") }).
+		OutputFields(mapOutputFields).
 		Example("Unwrap the bid of a Nexmark event", "name: bid\ntype: map\nfrom: bids\nvalue: value.bid").
 		Example("Nexmark q1: prices in euros", "type: map\nfrom: bid\nfields:\n  auction: value.auction\n  bidder: value.bidder\n  price: round_to(value.price * 0.908, 3)\n  dateTime: value.dateTime\n  extra: value.extra").
 		Example("Re-key, stamp and tidy", "type: map\nfrom: clicks\nkey: value.user\ntimestamp: 'parse_time(value.at, \"rfc3339\")'\nset: {day: 'format_time(timestamp, \"date\")'}\nrename: {at: clicked_at}\ndrop: [debug]\nheaders: {src: '\"web\"', trace: 'nil'}")
+}
+
+// mapOutputFields is the order of a map's output fields when it lists
+// them (fields): those, then the fields set, renamed and without the
+// dropped ones. Otherwise the value's fields are not known.
+func mapOutputFields(c *plugin.ParsedConfig) []string {
+	if !c.Contains("fields") {
+		return nil
+	}
+	var names []string
+	add := func(n string) {
+		if !slices.Contains(names, n) {
+			names = append(names, n)
+		}
+	}
+	fields, _ := c.FieldExprMap("fields")
+	for _, f := range fields {
+		add(f.Name)
+	}
+	if c.Contains("set") {
+		set, _ := c.FieldExprMap("set")
+		for _, f := range set {
+			add(f.Name)
+		}
+	}
+	if c.Contains("rename") {
+		rename, _ := c.FieldStringMap("rename")
+		for _, rn := range rename {
+			if i := slices.Index(names, rn.Name); i >= 0 {
+				names = slices.Delete(names, i, i+1)
+				if j := slices.Index(names, rn.Value); j >= 0 {
+					names = slices.Delete(names, j, j+1)
+				}
+				names = append(names, rn.Value)
+			}
+		}
+	}
+	if c.Contains("drop") {
+		drop, _ := c.FieldStringList("drop")
+		names = slices.DeleteFunc(names, func(n string) bool { return slices.Contains(drop, n) })
+	}
+	return names
 }
 
 func newMap(c *plugin.ParsedConfig, _ *plugin.Resources) (operators.Operator, error) {

@@ -1,6 +1,7 @@
 package builtin_test
 
 import (
+	"fmt"
 	"testing"
 
 	"go.yaml.in/yaml/v3"
@@ -169,6 +170,28 @@ func TestStatelessDeclarations(t *testing.T) {
 		_, ps := env.Parse(&doc, "op")
 		if len(ps) != 1 || ps[0].String() != want {
 			t.Errorf("%q: %v, want %s", src, ps, want)
+		}
+	}
+}
+
+// TestMapOutputFields: the order a sink writes a map's fields in.
+func TestMapOutputFields(t *testing.T) {
+	env := plugin.Default()
+	for src, want := range map[string]string{
+		"type: map\nfields: {auction: value.auction, bidder: value.bidder, price: value.price}":               "[auction bidder price]",
+		"type: map\nfields: {a: value.a, b: value.b}\nset: {c: '1', a: '2'}\nrename: {a: z, b: c}\ndrop: [q]": "[z c]",
+		"type: map\nfields: {a: value.a, b: value.b}\ndrop: [a]":                                              "[b]",
+		"type: map\nvalue: value.bid": "[]",
+		"type: map\nset: {a: '1'}":    "[]",
+	} {
+		var doc yaml.Node
+		_ = yaml.Unmarshal([]byte(src), &doc)
+		conf, ps := env.Parse(&doc, "op")
+		if len(ps) > 0 {
+			t.Fatal(ps)
+		}
+		if got := fmt.Sprint(conf.OutputFields()); got != want {
+			t.Errorf("%q: OutputFields = %s, want %s", src, got, want)
 		}
 	}
 }
