@@ -91,7 +91,8 @@ func (t *TopN) sortKey(dst []byte) ([]byte, error) {
 	return dst, nil
 }
 
-// newEntry makes the entry of r, which t.env holds.
+// newEntry makes the entry of r, which t.env holds: its sort key, and
+// r itself; the row is encoded by encode, once it enters a top n.
 func (t *TopN) newEntry(r *operators.Record) (entry, error) {
 	sk, err := t.sortKey(nil)
 	if err != nil {
@@ -102,16 +103,25 @@ func (t *TopN) newEntry(r *operators.Record) (entry, error) {
 			return entry{}, fmt.Errorf("%s: rank_field %q needs an object value, got %s", t.path, t.rankField, describe(r))
 		}
 	}
-	row, err := rowcodec.Append(nil, r)
-	if err != nil {
-		return entry{}, fmt.Errorf("%s: %w", t.path, err)
-	}
 	rec := *r
 	rec.Kind = operators.Insert
 	if rec.Data != nil {
 		rec.Value = nil // as the row reads back from state
 	}
-	return entry{sortKey: sk, row: row, rec: &rec}, nil
+	return entry{sortKey: sk, rec: &rec}, nil
+}
+
+// encode encodes e's record as its row, if not done yet.
+func (t *TopN) encode(e *entry) error {
+	if e.row != nil {
+		return nil
+	}
+	row, err := rowcodec.Append(nil, e.rec)
+	if err != nil {
+		return &recordError{fmt.Errorf("%s: %w", t.path, err)}
+	}
+	e.row = row
+	return nil
 }
 
 func describe(r *operators.Record) string {
@@ -207,6 +217,9 @@ func (t *TopN) processContinuous(r *operators.Record, e entry, out operators.Col
 	p := old.insertPos(e.sortKey)
 	if p >= t.n {
 		return nil // outside the top n: nothing changes
+	}
+	if err := t.encode(&e); err != nil {
+		return err
 	}
 	oldLen := len(old)
 	// The old rows at p… move down one: keep them for the retractions.
@@ -325,6 +338,9 @@ func (t *TopN) processWindowed(r *operators.Record, e entry, out operators.Colle
 		p := l.insertPos(e.sortKey)
 		if p >= t.n {
 			continue
+		}
+		if err := t.encode(&e); err != nil {
+			return err
 		}
 		l, _ = l.insert(p, e, t.n)
 		t.buf = appendList(appendEnd(t.buf[:0], end), l)
