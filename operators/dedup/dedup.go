@@ -29,7 +29,21 @@ type Dedup struct {
 	dec       rowcodec.Decoder
 	buf       []byte
 	lastPurge time.Time
+	// cache holds the kept rows of recent keys, decoded, when rows never
+	// expire (no ttl): the operator alone writes its state, so the cache
+	// is the state, without reading and decoding it.
+	cache map[string]kept
 }
+
+// kept is a key's kept row: its event time and the record (unless only
+// the first row by arrival is kept).
+type kept struct {
+	ts  int64
+	rec operators.Record
+}
+
+// cacheKeys bounds the keys whose kept row a Dedup caches.
+const cacheKeys = 1 << 16
 
 // Open implements operators.Operator.
 func (d *Dedup) Open(_ context.Context, oc operators.OpenContext) error {
@@ -40,6 +54,9 @@ func (d *Dedup) Open(_ context.Context, oc operators.OpenContext) error {
 	}
 	d.backend = oc.State
 	d.rows = state.NewValue(oc.State, oc.Name, "row", state.Bytes{}, state.WithTTL(d.ttl))
+	if d.ttl <= 0 {
+		d.cache = map[string]kept{}
+	}
 	if oc.Now != nil {
 		d.lastPurge = oc.Now()
 	}
@@ -58,61 +75,76 @@ func (d *Dedup) Process(_ context.Context, recs []operators.Record, out operator
 			d.reject(*r, fmt.Errorf("%s: a %s record: dedup takes an append-only input (inserts only)", d.path, r.Kind))
 			continue
 		}
-		stored, ok, err := d.rows.Get(r.Key)
+		old, ok, err := d.get(r.Key)
 		if err != nil {
 			return err
 		}
 		if ok {
-			ts, _, err := splitTime(stored)
-			if err != nil {
-				return fmt.Errorf("dedup %s: key %q: %w", d.name, r.Key, err)
-			}
 			replace := false
 			switch {
-			case d.rowOnly(): // first by arrival: the stored row stays
+			case d.rowOnly(): // first by arrival: the kept row stays
 			case !d.eventTime: // last by arrival
 				replace = true
 			case d.keepLast: // Flink: stored.t <= cur.t, the later arrival wins ties
-				replace = ts <= r.Timestamp
-			default: // first by event time: cur.t < stored.t, the stored row wins ties
-				replace = r.Timestamp < ts
+				replace = old.ts <= r.Timestamp
+			default: // first by event time: cur.t < stored.t, the kept row wins ties
+				replace = r.Timestamp < old.ts
 			}
 			if !replace {
 				continue
 			}
 		}
+		rec := *r
+		rec.Kind = operators.Insert
+		if rec.Data != nil {
+			rec.Value = nil // as the row reads back from state
+		}
 		d.buf = binary.AppendVarint(d.buf[:0], r.Timestamp)
 		if !d.rowOnly() {
-			if d.buf, err = rowcodec.Append(d.buf, r); err != nil {
+			if d.buf, err = rowcodec.Append(d.buf, &rec); err != nil {
 				d.reject(*r, fmt.Errorf("%s: %w", d.path, err))
 				continue
 			}
 		}
-		if ok {
-			_, row, err := splitTime(stored)
-			if err != nil {
-				return err
-			}
-			old, err := d.dec.Decode(row)
-			if err != nil {
-				return fmt.Errorf("dedup %s: key %q: %w", d.name, r.Key, err)
-			}
-			old.Kind = operators.UpdateBefore
-			out.Emit(old)
-		}
 		if err := d.rows.Put(r.Key, d.buf); err != nil {
 			return err
 		}
-		rec := *r
-		if rec.Data != nil {
-			rec.Value = nil // as the row reads back from state
+		if d.cache != nil {
+			if len(d.cache) >= cacheKeys {
+				clear(d.cache)
+			}
+			d.cache[string(r.Key)] = kept{ts: r.Timestamp, rec: rec}
 		}
 		if ok {
+			old.rec.Kind = operators.UpdateBefore
+			out.Emit(old.rec)
 			rec.Kind = operators.UpdateAfter
 		}
 		out.Emit(rec)
 	}
 	return nil
+}
+
+// get returns the kept row of key, from the cache or from state.
+func (d *Dedup) get(key []byte) (kept, bool, error) {
+	if k, ok := d.cache[string(key)]; ok {
+		return k, true, nil
+	}
+	stored, ok, err := d.rows.Get(key)
+	if err != nil || !ok {
+		return kept{}, false, err
+	}
+	ts, row, err := splitTime(stored)
+	if err != nil {
+		return kept{}, false, fmt.Errorf("dedup %s: key %q: %w", d.name, key, err)
+	}
+	k := kept{ts: ts}
+	if !d.rowOnly() {
+		if k.rec, err = d.dec.Decode(row); err != nil {
+			return kept{}, false, fmt.Errorf("dedup %s: key %q: %w", d.name, key, err)
+		}
+	}
+	return k, true, nil
 }
 
 func splitTime(b []byte) (int64, []byte, error) {
