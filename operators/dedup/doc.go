@@ -7,7 +7,9 @@
 // key → the kept row's event time and, unless only the first row by
 // arrival is kept, the row itself; with a ttl, each value expires that
 // long (processing time) after it was last written, and the next row of
-// the key is the first again.
+// the key is the first again. Without a ttl the operator also keeps the
+// rows of recent keys decoded in memory (it alone writes its state), so a
+// repeated key costs no state read.
 //
 // Register adds the type to a plugin.Environment.
 package dedup
