@@ -50,7 +50,7 @@ func BenchmarkMapQ1(b *testing.B) {
 }
 
 func BenchmarkKeyByComposite(b *testing.B) {
-	benchOperator(b, "type: key_by\nkey: '[value.bidder, value.auction]'")
+	benchOperator(b, "type: key_by\nkey: [value.bidder, value.auction]")
 }
 
 func BenchmarkFlatMap(b *testing.B) {

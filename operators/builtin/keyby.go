@@ -27,10 +27,12 @@ import (
 type KeyBy struct {
 	operators.Base
 	Field string
-	// Key, when set, computes the key instead of Field.
-	Key *plugin.Expr
+	// Key, when set, computes the key instead of Field: one expression,
+	// or several for a composite key (the JSON list of their values).
+	Key []*plugin.Expr
 
 	env    expression.Env
+	vals   []any
 	reject func(operators.Record, error)
 }
 
@@ -47,9 +49,9 @@ func (k *KeyBy) Process(_ context.Context, recs []operators.Record, out operator
 		var key []byte
 		var err error
 		switch {
-		case k.Key != nil:
+		case len(k.Key) > 0:
 			k.env.SetRecord(&recs[i])
-			key, err = k.Key.EvalKey(&k.env, nil)
+			key, err = k.exprKey()
 		case r.Value != nil:
 			// The bytes as read: a number keeps its JSON text (1.0, -1.5e3),
 			// so keys, and the key groups of existing state, stay as they were.
@@ -65,6 +67,26 @@ func (k *KeyBy) Process(_ context.Context, recs []operators.Record, out operator
 		out.Emit(r)
 	}
 	return nil
+}
+
+// exprKey evaluates Key over the record in k.env.
+func (k *KeyBy) exprKey() ([]byte, error) {
+	if len(k.Key) == 1 {
+		return k.Key[0].EvalKey(&k.env, nil)
+	}
+	k.vals = k.vals[:0]
+	for _, e := range k.Key {
+		v, err := e.Eval(&k.env)
+		if err != nil {
+			return nil, err
+		}
+		k.vals = append(k.vals, v)
+	}
+	key, err := expression.AppendKey(nil, k.vals)
+	if err != nil {
+		return nil, fmt.Errorf("key: %w", err)
+	}
+	return key, nil
 }
 
 // dataKey is key over a value decoded without its bytes.

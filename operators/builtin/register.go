@@ -61,10 +61,10 @@ func keyBySpec() *plugin.ConfigSpec {
 			Example("user").
 			Optional().
 			Fingerprint()).
-		Field(plugin.NewExprField("key", expression.RecordContext).
-			Description("The key, an expression over the record. Set `field` or `key`.").
+		Field(plugin.NewExprListField("key", expression.RecordContext).
+			Description("The key: an expression over the record, or a list of them for a composite key (the JSON list of their values). Set `field` or `key`.").
 			Example("value.user").
-			Example("[value.bidder, value.auction]").
+			Example([]string{"value.bidder", "value.auction"}).
 			Optional().
 			Fingerprint()).
 		Check(func(c *plugin.ParsedConfig) error {
@@ -81,12 +81,12 @@ func keyBySpec() *plugin.ConfigSpec {
 			return nil
 		}).
 		Example("Key clicks by user", "type: key_by\nfield: user").
-		Example("Key bids by bidder and auction", "type: key_by\nfrom: bid\nkey: '[value.bidder, value.auction]'")
+		Example("Key bids by bidder and auction", "type: key_by\nfrom: bid\nkey: [value.bidder, value.auction]")
 }
 
 func newKeyBy(c *plugin.ParsedConfig, _ *plugin.Resources) (operators.Operator, error) {
 	if c.Contains("key") {
-		k, err := c.FieldExpr("key")
+		k, err := c.FieldExprList("key")
 		if err != nil {
 			return nil, err
 		}

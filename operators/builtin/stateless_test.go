@@ -77,7 +77,9 @@ func TestFlatMapValue(t *testing.T) {
 }
 
 func TestKeyByExpression(t *testing.T) {
+	// A list built by one expression and a list of expressions key alike.
 	golden(t, "keyby-expr", "type: key_by\nkey: '[value.bidder, value.auction]'")
+	golden(t, "keyby-list", "type: key_by\nkey: [value.bidder, value.auction]")
 }
 
 func TestKeyByField(t *testing.T) {
@@ -154,7 +156,7 @@ func TestStatelessDeclarations(t *testing.T) {
 	if m, _ := parse("type: union\nfrom: [a, b]").OutputMode([]plugin.Mode{plugin.Append, plugin.Updating}); m != plugin.Updating {
 		t.Error("a union of an updating input is not updating")
 	}
-	if d := parse("type: key_by\nkey: '[value.bidder, value.auction]'").Describe(); d != "type=key_by key=[value.bidder, value.auction]" {
+	if d := parse("type: key_by\nkey: [value.bidder, value.auction]").Describe(); d != `type=key_by key=["value.bidder","value.auction"]` {
 		t.Errorf("key_by Describe = %q", d)
 	}
 	for src, want := range map[string]string{
