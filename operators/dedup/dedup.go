@@ -113,7 +113,11 @@ func (d *Dedup) Process(_ context.Context, recs []operators.Record, out operator
 			if len(d.cache) >= cacheKeys {
 				clear(d.cache)
 			}
-			d.cache[string(r.Key)] = kept{ts: r.Timestamp, rec: rec}
+			k := kept{ts: r.Timestamp}
+			if !d.rowOnly() {
+				k.rec = rec
+			}
+			d.cache[string(r.Key)] = k
 		}
 		if ok {
 			old.rec.Kind = operators.UpdateBefore
