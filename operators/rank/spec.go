@@ -3,6 +3,9 @@ package rank
 import (
 	"errors"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
 	"github.com/tidemark/tidemark/expression"
 	"github.com/tidemark/tidemark/operators"
 	"github.com/tidemark/tidemark/plugin"
@@ -91,8 +94,11 @@ func Spec() *plugin.ConfigSpec {
 }
 
 // New builds a top_n from its parsed configuration.
-func New(c *plugin.ParsedConfig, _ *plugin.Resources) (operators.Operator, error) {
+func New(c *plugin.ParsedConfig, res *plugin.Resources) (operators.Operator, error) {
 	t := &TopN{path: c.Path()}
+	if res != nil && c.Contains("window") {
+		t.late = lateCounter(res.Metrics, res.Log)
+	}
 	if t.path == "" {
 		t.path = "top_n"
 	}
@@ -136,4 +142,28 @@ func New(c *plugin.ParsedConfig, _ *plugin.Resources) (operators.Operator, error
 		}
 	}
 	return t, nil
+}
+
+// lateCounter registers the counter of late records with reg (nil:
+// none), sharing it with the other operators of reg that count theirs.
+func lateCounter(reg prometheus.Registerer, log *zap.Logger) prometheus.Counter {
+	c := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "tidemark_late_records_total",
+		Help: "Records that arrived after the watermark had passed them (dropped, or sent to the operator's late side output).",
+	})
+	if reg == nil {
+		return c
+	}
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if ec, ok := are.ExistingCollector.(prometheus.Counter); ok {
+				return ec
+			}
+		}
+		if log != nil {
+			log.Warn("top_n: cannot register the late-records counter; it is not exported", zap.Error(err))
+		}
+	}
+	return c
 }

@@ -3,8 +3,12 @@ package rank_test
 import (
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/tidemark/tidemark/operators"
+	"github.com/tidemark/tidemark/operators/optest"
+	"github.com/tidemark/tidemark/operators/rank"
 	"github.com/tidemark/tidemark/plugin"
 )
 
@@ -56,5 +60,33 @@ func TestSpecDeclarations(t *testing.T) {
 		if len(ps) != 1 || ps[0].String() != want {
 			t.Errorf("%q: %v\nwant %s", src, ps, want)
 		}
+	}
+}
+
+// TestLateCounter: a windowed top_n counts its late records in
+// tidemark_late_records_total, shared with other operators of the
+// registry.
+func TestLateCounter(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	conf := parse(t, "type: top_n\norder_by: [{expr: value.v}]\nn: 1\nwindow: {type: tumbling, size: 10s}")
+	newOp := func() operators.Operator {
+		op, err := rank.New(conf, &plugin.Resources{Name: "top", Metrics: reg})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return op
+	}
+	h := optest.New(t, newOp)
+	if _, err := h.AdvanceWatermark(10_000); err != nil {
+		t.Fatal(err)
+	}
+	out, err := h.Process(0, []operators.Record{{Key: []byte("[]"), Timestamp: 5, Data: map[string]any{"v": int64(1)}}})
+	if err != nil || len(out) != 1 || out[0].Port != 1 {
+		t.Fatalf("late record: %+v, %v", out, err)
+	}
+	newOp() // a second instance shares the counter
+	mfs, err := reg.Gather()
+	if err != nil || len(mfs) != 1 || mfs[0].GetName() != "tidemark_late_records_total" || mfs[0].GetMetric()[0].GetCounter().GetValue() != 1 {
+		t.Errorf("metrics: %v, %v", mfs, err)
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"maps"
 	"math"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/tidemark/tidemark/expression"
 	"github.com/tidemark/tidemark/operators"
 	"github.com/tidemark/tidemark/operators/internal/rowcodec"
@@ -32,6 +34,7 @@ type TopN struct {
 	n         int
 	rankField string
 	win       *windows // nil: continuous
+	late      prometheus.Counter
 
 	name   string
 	reject func(operators.Record, error)
@@ -349,6 +352,9 @@ func (t *TopN) processWindowed(r *operators.Record, e entry, out operators.Colle
 		}
 	}
 	if !added {
+		if t.late != nil {
+			t.late.Inc()
+		}
 		if pc, ok := out.(operators.PortCollector); ok {
 			pc.EmitTo(1, *r)
 		}
