@@ -165,6 +165,7 @@ func TestStatelessDeclarations(t *testing.T) {
 		"type: key_by":                                    "line 1: op: set key (an expression, e.g. key: value.user) or field (a JSON field)",
 		"type: flat_map\nexplode: value.x\nas: ''":        "line 3: op.as: must not be empty: the field that holds the element",
 		"type: filter\nwhere: 1 + 1":                      "line 2: op.where: column 8: want a bool, got int",
+		"type: union\nfrom: [a]":                          `line 2: op.from: a union takes two or more inputs: read "a" directly instead`,
 		"type: union\nfrom: []":                           "line 2: op.from: needs at least one input",
 	} {
 		var doc yaml.Node

@@ -31,6 +31,12 @@ func unionSpec() *plugin.ConfigSpec {
 			"union, so it costs nothing and holds no state. Its output is updating if any input is. "+
 			"To join streams by key, use a join.").
 		Inputs(plugin.AnyInputs).
+		Check(func(c *plugin.ParsedConfig) error {
+			if len(c.From()) == 1 {
+				return plugin.FieldErrorf("from", "a union takes two or more inputs: read %q directly instead", c.From()[0])
+			}
+			return nil
+		}).
 		PreservesKey(func(*plugin.ParsedConfig) bool { return true }).
 		Example("Merge clicks from two sources", "name: clicks\ntype: union\nfrom: [web_clicks, app_clicks]")
 }
