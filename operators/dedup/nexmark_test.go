@@ -13,7 +13,7 @@ import (
 // reference's final row per (bidder, auction).
 func TestNexmarkQ18(t *testing.T) {
 	newOp := constructor(t, "name: q18\ntype: dedup\nfrom: bid\nkey: [value.bidder, value.auction]\nkeep: last\norder: event_time")
-	n := int64(30000)
+	n := int64(20000)
 	if testing.Short() {
 		n = 5000
 	}

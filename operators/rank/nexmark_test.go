@@ -23,7 +23,7 @@ order_by: [{expr: value.price, desc: true}]
 n: 10
 rank_field: rank_number
 `)
-	n := int64(30000)
+	n := int64(20000)
 	if testing.Short() {
 		n = 5000
 	}
