@@ -31,7 +31,8 @@ func Spec() *plugin.ConfigSpec {
 			"was there and an update-after of the row now there (an insert for a position filled for the "+
 			"first time), each with its number in `rank_field` and the key `[partition values…, number]` "+
 			"(the upsert key: write it with a sink in `mode: upsert`). Without `rank_field`: an insert of "+
-			"the entering row and a delete of the row it pushes out, keyed by the partition. A row that "+
+			"the entering row and a delete of the row it pushes out, keyed by the partition (a retract "+
+			"stream: an upsert sink keeps one row per key, so give it `rank_field`). A row that "+
 			"does not enter the top n emits nothing. The output is updating.\n\n"+
 			"**Windowed** (`window`): the rows of each partition and event-time window are kept until the "+
 			"watermark reaches the window's end − 1; then its top n are emitted (inserts, numbered in "+
