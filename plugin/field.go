@@ -23,6 +23,7 @@ const (
 	kindObject
 	kindObjectList
 	kindObjectMap
+	kindStringMap
 )
 
 // ConfigField describes one field of an operator's configuration. Make
@@ -75,6 +76,13 @@ func NewStringEnumField(name string, options ...string) *ConfigField {
 // NewStringListField describes a list of strings.
 func NewStringListField(name string) *ConfigField {
 	return &ConfigField{name: name, kind: kindStringList}
+}
+
+// NewStringMapField describes a mapping of names to strings, in the
+// order written (a map's `rename: {old: new}`). Give its Default as a
+// map[string]string.
+func NewStringMapField(name string) *ConfigField {
+	return &ConfigField{name: name, kind: kindStringMap}
 }
 
 // NewExprField describes an expression (package expression), compiled
@@ -196,6 +204,8 @@ func (f *ConfigField) typeName() string {
 		return s
 	case kindStringList:
 		return "list of strings"
+	case kindStringMap:
+		return "map of name → string"
 	case kindExpr:
 		return "expression" + ctxNote(f.exprCtx)
 	case kindExprList:

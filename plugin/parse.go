@@ -325,6 +325,20 @@ func (p *parser) value(f *ConfigField, n *yaml.Node, key string, line int) (any,
 			out = append(out, c.Value)
 		}
 		return out, len(out) == len(items)
+	case kindStringMap:
+		entries, ok := p.mapping(n, key)
+		if !ok {
+			return nil, false
+		}
+		out := make([]NamedString, 0, len(entries))
+		for _, en := range entries {
+			if en.v.Kind != yaml.ScalarNode || isNull(en.v) {
+				p.add(join(key, en.k.Value), en.v.Line, "%s, got %s", yamlutil.MustBeString, yamlutil.KindName(en.v))
+				continue
+			}
+			out = append(out, NamedString{Name: en.k.Value, Value: en.v.Value})
+		}
+		return out, len(out) == len(entries)
 	case kindExpr:
 		if !scalar("must be an expression (a single value; quote it if it holds special characters)") {
 			return nil, false

@@ -33,6 +33,11 @@ type NamedExpr struct {
 	Expr *Expr
 }
 
+// NamedString is one entry of a string map.
+type NamedString struct {
+	Name, Value string
+}
+
 // NamedConfig is one entry of an object map.
 type NamedConfig struct {
 	Name   string
@@ -141,6 +146,12 @@ func (c *ParsedConfig) FieldDuration(path ...string) (time.Duration, error) {
 // FieldStringList returns a list-of-strings field.
 func (c *ParsedConfig) FieldStringList(path ...string) ([]string, error) {
 	v, err := field[[]string](c, path, "list of strings")
+	return slices.Clone(v), err
+}
+
+// FieldStringMap returns a string-map field, in the order written.
+func (c *ParsedConfig) FieldStringMap(path ...string) ([]NamedString, error) {
+	v, err := field[[]NamedString](c, path, "map of strings")
 	return slices.Clone(v), err
 }
 
@@ -340,6 +351,17 @@ func describeValue(v any) string {
 			b = strconv.AppendQuote(b, e.Source())
 		}
 		return string(append(b, ']'))
+	case []NamedString:
+		b := []byte{'{'}
+		for i, e := range x {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = strconv.AppendQuote(b, e.Name)
+			b = append(b, ':')
+			b = strconv.AppendQuote(b, e.Value)
+		}
+		return string(append(b, '}'))
 	case []NamedExpr:
 		b := []byte{'{'}
 		for i, e := range x {

@@ -61,6 +61,7 @@ type ConfigSpec struct {
 	outputs              []string
 	changelog            func(*ParsedConfig, []Mode) (Mode, error)
 	checks               []func(*ParsedConfig) error
+	outputFields         func(*ParsedConfig) []string
 }
 
 // NewConfigSpec returns an empty spec: one input, not keyed, not key
