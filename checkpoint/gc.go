@@ -274,7 +274,7 @@ func writeSavepoint(ctx context.Context, st storage.Store, m *Metadata, name str
 		nt.Files = nil
 		for _, f := range t.Files {
 			nf := f
-			nf.Key = fmt.Sprintf("%skeyed-%d/%s", dir, t.Task, f.Name)
+			nf.Key = fmt.Sprintf("%s%s/%s", dir, t.ID(), f.Name)
 			if err := copyObject(ctx, st, f.Key, nf.Key, f.Size); err != nil {
 				return "", err
 			}
@@ -282,7 +282,7 @@ func writeSavepoint(ctx context.Context, st storage.Store, m *Metadata, name str
 		}
 		if t.InFlight != nil {
 			nf := *t.InFlight
-			nf.Key = fmt.Sprintf("%skeyed-%d/%s", dir, t.Task, nf.Name)
+			nf.Key = fmt.Sprintf("%s%s/%s", dir, t.ID(), nf.Name)
 			if err := copyObject(ctx, st, t.InFlight.Key, nf.Key, nf.Size); err != nil {
 				return "", err
 			}

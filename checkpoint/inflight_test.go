@@ -29,7 +29,7 @@ func prepareInFlight(t *testing.T, data string) ([]operators.InFlight, error) {
 	}
 	m := &checkpoint.Metadata{CheckpointID: 3, Tasks: []checkpoint.TaskState{{Task: 0, InFlight: &h}}}
 	dir := t.TempDir()
-	got, _, err := checkpoint.PrepareTask(ctx, st, m, 0, filepath.Join(dir, "local"), filepath.Join(dir, "restore", "keyed-0"))
+	got, _, err := checkpoint.PrepareTask(ctx, st, m, operators.TaskID{Stage: "keyed"}, filepath.Join(dir, "local"), filepath.Join(dir, "restore", "keyed-0"))
 	return got, err
 }
 
@@ -94,7 +94,7 @@ func TestInFlightFormats(t *testing.T) {
 		}
 	})
 	t.Run("unknown version", func(t *testing.T) {
-		_, err := prepareInFlight(t, `{"format":"tidemark-in-flight","version":4,"elements":[]}`)
+		_, err := prepareInFlight(t, `{"format":"tidemark-in-flight","version":5,"elements":[]}`)
 		if !errors.Is(err, checkpoint.ErrUnknownVersion) {
 			t.Errorf("got %v, want ErrUnknownVersion", err)
 		}

@@ -55,12 +55,12 @@ func TestMetadataRefusesCorruptionAndUnknownVersions(t *testing.T) {
 	if _, err := checkpoint.DecodeMetadata(data[:len(data)/2]); !errors.Is(err, checkpoint.ErrCorrupt) {
 		t.Errorf("truncated: %v", err)
 	}
-	v9 := bytes.Replace(data, []byte(`"version": 2`), []byte(`"version": 9`), 1)
+	v9 := bytes.Replace(data, []byte(`"version": 3`), []byte(`"version": 9`), 1)
 	if _, err := checkpoint.DecodeMetadata(v9); !errors.Is(err, checkpoint.ErrUnknownVersion) || !strings.Contains(err.Error(), "version 9") {
 		t.Errorf("version 9: %v", err)
 	}
 	// Version 1 (without the fields added in 2) is still read.
-	v1 := bytes.Replace(data, []byte(`"version": 2`), []byte(`"version": 1`), 1)
+	v1 := bytes.Replace(data, []byte(`"version": 3`), []byte(`"version": 1`), 1)
 	if m, err := checkpoint.DecodeMetadata(v1); err != nil || m.CheckpointID != 7 {
 		t.Errorf("version 1: %v", err)
 	}
@@ -159,7 +159,7 @@ func TestPrepareTaskLocalRecovery(t *testing.T) {
 		t.Fatal(err)
 	}
 	dest := filepath.Join(t.TempDir(), "restore")
-	_, reused, err := checkpoint.PrepareTask(ctx, st, m, 0, localDir, dest)
+	_, reused, err := checkpoint.PrepareTask(ctx, st, m, operators.TaskID{Stage: "keyed"}, localDir, dest)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +175,7 @@ func TestPrepareTaskLocalRecovery(t *testing.T) {
 
 	// Storage holding a file that does not match the metadata.
 	put(t, st, m.Tasks[0].Files[2].Key, []byte("tampered"))
-	_, _, err = checkpoint.PrepareTask(ctx, st, m, 0, t.TempDir(), filepath.Join(t.TempDir(), "r"))
+	_, _, err = checkpoint.PrepareTask(ctx, st, m, operators.TaskID{Stage: "keyed"}, t.TempDir(), filepath.Join(t.TempDir(), "r"))
 	if !errors.Is(err, checkpoint.ErrStateCorrupt) || errors.Is(err, checkpoint.ErrCorrupt) {
 		t.Errorf("tampered file: %v, want ErrStateCorrupt (the metadata is fine)", err)
 	}

@@ -9,7 +9,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -311,9 +310,10 @@ func (j *Job) attempt(ctx context.Context, ro checkpoint.RestoreOptions) (err er
 	if err := clearLocalSnapshots(localDir, m); err != nil {
 		return err
 	}
-	restored := operators.Restored{InFlight: map[int][]operators.InFlight{}, Transactions: map[int][]operators.Transaction{}, HoldUntil: rec.holdUntil}
+	restored := operators.Restored{InFlight: map[operators.TaskID][]operators.InFlight{}, Transactions: map[operators.TaskID][]operators.Transaction{}, HoldUntil: rec.holdUntil}
 	for _, tx := range rec.held {
-		restored.Transactions[tx.Task] = append(restored.Transactions[tx.Task], tx)
+		id := operators.TaskID{Stage: "keyed", Index: tx.Task}
+		restored.Transactions[id] = append(restored.Transactions[id], tx)
 	}
 	var backends []*state.Backend
 	defer func() {
@@ -324,17 +324,10 @@ func (j *Job) attempt(ctx context.Context, ro checkpoint.RestoreOptions) (err er
 		}
 	}()
 	if m != nil {
-		// Every source gets every position: which task owns a partition
-		// may change when partitions are added.
-		var all []operators.Position
-		for _, ps := range m.Positions() {
-			all = append(all, ps...)
-		}
+		// Every source task gets every position of its source: which
+		// task owns a partition may change when partitions are added.
 		restored.Checkpoint = m.CheckpointID
-		restored.Positions = map[int][]operators.Position{}
-		for i := range sources {
-			restored.Positions[i] = all
-		}
+		restored.Positions = m.Positions()
 		log.Info("restoring from checkpoint", zap.Int64("checkpoint", m.CheckpointID),
 			zap.String("savepoint", m.Savepoint), zap.Time("completed_at", m.CompletedAt))
 	} else {
@@ -343,17 +336,18 @@ func (j *Job) attempt(ctx context.Context, ro checkpoint.RestoreOptions) (err er
 	for k := range s.Parallelism {
 		start, end := operators.KeyGroupRange(k, s.MaxParallelism, s.Parallelism)
 		opts := state.Options{MaxParallelism: s.MaxParallelism, KeyGroups: state.KeyGroupRange{Start: start, End: end}, Logger: log.Named("pebble")}
-		live := filepath.Join(s.StateDir, "live", "keyed-"+strconv.Itoa(k))
+		id := operators.TaskID{Stage: "keyed", Index: k}
+		live := filepath.Join(s.StateDir, "live", id.String())
 		var b *state.Backend
 		if m == nil {
 			b, err = state.Open(live, opts)
 		} else {
-			dest := filepath.Join(s.StateDir, "restore", "keyed-"+strconv.Itoa(k))
+			dest := filepath.Join(s.StateDir, "restore", id.String())
 			var inFlight []operators.InFlight
 			var reused int
-			inFlight, reused, err = checkpoint.PrepareTask(ctx, s.Store, m, k, localDir, dest)
+			inFlight, reused, err = checkpoint.PrepareTask(ctx, s.Store, m, id, localDir, dest)
 			if err == nil {
-				restored.InFlight[k] = inFlight
+				restored.InFlight[id] = inFlight
 				b, err = state.OpenFrom(dest, live, opts)
 				_ = os.RemoveAll(dest)
 				log.Debug("task state restored", zap.Int("task", k), zap.Int("local_files_reused", reused))
