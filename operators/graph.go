@@ -110,9 +110,10 @@ type Edge struct {
 	Stage    string
 	To       string
 	ToPort   int
-	// Key, on a hash edge, computes the consumer's key in the sending
-	// task; nil keeps the record key. A record whose key fails is
-	// rejected (dead letter) in the name of To.
+	// Key computes To's key for this input: on a hash edge in the
+	// sending task (then records are routed by it), on a chain edge in
+	// the task before To sees the record. Nil keeps the record key. A
+	// record whose key fails is rejected (dead letter) in the name of To.
 	Key func(Record) ([]byte, error)
 }
 
@@ -302,7 +303,7 @@ func NewDAG(cfg GraphConfig, spec GraphSpec, sources map[string][]Source, backen
 			}
 			ts := make([]target, st.Tasks)
 			for i := range ts {
-				ts[i] = target{node: n, port: e.ToPort}
+				ts[i] = target{node: n, port: e.ToPort, key: e.Key, keyOf: e.To}
 			}
 			return ts, nil
 		}

@@ -103,10 +103,14 @@ type taskNode struct {
 }
 
 // target is where records go: a node of the task and its input port, or
-// an exchange (x != nil).
+// an exchange (x != nil). key, on a chain edge into a stateful node,
+// computes the node's key in the task.
 type target struct {
 	node, port int
 	x          *exchange
+	key        func(Record) ([]byte, error)
+	keyOf      string
+	keyed      []Record // reused buffer of re-keyed records
 }
 
 // input is one channel into a task and the node and port it feeds.
@@ -196,7 +200,8 @@ func (t *task) emitFrom(ctx context.Context, nd *taskNode, c *portCollector) err
 
 // deliver sends recs to every target.
 func (t *task) deliver(ctx context.Context, to []target, recs []Record) error {
-	for _, tg := range to {
+	for i := range to {
+		tg := &to[i]
 		if tg.x != nil {
 			// The buffers are reused; the receiving task owns what it
 			// gets.
@@ -205,7 +210,24 @@ func (t *task) deliver(ctx context.Context, to []target, recs []Record) error {
 			}
 			continue
 		}
-		if err := t.push(ctx, tg.node, tg.port, recs); err != nil {
+		in := recs
+		if tg.key != nil {
+			tg.keyed = tg.keyed[:0]
+			for _, r := range recs {
+				k, err := tg.key(r)
+				if err != nil {
+					t.rejects = append(t.rejects, DeadLetter{Record: r, Operator: tg.keyOf, Reason: err.Error()})
+					continue
+				}
+				r.Key = k
+				tg.keyed = append(tg.keyed, r)
+			}
+			in = tg.keyed
+			if len(in) == 0 {
+				continue
+			}
+		}
+		if err := t.push(ctx, tg.node, tg.port, in); err != nil {
 			return err
 		}
 	}
@@ -816,6 +838,13 @@ func (t *task) snapshotNodes(ctx context.Context, id int64) ([]Transaction, erro
 	for i := range t.nodes {
 		if c, ok := t.nodes[i].op.(Committer); ok {
 			txns = append(txns, c.PendingTransactions()...)
+		}
+	}
+	if t.id.Stage != "keyed" {
+		for i := range txns {
+			if txns[i].Stage == "" {
+				txns[i].Stage = t.id.Stage
+			}
 		}
 	}
 	return txns, nil
