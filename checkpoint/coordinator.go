@@ -99,7 +99,7 @@ type Graph interface {
 	Tasks() []operators.TaskID
 	Trigger(id int64)
 	TriggerFinal(id int64)
-	NotifyComplete(id int64, positions map[int][]operators.Position)
+	NotifyComplete(id int64, positions map[operators.TaskID][]operators.Position)
 }
 
 // Coordinator triggers checkpoints, collects every task's part, uploads
@@ -115,9 +115,10 @@ type Coordinator struct {
 
 	// Owned by Run's goroutine.
 	g         Graph
-	nSources  int
-	nTasks    int
-	uploaders map[int]*uploader
+	sourceIDs []operators.TaskID
+	taskIDs   []operators.TaskID
+	stageSize map[string]int // tasks per stage
+	uploaders map[operators.TaskID]*uploader
 	nextID    int64
 	pending   map[int64]*inFlight
 	lastStart time.Time
@@ -187,8 +188,8 @@ type inFlight struct {
 	savepoint *savepointRequest
 	stats     Stats
 	deadline  time.Time
-	sources   map[int]operators.SourceSnapshot
-	tasks     map[int]taskPart
+	sources   map[operators.TaskID]operators.SourceSnapshot
+	tasks     map[operators.TaskID]taskPart
 	// maybeWritten: writing the metadata failed, but the write may have
 	// happened (a lost response), so the checkpoint's files stay held
 	// like a complete checkpoint's until collection finds it gone.
@@ -228,7 +229,7 @@ func New(ctx context.Context, cfg Config, st storage.Store, restored *Metadata) 
 	}
 	c := &Coordinator{
 		cfg: cfg, st: st, log: cfg.Log, events: newQueue[event](), hist: history{limit: 100},
-		uploaders: map[int]*uploader{}, nextID: l.maxID + 1, pending: map[int64]*inFlight{},
+		uploaders: map[operators.TaskID]*uploader{}, stageSize: map[string]int{}, nextID: l.maxID + 1, pending: map[int64]*inFlight{},
 		reg: newRegistry(), latest: restored, uploadSem: make(chan struct{}, cfg.UploadConcurrency),
 	}
 	if restored != nil {
@@ -315,20 +316,21 @@ func (c *Coordinator) DrainSavepoint(ctx context.Context, name string) (int64, s
 func (c *Coordinator) Run(ctx context.Context, g Graph) error {
 	c.g = g
 	for _, t := range g.Tasks() {
-		if t.Stage == "source" {
-			c.nSources++
+		c.stageSize[t.Stage]++
+		if t.IsSource() {
+			c.sourceIDs = append(c.sourceIDs, t)
 			continue
 		}
-		c.nTasks++
+		c.taskIDs = append(c.taskIDs, t)
 		var files []FileHandle
 		if c.latest != nil {
 			for _, ts := range c.latest.Tasks {
-				if ts.Task == t.Index {
+				if ts.ID() == t {
 					files = ts.Files
 				}
 			}
 		}
-		c.uploaders[t.Index] = newUploader(c.st, c.reg, t, c.cfg.Generation, files, c.cfg.ReuseChecks, c.log)
+		c.uploaders[t] = newUploader(c.st, c.reg, t, c.cfg.Generation, files, c.cfg.ReuseChecks, c.log)
 	}
 	bgCtx, cancel := context.WithCancel(ctx)
 	c.bgCtx = bgCtx
@@ -397,7 +399,7 @@ func (c *Coordinator) maybeTrigger(now time.Time, sp *savepointRequest) {
 	c.nextID++
 	p := &inFlight{
 		id: id, savepoint: sp, deadline: now.Add(c.cfg.Timeout),
-		sources: map[int]operators.SourceSnapshot{}, tasks: map[int]taskPart{},
+		sources: map[operators.TaskID]operators.SourceSnapshot{}, tasks: map[operators.TaskID]taskPart{},
 		stats: Stats{ID: id, Status: StatusInProgress, TriggeredAt: now},
 	}
 	p.ctx, p.cancel = context.WithCancel(c.bgCtx)
@@ -445,7 +447,7 @@ func (c *Coordinator) handle(ctx context.Context, ev event) error {
 		if p == nil {
 			return nil
 		}
-		p.sources[ev.src.Task.Index] = *ev.src
+		p.sources[ev.src.Task] = *ev.src
 		return c.tryComplete(ctx, p)
 	case ev.task != nil:
 		p := c.pending[ev.task.CheckpointID]
@@ -467,8 +469,8 @@ func (c *Coordinator) handle(ctx context.Context, ev event) error {
 			}
 			return c.fail(p, fmt.Sprintf("upload of %s failed: %v", u.snap.Task, u.err), true)
 		}
-		c.uploaders[u.snap.Task.Index].accepted(p.id, u.res.files)
-		p.tasks[u.snap.Task.Index] = taskPart{snap: u.snap, res: u.res}
+		c.uploaders[u.snap.Task].accepted(p.id, u.res.files)
+		p.tasks[u.snap.Task] = taskPart{snap: u.snap, res: u.res}
 		s := &p.stats
 		s.SyncDuration = max(s.SyncDuration, u.snap.SyncDuration)
 		s.AlignmentDuration = max(s.AlignmentDuration, u.snap.AlignDuration)
@@ -501,7 +503,7 @@ func (c *Coordinator) handle(ctx context.Context, ev event) error {
 // of UploadConcurrency slots. The upload ends when p does: a checkpoint
 // that timed out or failed gives its slots to the next one.
 func (c *Coordinator) startUpload(p *inFlight, snap operators.TaskSnapshot) {
-	up := c.uploaders[snap.Task.Index]
+	up := c.uploaders[snap.Task]
 	ctx := p.ctx
 	c.background.Go(func() {
 		select {
@@ -518,7 +520,7 @@ func (c *Coordinator) startUpload(p *inFlight, snap operators.TaskSnapshot) {
 }
 
 func (c *Coordinator) tryComplete(ctx context.Context, p *inFlight) error {
-	if len(p.sources) < c.nSources || len(p.tasks) < c.nTasks {
+	if len(p.sources) < len(c.sourceIDs) || len(p.tasks) < len(c.taskIDs) {
 		return nil
 	}
 	now := c.cfg.Now()
@@ -528,17 +530,18 @@ func (c *Coordinator) tryComplete(ctx context.Context, p *inFlight) error {
 		TriggeredAt: p.stats.TriggeredAt, CompletedAt: now, MaxParallelism: c.cfg.MaxParallelism,
 		Unaligned: p.stats.Unaligned,
 	}
-	positions := map[int][]operators.Position{}
-	for i := range c.nSources {
-		s := p.sources[i]
-		m.Sources = append(m.Sources, SourceState{Task: i, Positions: s.Positions, Watermark: s.Watermark})
-		positions[i] = s.Positions
+	positions := map[operators.TaskID][]operators.Position{}
+	for _, id := range c.sourceIDs {
+		s := p.sources[id]
+		m.Sources = append(m.Sources, SourceState{Task: id.Index, Stage: stageField(id), Source: s.Source, Positions: s.Positions, Watermark: s.Watermark})
+		m.PendingTransactions = append(m.PendingTransactions, s.Transactions...)
+		positions[id] = s.Positions
 	}
-	for i := range c.nTasks {
-		t := p.tasks[i]
+	for _, id := range c.taskIDs {
+		t := p.tasks[id]
 		m.PendingTransactions = append(m.PendingTransactions, t.snap.Transactions...)
-		start, end := operators.KeyGroupRange(i, c.cfg.MaxParallelism, c.cfg.Parallelism)
-		m.Tasks = append(m.Tasks, TaskState{Task: i, KeyGroups: [2]int{start, end}, Files: t.res.files, InFlight: t.res.inFlight, Watermark: t.snap.Watermark})
+		start, end := operators.KeyGroupRange(id.Index, c.cfg.MaxParallelism, c.stageSize[id.Stage])
+		m.Tasks = append(m.Tasks, TaskState{Task: id.Index, Stage: stageField(id), KeyGroups: [2]int{start, end}, Files: t.res.files, InFlight: t.res.inFlight, Watermark: t.snap.Watermark})
 	}
 	data, err := EncodeMetadata(m)
 	if err != nil {

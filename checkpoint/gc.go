@@ -354,7 +354,7 @@ func ExportSavepoint(ctx context.Context, src, dst storage.Store, m *Metadata, n
 		nt.Files = nil
 		for _, f := range t.Files {
 			nf := f
-			nf.Key = fmt.Sprintf("%skeyed-%d/%s", dir, t.Task, f.Name)
+			nf.Key = fmt.Sprintf("%s%s/%s", dir, t.ID(), f.Name)
 			if err := copyChecked(ctx, src, dst, f, nf.Key); err != nil {
 				return "", err
 			}
@@ -363,7 +363,7 @@ func ExportSavepoint(ctx context.Context, src, dst storage.Store, m *Metadata, n
 		}
 		if t.InFlight != nil {
 			nf := *t.InFlight
-			nf.Key = fmt.Sprintf("%skeyed-%d/%s", dir, t.Task, nf.Name)
+			nf.Key = fmt.Sprintf("%s%s/%s", dir, t.ID(), nf.Name)
 			if err := copyChecked(ctx, src, dst, *t.InFlight, nf.Key); err != nil {
 				return "", err
 			}

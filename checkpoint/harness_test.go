@@ -58,7 +58,7 @@ func (g *fakeGraph) Trigger(id int64) {
 
 func (g *fakeGraph) TriggerFinal(id int64) { g.Trigger(id) }
 
-func (g *fakeGraph) NotifyComplete(int64, map[int][]operators.Position) {}
+func (g *fakeGraph) NotifyComplete(int64, map[operators.TaskID][]operators.Position) {}
 
 // take returns the ids triggered since the last call.
 func (g *fakeGraph) take() []int64 {

@@ -9,15 +9,20 @@ import (
 	"github.com/tidemark/tidemark/operators"
 )
 
-// The in-flight file (chk-<n>/keyed-<i>/in-flight.json) of an unaligned
+// The in-flight file (chk-<n>/<task>/in-flight.json) of an unaligned
 // checkpoint holds what reached a task after its snapshot but before the
-// barrier, in arrival order: batches of records and batches of dead
-// letters. Version 3 is an object:
+// barrier, in arrival order: batches of records, each for an input port
+// of an operator of the task, and batches of dead letters. Version 4 is an
+// object:
 //
-//	{"format": "tidemark-in-flight", "version": 3, "elements": [
-//	  {"records": [<record>, ...]},
+//	{"format": "tidemark-in-flight", "version": 4, "elements": [
+//	  {"node": "hot", "port": 1, "records": [<record>, ...]},
 //	  {"dead_letters": [{"record": <record>, "operator": "parse", "reason": "..."}]}
 //	]}
+//
+// "port" is left out when 0. Version 3 has no "node" and "port": its
+// records go to the operator the task's first input feeds (a legacy job's
+// keyed chain).
 //
 // A record is {"Key": base64, "Value": base64, "Headers": [...],
 // "Timestamp": ms, "Kind": 0-3, "WindowStart": ms, "WindowEnd": ms,
@@ -26,13 +31,13 @@ import (
 // Offset are left out when zero. Data is written by format/json and read
 // back by its decoder, so integers stay int64 and floats float64.
 //
-// Version 2 has the same shape without Kind, the window and Data (its
+// Version 2 has the same shape as version 3 without Kind, the window and Data (its
 // records are inserts with no window, never decoded). Version 1, written
 // before dead letters were kept, is a bare JSON array of records. Both are
 // still read.
 const (
 	inFlightFormat  = "tidemark-in-flight"
-	inFlightVersion = 3
+	inFlightVersion = 4
 	inFlightName    = "in-flight.json"
 )
 
@@ -43,6 +48,8 @@ type inFlightFile struct {
 }
 
 type inFlightElement struct {
+	Node        string           `json:"node,omitempty"`
+	Port        int              `json:"port,omitempty"`
 	Records     []inFlightRecord `json:"records,omitempty"`
 	DeadLetters []inFlightDead   `json:"dead_letters,omitempty"`
 }
@@ -107,11 +114,11 @@ func recordSource(r operators.Record) string {
 	return fmt.Sprintf("%s/%d@%d", r.Topic, r.Partition, r.Offset)
 }
 
-// encodeInFlight serialises a task's in-flight elements (version 3).
+// encodeInFlight serialises a task's in-flight elements (version 4).
 func encodeInFlight(elems []operators.InFlight) ([]byte, error) {
 	f := inFlightFile{Format: inFlightFormat, Version: inFlightVersion, Elements: make([]inFlightElement, 0, len(elems))}
 	for _, e := range elems {
-		var fe inFlightElement
+		fe := inFlightElement{Node: e.Node, Port: e.Port}
 		for _, r := range e.Records {
 			fr, err := toFile(r)
 			if err != nil {
@@ -136,7 +143,7 @@ func encodeInFlight(elems []operators.InFlight) ([]byte, error) {
 }
 
 // decodeInFlight parses an in-flight file of any version this build reads
-// (1 to 3).
+// (1 to 4).
 func decodeInFlight(data []byte) ([]operators.InFlight, error) {
 	data = bytes.TrimSpace(data)
 	if len(data) > 0 && data[0] == '[' {
@@ -159,7 +166,7 @@ func decodeInFlight(data []byte) ([]operators.InFlight, error) {
 	if f.Format != inFlightFormat {
 		return nil, fmt.Errorf("%w: in-flight data has format %q, want %q", ErrCorrupt, f.Format, inFlightFormat)
 	}
-	if f.Version != 2 && f.Version != inFlightVersion {
+	if f.Version < 2 || f.Version > inFlightVersion {
 		return nil, fmt.Errorf("%w: in-flight data version %d, this build reads versions 1 to %d", ErrUnknownVersion, f.Version, inFlightVersion)
 	}
 	var d formatjson.Decoder
@@ -168,7 +175,13 @@ func decodeInFlight(data []byte) ([]operators.InFlight, error) {
 		if (len(fe.Records) > 0) == (len(fe.DeadLetters) > 0) {
 			return nil, fmt.Errorf("%w: in-flight element %d holds %d records and %d dead letters, want exactly one kind", ErrCorrupt, i, len(fe.Records), len(fe.DeadLetters))
 		}
-		var e operators.InFlight
+		if f.Version < 4 && (fe.Node != "" || fe.Port != 0) {
+			return nil, fmt.Errorf("%w: in-flight data version %d with an element of version 4 (node, port)", ErrCorrupt, f.Version)
+		}
+		if len(fe.DeadLetters) > 0 && (fe.Node != "" || fe.Port != 0) {
+			return nil, fmt.Errorf("%w: in-flight element %d holds dead letters with a target operator", ErrCorrupt, i)
+		}
+		e := operators.InFlight{Node: fe.Node, Port: fe.Port}
 		for _, fr := range fe.Records {
 			if f.Version == 2 && fr.v3() {
 				return nil, fmt.Errorf("%w: in-flight data version 2 with a record of version 3 (Kind, window or Data)", ErrCorrupt)

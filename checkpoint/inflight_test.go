@@ -29,7 +29,7 @@ func prepareInFlight(t *testing.T, data string) ([]operators.InFlight, error) {
 	}
 	m := &checkpoint.Metadata{CheckpointID: 3, Tasks: []checkpoint.TaskState{{Task: 0, InFlight: &h}}}
 	dir := t.TempDir()
-	got, _, err := checkpoint.PrepareTask(ctx, st, m, 0, filepath.Join(dir, "local"), filepath.Join(dir, "restore", "keyed-0"))
+	got, _, err := checkpoint.PrepareTask(ctx, st, m, operators.TaskID{Stage: "keyed"}, filepath.Join(dir, "local"), filepath.Join(dir, "restore", "keyed-0"))
 	return got, err
 }
 
@@ -93,8 +93,18 @@ func TestInFlightFormats(t *testing.T) {
 			t.Errorf("got %v, want ErrCorrupt", err)
 		}
 	})
+	t.Run("version 3 has no targets", func(t *testing.T) {
+		got, err := prepareInFlight(t, `{"format":"tidemark-in-flight","version":3,"elements":[{"records":[{"Key":"aw==","Kind":2}]}]}`)
+		if err != nil || len(got) != 1 || got[0].Node != "" || got[0].Records[0].Kind != operators.UpdateAfter {
+			t.Errorf("got %+v, %v", got, err)
+		}
+		_, err = prepareInFlight(t, `{"format":"tidemark-in-flight","version":3,"elements":[{"node":"hot","records":[{"Key":"aw=="}]}]}`)
+		if !errors.Is(err, checkpoint.ErrCorrupt) {
+			t.Errorf("version 3 with a node: got %v, want ErrCorrupt", err)
+		}
+	})
 	t.Run("unknown version", func(t *testing.T) {
-		_, err := prepareInFlight(t, `{"format":"tidemark-in-flight","version":4,"elements":[]}`)
+		_, err := prepareInFlight(t, `{"format":"tidemark-in-flight","version":5,"elements":[]}`)
 		if !errors.Is(err, checkpoint.ErrUnknownVersion) {
 			t.Errorf("got %v, want ErrUnknownVersion", err)
 		}
@@ -121,6 +131,9 @@ func TestInFlightRoundTrip(t *testing.T) {
 			{Key: []byte("d"), Kind: operators.UpdateBefore, Data: int64(42)},
 		}},
 		{DeadLetters: []operators.DeadLetter{{Record: operators.Record{Key: []byte("e"), Data: []any{int64(1)}, Kind: operators.Insert}, Operator: "filter", Reason: "1:5: nope"}}},
+		// Version 4: records for a port of an operator.
+		{Node: "hot", Port: 1, Records: []operators.Record{{Key: []byte("f"), Timestamp: 3}}},
+		{Node: "hot", Records: []operators.Record{{Key: []byte("g"), Timestamp: 4}}},
 	}
 	data, err := checkpoint.EncodeInFlight(elems)
 	if err != nil {

@@ -13,8 +13,10 @@ import (
 )
 
 // MetadataVersion is the version of the _metadata format this build writes.
-// It reads it and version 1 (which lacks the fields marked "since 2").
-const MetadataVersion = 2
+// It reads it and versions 1 and 2 (which lack the fields marked "since 2"
+// and "since 3": a version 2 checkpoint is a legacy job's, whose stages
+// are "source" and "keyed" and whose one source has no name).
+const MetadataVersion = 3
 
 const metadataFormat = "tidemark-checkpoint"
 
@@ -73,14 +75,32 @@ type SinkPool struct {
 
 // SourceState is a source task's part of a checkpoint.
 type SourceState struct {
-	Task      int                  `json:"task"`
+	Task int `json:"task"`
+	// Stage (since 3) is the task's stage, "source:<name>"; empty for a
+	// legacy job's stage "source".
+	Stage string `json:"stage,omitempty"`
+	// Source (since 3) names the source the positions are in; empty for
+	// a legacy job's one source.
+	Source    string               `json:"source,omitempty"`
 	Positions []operators.Position `json:"positions"`
 	Watermark int64                `json:"watermark"`
 }
 
-// TaskState is a keyed task's part of a checkpoint.
+// ID is the source task's id.
+func (s SourceState) ID() operators.TaskID {
+	if s.Stage == "" {
+		return operators.TaskID{Stage: "source", Index: s.Task}
+	}
+	return operators.TaskID{Stage: s.Stage, Index: s.Task}
+}
+
+// TaskState is a channel task's part of a checkpoint: a keyed task's
+// state, or a stateless task's in-flight data.
 type TaskState struct {
 	Task int `json:"task"`
+	// Stage (since 3) is the task's stage; empty for a legacy job's stage
+	// "keyed".
+	Stage string `json:"stage,omitempty"`
 	// KeyGroups is the range [start, end) of key groups the task owned.
 	KeyGroups [2]int `json:"key_groups"`
 	// Files are the task's state files (a Pebble checkpoint).
@@ -88,6 +108,23 @@ type TaskState struct {
 	// InFlight holds the records of an unaligned checkpoint to replay.
 	InFlight  *FileHandle `json:"in_flight,omitempty"`
 	Watermark int64       `json:"watermark"`
+}
+
+// ID is the task's id.
+func (t TaskState) ID() operators.TaskID {
+	if t.Stage == "" {
+		return operators.TaskID{Stage: "keyed", Index: t.Task}
+	}
+	return operators.TaskID{Stage: t.Stage, Index: t.Task}
+}
+
+// stageField is how a task's stage is stored: empty for the legacy
+// stages, which versions 1 and 2 imply.
+func stageField(id operators.TaskID) string {
+	if id.Stage == "source" || id.Stage == "keyed" {
+		return ""
+	}
+	return id.Stage
 }
 
 // FileHandle is one stored file.
@@ -140,7 +177,7 @@ func EncodeMetadata(m *Metadata) ([]byte, error) {
 }
 
 // DecodeMetadata parses and verifies metadata. It refuses a checksum
-// mismatch (ErrCorrupt) and any version but MetadataVersion
+// mismatch (ErrCorrupt) and any version but 1 to MetadataVersion
 // (ErrUnknownVersion).
 func DecodeMetadata(data []byte) (*Metadata, error) {
 	var env envelope
@@ -150,7 +187,7 @@ func DecodeMetadata(data []byte) (*Metadata, error) {
 	if env.Format != metadataFormat {
 		return nil, fmt.Errorf("%w: not a Tidemark checkpoint (format %q)", ErrCorrupt, env.Format)
 	}
-	if env.Version != MetadataVersion && env.Version != 1 {
+	if env.Version < 1 || env.Version > MetadataVersion {
 		return nil, fmt.Errorf("%w: version %d, this build reads versions 1 to %d", ErrUnknownVersion, env.Version, MetadataVersion)
 	}
 	// MarshalIndent re-indents the body; checksum its compact form.

@@ -55,14 +55,35 @@ func TestMetadataRefusesCorruptionAndUnknownVersions(t *testing.T) {
 	if _, err := checkpoint.DecodeMetadata(data[:len(data)/2]); !errors.Is(err, checkpoint.ErrCorrupt) {
 		t.Errorf("truncated: %v", err)
 	}
-	v9 := bytes.Replace(data, []byte(`"version": 2`), []byte(`"version": 9`), 1)
+	v9 := bytes.Replace(data, []byte(`"version": 3`), []byte(`"version": 9`), 1)
 	if _, err := checkpoint.DecodeMetadata(v9); !errors.Is(err, checkpoint.ErrUnknownVersion) || !strings.Contains(err.Error(), "version 9") {
 		t.Errorf("version 9: %v", err)
 	}
 	// Version 1 (without the fields added in 2) is still read.
-	v1 := bytes.Replace(data, []byte(`"version": 2`), []byte(`"version": 1`), 1)
+	v1 := bytes.Replace(data, []byte(`"version": 3`), []byte(`"version": 1`), 1)
 	if m, err := checkpoint.DecodeMetadata(v1); err != nil || m.CheckpointID != 7 {
 		t.Errorf("version 1: %v", err)
+	}
+	// Version 2 (a legacy job's: no stages, no source names) is still
+	// read: its tasks are keyed-<i>, its sources source-<i>, its
+	// positions those of the one source "".
+	v2 := bytes.Replace(data, []byte(`"version": 3`), []byte(`"version": 2`), 1)
+	m2, err := checkpoint.DecodeMetadata(v2)
+	if err != nil {
+		t.Fatalf("version 2: %v", err)
+	}
+	for _, ts := range m2.Tasks {
+		if id := ts.ID(); id.Stage != "keyed" || id.Index != ts.Task {
+			t.Errorf("version 2 task %d is %s, want keyed-%d", ts.Task, id, ts.Task)
+		}
+	}
+	for _, ss := range m2.Sources {
+		if id := ss.ID(); id.Stage != "source" || !id.IsSource() {
+			t.Errorf("version 2 source %d is %s, want source-%d", ss.Task, id, ss.Task)
+		}
+	}
+	if ps := m2.Positions(); len(ps) != 1 || len(ps[""]) == 0 {
+		t.Errorf("version 2 positions %v, want all under the unnamed source", ps)
 	}
 	if _, err := checkpoint.DecodeMetadata([]byte(`{"format":"other"}`)); !errors.Is(err, checkpoint.ErrCorrupt) {
 		t.Errorf("foreign file: %v", err)
@@ -159,7 +180,7 @@ func TestPrepareTaskLocalRecovery(t *testing.T) {
 		t.Fatal(err)
 	}
 	dest := filepath.Join(t.TempDir(), "restore")
-	_, reused, err := checkpoint.PrepareTask(ctx, st, m, 0, localDir, dest)
+	_, reused, err := checkpoint.PrepareTask(ctx, st, m, operators.TaskID{Stage: "keyed"}, localDir, dest)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,8 +196,38 @@ func TestPrepareTaskLocalRecovery(t *testing.T) {
 
 	// Storage holding a file that does not match the metadata.
 	put(t, st, m.Tasks[0].Files[2].Key, []byte("tampered"))
-	_, _, err = checkpoint.PrepareTask(ctx, st, m, 0, t.TempDir(), filepath.Join(t.TempDir(), "r"))
+	_, _, err = checkpoint.PrepareTask(ctx, st, m, operators.TaskID{Stage: "keyed"}, t.TempDir(), filepath.Join(t.TempDir(), "r"))
 	if !errors.Is(err, checkpoint.ErrStateCorrupt) || errors.Is(err, checkpoint.ErrCorrupt) {
 		t.Errorf("tampered file: %v, want ErrStateCorrupt (the metadata is fine)", err)
+	}
+}
+
+// TestMetadataStagesAndSourceNames: version 3 keeps each task's stage and
+// each source task's source name; positions are by source name.
+func TestMetadataStagesAndSourceNames(t *testing.T) {
+	m := sample(9)
+	m.Sources = []checkpoint.SourceState{
+		{Task: 0, Stage: "source:bids", Source: "bids", Positions: []operators.Position{{Topic: "in", Partition: 0, Offset: 5}}},
+		{Task: 1, Stage: "source:bids", Source: "bids", Positions: []operators.Position{{Topic: "in", Partition: 1, Offset: 6}}},
+		{Task: 0, Stage: "source:people", Source: "people", Positions: []operators.Position{{Topic: "in", Partition: 0, Offset: 7}}},
+	}
+	m.Tasks = []checkpoint.TaskState{{Task: 1, Stage: "counts", KeyGroups: [2]int{64, 128}}}
+	data, err := checkpoint.EncodeMetadata(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := checkpoint.DecodeMetadata(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id := got.Tasks[0].ID(); id != (operators.TaskID{Stage: "counts", Index: 1}) {
+		t.Errorf("task %s, want counts-1", id)
+	}
+	if id := got.Sources[2].ID(); id != (operators.TaskID{Stage: "source:people", Index: 0}) || !id.IsSource() {
+		t.Errorf("source task %s, want source:people-0", id)
+	}
+	ps := got.Positions()
+	if len(ps["bids"]) != 2 || len(ps["people"]) != 1 || ps["people"][0].Offset != 7 {
+		t.Errorf("positions by source %v", ps)
 	}
 }

@@ -251,7 +251,7 @@ func Rebase(ctx context.Context, st storage.Store, m *Metadata, id, gen int64, o
 					return nil, fmt.Errorf("checkpoint: %w", err)
 				}
 			default:
-				nf.Key = fmt.Sprintf("%sg%d/keyed-%d/%s", CheckpointDir(id), gen, t.Task, f.Name)
+				nf.Key = fmt.Sprintf("%sg%d/%s/%s", CheckpointDir(id), gen, t.ID(), f.Name)
 				if err := copyObject(ctx, st, f.Key, nf.Key, f.Size); err != nil {
 					return nil, err
 				}
@@ -260,7 +260,7 @@ func Rebase(ctx context.Context, st storage.Store, m *Metadata, id, gen int64, o
 		}
 		if t.InFlight != nil {
 			nf := *t.InFlight
-			nf.Key = fmt.Sprintf("%sg%d/keyed-%d/%s", CheckpointDir(id), gen, t.Task, nf.Name)
+			nf.Key = fmt.Sprintf("%sg%d/%s/%s", CheckpointDir(id), gen, t.ID(), nf.Name)
 			if err := copyObject(ctx, st, t.InFlight.Key, nf.Key, nf.Size); err != nil {
 				return nil, err
 			}

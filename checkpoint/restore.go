@@ -105,20 +105,20 @@ func fromKey(from string) string {
 	return SavepointDir(strings.TrimSuffix(strings.TrimPrefix(from, savepointsDir), "/")) + metadataName
 }
 
-// PrepareTask puts keyed task's files of checkpoint m into dest, a new
+// PrepareTask puts task's files of checkpoint m into dest, a new
 // directory that state.OpenFrom can open, and returns the task's in-flight
 // elements (records and dead letters to replay, in order). Files of a local
-// snapshot of the same checkpoint (under localDir/chk-<n>/keyed-<task>/)
-// whose checksum matches are linked instead of downloaded: local recovery.
-func PrepareTask(ctx context.Context, st storage.Store, m *Metadata, task int, localDir, dest string) (inFlight []operators.InFlight, reused int, err error) {
+// snapshot of the same checkpoint (under localDir/chk-<n>/<task>/) whose
+// checksum matches are linked instead of downloaded: local recovery.
+func PrepareTask(ctx context.Context, st storage.Store, m *Metadata, task operators.TaskID, localDir, dest string) (inFlight []operators.InFlight, reused int, err error) {
 	var ts *TaskState
 	for i := range m.Tasks {
-		if m.Tasks[i].Task == task {
+		if m.Tasks[i].ID() == task {
 			ts = &m.Tasks[i]
 		}
 	}
 	if ts == nil {
-		return nil, 0, fmt.Errorf("checkpoint %d holds no state for task keyed-%d", m.CheckpointID, task)
+		return nil, 0, fmt.Errorf("checkpoint %d holds no state for task %s", m.CheckpointID, task)
 	}
 	if err := os.RemoveAll(dest); err != nil {
 		return nil, 0, fmt.Errorf("checkpoint: clear %s: %w", dest, err)
@@ -126,7 +126,7 @@ func PrepareTask(ctx context.Context, st storage.Store, m *Metadata, task int, l
 	if err := os.MkdirAll(dest, 0o700); err != nil {
 		return nil, 0, fmt.Errorf("checkpoint: %w", err)
 	}
-	local := filepath.Join(localDir, localName(m.CheckpointID), operators.TaskID{Stage: "keyed", Index: task}.String())
+	local := filepath.Join(localDir, localName(m.CheckpointID), task.String())
 	for _, f := range ts.Files {
 		if m.Savepoint == "" && linkIfMatches(filepath.Join(local, f.Name), filepath.Join(dest, f.Name), f) {
 			reused++
@@ -137,7 +137,7 @@ func PrepareTask(ctx context.Context, st storage.Store, m *Metadata, task int, l
 		}
 	}
 	if ts.InFlight != nil {
-		path := filepath.Join(dest, "..", "in-flight-"+strconv.Itoa(task)+".json")
+		path := filepath.Join(dest, "..", "in-flight-"+task.String()+".json")
 		if err := download(ctx, st, *ts.InFlight, path); err != nil {
 			return nil, reused, restoreError(ctx, st, m, *ts.InFlight, err)
 		}
@@ -147,7 +147,7 @@ func PrepareTask(ctx context.Context, st storage.Store, m *Metadata, task int, l
 			return nil, reused, fmt.Errorf("checkpoint: %w", err)
 		}
 		if inFlight, err = decodeInFlight(data); err != nil {
-			return nil, reused, fmt.Errorf("checkpoint: %s of keyed-%d: %w", ts.InFlight.Key, task, err)
+			return nil, reused, fmt.Errorf("checkpoint: %s of %s: %w", ts.InFlight.Key, task, err)
 		}
 	}
 	return inFlight, reused, nil
@@ -269,11 +269,13 @@ func alternatives(ctx context.Context, st storage.Store, m *Metadata) string {
 	return fmt.Sprintf("Restore an older checkpoint with processor run --from %s (retained, newest first: %s)%s.", ids[0], strings.Join(ids, ", "), again)
 }
 
-// Positions returns the source positions of m by source task.
-func (m *Metadata) Positions() map[int][]operators.Position {
-	ps := map[int][]operators.Position{}
+// Positions returns the source positions of m by source name (a legacy
+// job's one source, and every source of a checkpoint before version 3, is
+// named "").
+func (m *Metadata) Positions() map[string][]operators.Position {
+	ps := map[string][]operators.Position{}
 	for _, s := range m.Sources {
-		ps[s.Task] = s.Positions
+		ps[s.Source] = append(ps[s.Source], s.Positions...)
 	}
 	return ps
 }

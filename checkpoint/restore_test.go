@@ -12,6 +12,7 @@ import (
 
 	"github.com/tidemark/tidemark/checkpoint"
 	"github.com/tidemark/tidemark/checkpoint/storage"
+	"github.com/tidemark/tidemark/operators"
 )
 
 // withState gives m's task 0 one state file holding data, stored in st.
@@ -35,7 +36,7 @@ func TestTruncatedStateFileIsNotMetadataCorruption(t *testing.T) {
 	m := withState(t, st, sample(8), []byte("state of checkpoint 8, which will be truncated"))
 	put(t, st, m.Tasks[0].Files[0].Key, []byte("state of checkpoint 8"))
 
-	_, _, err := checkpoint.PrepareTask(ctx, st, m, 0, t.TempDir(), filepath.Join(t.TempDir(), "r"))
+	_, _, err := checkpoint.PrepareTask(ctx, st, m, operators.TaskID{Stage: "keyed"}, t.TempDir(), filepath.Join(t.TempDir(), "r"))
 	if !errors.Is(err, checkpoint.ErrStateCorrupt) || errors.Is(err, checkpoint.ErrCorrupt) {
 		t.Fatalf("got %v, want ErrStateCorrupt and not ErrCorrupt", err)
 	}
@@ -56,7 +57,7 @@ func TestTruncatedStateFileIsNotMetadataCorruption(t *testing.T) {
 	if err := st2.Delete(ctx, m2.Tasks[0].Files[0].Key); err != nil {
 		t.Fatal(err)
 	}
-	_, _, err = checkpoint.PrepareTask(ctx, st2, m2, 0, t.TempDir(), filepath.Join(t.TempDir(), "r"))
+	_, _, err = checkpoint.PrepareTask(ctx, st2, m2, operators.TaskID{Stage: "keyed"}, t.TempDir(), filepath.Join(t.TempDir(), "r"))
 	if !errors.Is(err, checkpoint.ErrStateCorrupt) || !strings.Contains(err.Error(), "is missing from the checkpoint storage") ||
 		!strings.Contains(err.Error(), "No older checkpoint is retained") {
 		t.Errorf("missing file: %v", err)

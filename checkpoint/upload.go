@@ -108,9 +108,12 @@ type snapFile struct {
 // fails.
 func (u *uploader) upload(ctx context.Context, id int64, snap operators.TaskSnapshot) (uploadResult, error) {
 	var res uploadResult
-	ents, err := os.ReadDir(snap.Dir)
-	if err != nil {
-		return res, fmt.Errorf("checkpoint: read snapshot of %s: %w", u.task, err)
+	var ents []os.DirEntry
+	if snap.Dir != "" { // a stateless task has no state files
+		var err error
+		if ents, err = os.ReadDir(snap.Dir); err != nil {
+			return res, fmt.Errorf("checkpoint: read snapshot of %s: %w", u.task, err)
+		}
 	}
 	sort.Slice(ents, func(i, j int) bool { return ents[i].Name() < ents[j].Name() })
 	u.mu.Lock()

@@ -10,7 +10,6 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/tidemark/tidemark/checkpoint/storage"
-	"github.com/tidemark/tidemark/operators"
 )
 
 // verifyConcurrency bounds the existence checks made at once at start-up.
@@ -34,7 +33,7 @@ func (c *Coordinator) verifyRestored(ctx context.Context) {
 	var g errgroup.Group
 	g.SetLimit(verifyConcurrency)
 	for _, t := range m.Tasks {
-		local := filepath.Join(c.cfg.LocalDir, localName(m.CheckpointID), operators.TaskID{Stage: "keyed", Index: t.Task}.String())
+		local := filepath.Join(c.cfg.LocalDir, localName(m.CheckpointID), t.ID().String())
 		for _, f := range t.Files {
 			g.Go(func() error {
 				c.verifyFile(ctx, m.CheckpointID, f, filepath.Join(local, f.Name))

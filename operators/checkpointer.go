@@ -2,10 +2,12 @@ package operators
 
 import (
 	"strconv"
+	"strings"
 	"time"
 )
 
-// TaskID names a task: its stage ("source" or "keyed") and index.
+// TaskID names a task: its stage and index. A legacy job's stages are
+// "source" and "keyed"; a source stage of a job graph is "source:<name>".
 type TaskID struct {
 	Stage string
 	Index int
@@ -13,12 +15,24 @@ type TaskID struct {
 
 func (t TaskID) String() string { return t.Stage + "-" + strconv.Itoa(t.Index) }
 
+// IsSource reports whether the task reads a source: its part of a
+// checkpoint is a SourceSnapshot.
+func (t TaskID) IsSource() bool {
+	return t.Stage == "source" || strings.HasPrefix(t.Stage, "source:")
+}
+
 // SourceSnapshot is a source task's part of a checkpoint.
 type SourceSnapshot struct {
-	Task         TaskID
+	Task TaskID
+	// Source names the source the positions are in ("" in a legacy job:
+	// its one source).
+	Source       string
 	CheckpointID int64
 	Positions    []Position
 	Watermark    int64
+	// Transactions are the task's sink transactions not yet committed,
+	// when its stage bears sinks.
+	Transactions []Transaction
 }
 
 // TaskSnapshot is the synchronous part of a keyed task's snapshot: a
@@ -43,11 +57,15 @@ type TaskSnapshot struct {
 }
 
 // InFlight is one element of an unaligned checkpoint's in-flight data: a
-// batch of records, or a batch of dead letters that source tasks' operators
-// rejected (exactly one of the two is set). A restore replays the elements
-// in order: records through the chain, dead letters to its dead-letter
-// sink.
+// batch of records for input Port of operator Node, or a batch of dead
+// letters that upstream tasks rejected (exactly one of the two is set). A
+// restore replays the elements in order: records through the same node
+// and port, dead letters to where the task writes them. Node is empty in
+// checkpoints written before targets were stored: their records go to the
+// node the task's first input feeds.
 type InFlight struct {
+	Node        string
+	Port        int
 	Records     []Record
 	DeadLetters []DeadLetter
 }

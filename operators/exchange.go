@@ -20,11 +20,17 @@ func KeyGroupRange(task, maxParallelism, parallelism int) (start, end int) {
 	return start, end
 }
 
-// exchange routes a source task's records to keyed tasks by key group.
+// exchange is one hash edge out of a task: it routes records to the
+// tasks of the consuming stage by key group, after setting each record's
+// key with the consumer's key extractor when the edge has one.
 type exchange struct {
 	outs           []chan<- element
 	maxParallelism int
 	bufs           [][]Record
+	// key, if set, computes the consumer's key in the sending task;
+	// keyOf names the consuming operator in dead letters.
+	key   func(Record) ([]byte, error)
+	keyOf string
 }
 
 func newExchange(outs []chan<- element, maxParallelism int) *exchange {
@@ -32,7 +38,25 @@ func newExchange(outs []chan<- element, maxParallelism int) *exchange {
 }
 
 // send partitions recs by key and sends each non-empty part to its task.
-func (x *exchange) send(ctx context.Context, recs []Record) error {
+// The exchange owns recs. A record whose key cannot be computed goes to
+// reject.
+func (x *exchange) send(ctx context.Context, recs []Record, reject func(*exchange, Record, error)) error {
+	if x.key != nil {
+		kept := recs[:0]
+		for _, r := range recs {
+			k, err := x.key(r)
+			if err != nil {
+				reject(x, r, err)
+				continue
+			}
+			r.Key = k
+			kept = append(kept, r)
+		}
+		recs = kept
+		if len(recs) == 0 {
+			return nil
+		}
+	}
 	if len(x.outs) == 1 {
 		return x.put(ctx, 0, element{records: recs})
 	}

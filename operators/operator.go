@@ -60,7 +60,10 @@ type DeadLetterSink interface {
 // Transaction is a sink transaction pre-committed in a checkpoint: it
 // commits once the checkpoint completes, or at recovery.
 type Transaction struct {
-	Task            int    `json:"task"`
+	Task int `json:"task"`
+	// Stage is the stage of the task that pre-committed it; empty for a
+	// legacy job's stage "keyed" (and in checkpoints before stages).
+	Stage           string `json:"stage,omitempty"`
 	TransactionalID string `json:"transactional_id"`
 	ProducerID      int64  `json:"producer_id"`
 	ProducerEpoch   int16  `json:"producer_epoch"`

@@ -112,12 +112,16 @@ type Position struct {
 }
 
 // element is what travels on a channel between tasks: a batch of records,
-// a barrier or a watermark (exactly one of them).
+// a barrier, a watermark or the idle mark (exactly one of them).
 type element struct {
 	records   []Record
 	barrier   int64 // checkpoint id; 0: none
 	watermark int64
 	hasWM     bool
+	// idle says the sending task has nothing to send for now (design
+	// §3.4): the receiver leaves this channel out of its watermark until
+	// the next record or watermark on it.
+	idle bool
 	// deadLetters are records a source task's operators rejected, on
 	// their way to a keyed task's dead-letter sink.
 	deadLetters []DeadLetter

@@ -67,6 +67,12 @@ type Kafka struct {
 
 	nextDiscovery time.Time // zero: discovery disabled
 	fallbacks     int64     // records whose event-time field could not be read
+
+	// stopAtEnd: a bounded run (stop_at: end): ends holds, per partition
+	// assigned at Open, the last stable offset found then; records at or
+	// after it are not read, and partitions found later are not read.
+	stopAtEnd bool
+	ends      map[tp]int64
 }
 
 // Option configures a Kafka source.
@@ -76,6 +82,15 @@ type Option func(*Kafka)
 // discovery intervals. Default time.Now.
 func WithClock(now func() time.Time) Option {
 	return func(k *Kafka) { k.now = now }
+}
+
+// WithStopAtEnd makes the source bounded (stop_at: end): it reads each of
+// its partitions up to the end (last stable offset) found at Open, and
+// then reports Ended. Partitions that appear later are not read. Control
+// records (transaction markers) are read, and skipped, so that a
+// partition whose last entry is a marker still reaches its end.
+func WithStopAtEnd() Option {
+	return func(k *Kafka) { k.stopAtEnd = true }
 }
 
 // NewKafka returns the source of source task task of tasks. base are the
@@ -109,6 +124,9 @@ func (k *Kafka) Open(ctx context.Context, restored []operators.Position) (err er
 	}
 	k.wms = newWatermarks(src.Watermark.MaxOutOfOrderness, src.Watermark.IdleTimeout)
 	opts := append(slices.Clip(k.base), kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	if k.stopAtEnd {
+		opts = append(opts, kgo.KeepControlRecords())
+	}
 	if k.cl, err = kgo.NewClient(opts...); err != nil {
 		return fmt.Errorf("source: client: %w", err)
 	}
@@ -127,7 +145,11 @@ func (k *Kafka) Open(ctx context.Context, restored []operators.Position) (err er
 	if err = k.assign(ctx, all, now); err != nil {
 		return err
 	}
-	if src.DiscoveryInterval > 0 {
+	if k.stopAtEnd {
+		if err = k.findEnds(ctx); err != nil {
+			return err
+		}
+	} else if src.DiscoveryInterval > 0 {
 		k.nextDiscovery = now.Add(src.DiscoveryInterval)
 	}
 	if len(k.pending) > 0 {
@@ -297,7 +319,11 @@ func (k *Kafka) Poll(ctx context.Context) ([]operators.Record, int64, error) {
 			return
 		}
 		maxTS := int64(math.MinInt64)
+		end, bounded := k.ends[tp{fp.Topic, fp.Partition}]
 		for _, r := range fp.Records {
+			if r.Attrs.IsControl() || bounded && r.Offset >= end {
+				continue
+			}
 			var hs []operators.Header
 			for _, h := range r.Headers {
 				hs = append(hs, operators.Header{Key: h.Key, Value: h.Value})
@@ -309,10 +335,69 @@ func (k *Kafka) Poll(ctx context.Context) ([]operators.Record, int64, error) {
 		}
 		p := tp{fp.Topic, fp.Partition}
 		k.next[p] = fp.Records[len(fp.Records)-1].Offset + 1
-		k.wms.observe(p, maxTS, now)
+		if bounded {
+			k.next[p] = min(k.next[p], end)
+		}
+		if maxTS != math.MinInt64 {
+			k.wms.observe(p, maxTS, now)
+		}
 	})
 	k.wms.update(now)
 	return recs, k.wms.current, nil
+}
+
+// findEnds records the end of every assigned partition for a bounded run:
+// its last stable offset (a read_committed reader reads nothing beyond).
+func (k *Kafka) findEnds(ctx context.Context) error {
+	k.ends = map[tp]int64{}
+	var topics []string
+	for _, p := range k.tps {
+		if !slices.Contains(topics, p.topic) {
+			topics = append(topics, p.topic)
+		}
+	}
+	if len(topics) == 0 {
+		return nil
+	}
+	listed, err := k.adm.ListCommittedOffsets(ctx, topics...)
+	if err == nil {
+		err = listed.Error()
+	}
+	if err != nil {
+		return fmt.Errorf("source: stop_at end: list the end offsets of %v: %w", topics, err)
+	}
+	for _, p := range k.tps {
+		o, ok := listed.Lookup(p.topic, p.partition)
+		if !ok {
+			return fmt.Errorf("source: stop_at end: no end offset for %s[%d]", p.topic, p.partition)
+		}
+		k.ends[p] = o.Offset
+	}
+	return nil
+}
+
+// Ended implements operators.BoundedSource: with WithStopAtEnd, every
+// partition was read up to its end.
+func (k *Kafka) Ended() bool {
+	if !k.stopAtEnd {
+		return false
+	}
+	for p, end := range k.ends {
+		if k.next[p] < end {
+			return false
+		}
+	}
+	return true
+}
+
+// Idle implements operators.IdleSource: the source has no partition, or
+// every partition is idle (source.watermark.idle_timeout), so downstream
+// watermarks need not wait for it.
+func (k *Kafka) Idle() bool {
+	if k.wms == nil {
+		return false
+	}
+	return len(k.tps) == 0 && len(k.pending) == 0 || k.wms.allIdle(k.now())
 }
 
 // waitContext bounds a wait in Poll by the next time something is due:

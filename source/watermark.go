@@ -126,3 +126,17 @@ func (w *watermarks) nextIdle(now time.Time) (time.Time, bool) {
 	}
 	return next, !next.IsZero()
 }
+
+// allIdle reports whether there are partitions and every one is idle at
+// now.
+func (w *watermarks) allIdle(now time.Time) bool {
+	if len(w.parts) == 0 || w.idle <= 0 {
+		return false
+	}
+	for _, pt := range w.parts {
+		if !w.isIdle(pt, now) {
+			return false
+		}
+	}
+	return true
+}

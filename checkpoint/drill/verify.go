@@ -168,7 +168,7 @@ func (v *verifier) problem(format string, args ...any) {
 func (v *verifier) task(ctx context.Context, t checkpoint.TaskState) error {
 	v.p.Task = t.Task
 	tr := TaskReport{Task: t.Task, KeyGroups: t.KeyGroups}
-	name := "keyed-" + strconv.Itoa(t.Task)
+	name := t.ID().String()
 	dir := filepath.Join(v.scratch, name)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("drill: %w", err)
@@ -273,7 +273,7 @@ func (p *paced) Read(b []byte) (int, error) {
 // open opens task t's downloaded state with Pebble, as a restore does, and
 // counts its keys.
 func (v *verifier) open(t checkpoint.TaskState, dir string, tr *TaskReport) {
-	name := "keyed-" + strconv.Itoa(t.Task)
+	name := t.ID().String()
 	opts := state.Options{
 		MaxParallelism: v.m.MaxParallelism,
 		KeyGroups:      state.KeyGroupRange{Start: t.KeyGroups[0], End: t.KeyGroups[1]},

@@ -156,4 +156,4 @@ func (g *graph) Trigger(id int64) {
 }
 
 func (g *graph) TriggerFinal(id int64)                              { g.Trigger(id) }
-func (g *graph) NotifyComplete(int64, map[int][]operators.Position) {}
+func (g *graph) NotifyComplete(int64, map[operators.TaskID][]operators.Position) {}

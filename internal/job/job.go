@@ -9,7 +9,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -40,6 +39,14 @@ type Spec struct {
 	// operators must be stateless. Chain runs in the keyed tasks.
 	SourceChain []operators.OperatorSpec
 	Chain       []operators.OperatorSpec
+	// Graph, if set, is a job graph's physical plan (see GraphSpec);
+	// NewGraphSources then makes each source stage's sources (by stage
+	// name, one per task), anew for each attempt, and Description is
+	// the plan's topology description (plan.Job.Description).
+	// NewSources, SourceChain and Chain are not used.
+	Graph           *operators.GraphSpec
+	NewGraphSources func() (map[string][]operators.Source, error)
+	Description     []string
 	// Store is the checkpoint storage, rooted at the job (JobStore).
 	Store storage.Store
 	// Checkpoint configures the coordinator; its Job, Topology,
@@ -137,8 +144,10 @@ type Job struct {
 	graph   *operators.Graph
 	ready   bool
 	readied bool // the current attempt became ready
-	onReady func()
-	run     runState // restart.go
+	// finished: the bounded input was all processed and committed.
+	finished bool
+	onReady  func()
+	run      runState // restart.go
 }
 
 // SetOnReady sets a function called each time the job has restored and
@@ -269,7 +278,16 @@ func (j *Job) attempt(ctx context.Context, ro checkpoint.RestoreOptions) (err er
 	j.mu.Lock()
 	j.coord, j.graph, j.readied = nil, nil, false
 	j.mu.Unlock()
-	sources, err := s.NewSources()
+	var sources []operators.Source
+	var stageSources map[string][]operators.Source
+	if s.Graph != nil {
+		stageSources, err = s.NewGraphSources()
+		for _, srcs := range stageSources {
+			sources = append(sources, srcs...)
+		}
+	} else {
+		sources, err = s.NewSources()
+	}
 	if err != nil {
 		return err
 	}
@@ -281,6 +299,10 @@ func (j *Job) attempt(ctx context.Context, ro checkpoint.RestoreOptions) (err er
 		}
 	}()
 	topology, desc := s.Topology(len(sources))
+	if s.Graph != nil {
+		desc = s.Description
+		topology = fingerprint(desc)
+	}
 	ro.Topology, ro.Description = topology, desc
 	if ro.Log == nil {
 		ro.Log = log
@@ -311,10 +333,29 @@ func (j *Job) attempt(ctx context.Context, ro checkpoint.RestoreOptions) (err er
 	if err := clearLocalSnapshots(localDir, m); err != nil {
 		return err
 	}
-	restored := operators.Restored{InFlight: map[int][]operators.InFlight{}, Transactions: map[int][]operators.Transaction{}, HoldUntil: rec.holdUntil}
+	restored := operators.Restored{InFlight: map[operators.TaskID][]operators.InFlight{}, Transactions: map[operators.TaskID][]operators.Transaction{}, HoldUntil: rec.holdUntil}
 	for _, tx := range rec.held {
-		restored.Transactions[tx.Task] = append(restored.Transactions[tx.Task], tx)
+		id := operators.TaskID{Stage: "keyed", Index: tx.Task}
+		if tx.Stage != "" {
+			id.Stage = tx.Stage
+		}
+		restored.Transactions[id] = append(restored.Transactions[id], tx)
 	}
+	stateful := []operators.TaskID{}
+	if s.Graph != nil {
+		for _, st := range s.Graph.Stages {
+			if st.Stateful {
+				for i := range st.Tasks {
+					stateful = append(stateful, operators.TaskID{Stage: st.Name, Index: i})
+				}
+			}
+		}
+	} else {
+		for k := range s.Parallelism {
+			stateful = append(stateful, operators.TaskID{Stage: "keyed", Index: k})
+		}
+	}
+	backendOf := map[operators.TaskID]*state.Backend{}
 	var backends []*state.Backend
 	defer func() {
 		for _, b := range backends {
@@ -324,45 +365,59 @@ func (j *Job) attempt(ctx context.Context, ro checkpoint.RestoreOptions) (err er
 		}
 	}()
 	if m != nil {
-		// Every source gets every position: which task owns a partition
-		// may change when partitions are added.
-		var all []operators.Position
-		for _, ps := range m.Positions() {
-			all = append(all, ps...)
-		}
+		// Every source task gets every position of its source: which
+		// task owns a partition may change when partitions are added.
 		restored.Checkpoint = m.CheckpointID
-		restored.Positions = map[int][]operators.Position{}
-		for i := range sources {
-			restored.Positions[i] = all
-		}
+		restored.Positions = m.Positions()
 		log.Info("restoring from checkpoint", zap.Int64("checkpoint", m.CheckpointID),
 			zap.String("savepoint", m.Savepoint), zap.Time("completed_at", m.CompletedAt))
 	} else {
 		log.Info("no checkpoint to restore: starting fresh")
 	}
-	for k := range s.Parallelism {
-		start, end := operators.KeyGroupRange(k, s.MaxParallelism, s.Parallelism)
+	tasksOf := map[string]int{}
+	for _, id := range stateful {
+		tasksOf[id.Stage]++
+	}
+	for _, id := range stateful {
+		start, end := operators.KeyGroupRange(id.Index, s.MaxParallelism, tasksOf[id.Stage])
 		opts := state.Options{MaxParallelism: s.MaxParallelism, KeyGroups: state.KeyGroupRange{Start: start, End: end}, Logger: log.Named("pebble")}
-		live := filepath.Join(s.StateDir, "live", "keyed-"+strconv.Itoa(k))
+		live := filepath.Join(s.StateDir, "live", id.String())
 		var b *state.Backend
 		if m == nil {
 			b, err = state.Open(live, opts)
 		} else {
-			dest := filepath.Join(s.StateDir, "restore", "keyed-"+strconv.Itoa(k))
+			dest := filepath.Join(s.StateDir, "restore", id.String())
 			var inFlight []operators.InFlight
 			var reused int
-			inFlight, reused, err = checkpoint.PrepareTask(ctx, s.Store, m, k, localDir, dest)
+			inFlight, reused, err = checkpoint.PrepareTask(ctx, s.Store, m, id, localDir, dest)
 			if err == nil {
-				restored.InFlight[k] = inFlight
+				restored.InFlight[id] = inFlight
 				b, err = state.OpenFrom(dest, live, opts)
 				_ = os.RemoveAll(dest)
-				log.Debug("task state restored", zap.Int("task", k), zap.Int("local_files_reused", reused))
+				log.Debug("task state restored", zap.Stringer("task", id), zap.Int("local_files_reused", reused))
 			}
 		}
 		if err != nil {
-			return fmt.Errorf("open state of keyed-%d: %w", k, err)
+			return fmt.Errorf("open state of %s: %w", id, err)
 		}
 		backends = append(backends, b)
+		backendOf[id] = b
+	}
+	if m != nil && s.Graph != nil {
+		// Stateless tasks keep in-flight data too.
+		for _, ts := range m.Tasks {
+			id := ts.ID()
+			if _, ok := backendOf[id]; ok || ts.InFlight == nil {
+				continue
+			}
+			dest := filepath.Join(s.StateDir, "restore", id.String())
+			inFlight, _, err := checkpoint.PrepareTask(ctx, s.Store, m, id, localDir, dest)
+			_ = os.RemoveAll(dest)
+			if err != nil {
+				return fmt.Errorf("in-flight data of %s: %w", id, err)
+			}
+			restored.InFlight[id] = inFlight
+		}
 	}
 
 	cc := s.Checkpoint
@@ -382,10 +437,16 @@ func (j *Job) attempt(ctx context.Context, ro checkpoint.RestoreOptions) (err er
 	if err != nil {
 		return err
 	}
-	g, err := operators.NewGraph(operators.GraphConfig{
+	gc := operators.GraphConfig{
 		MaxParallelism: s.MaxParallelism, ExactlyOnce: s.ExactlyOnce, AlignmentTimeout: s.AlignmentTimeout,
 		LocalDir: localDir, Log: log, Now: s.Now,
-	}, sources, backends, operators.Chains{Source: s.SourceChain, Keyed: s.Chain}, restored, coord)
+	}
+	var g *operators.Graph
+	if s.Graph != nil {
+		g, err = operators.NewDAG(gc, *s.Graph, stageSources, backendOf, restored, coord)
+	} else {
+		g, err = operators.NewGraph(gc, sources, backends, operators.Chains{Source: s.SourceChain, Keyed: s.Chain}, restored, coord)
+	}
 	if err != nil {
 		return err
 	}
@@ -416,7 +477,53 @@ func (j *Job) attempt(ctx context.Context, ro checkpoint.RestoreOptions) (err er
 			}
 		})
 	}
-	return eg.Wait()
+	eg.Go(func() error {
+		select {
+		case <-g.Ended():
+		case <-ctx.Done():
+			return nil
+		}
+		// stop_at: end: every source read its last record and emitted
+		// watermark +inf; the final checkpoint commits everything.
+		log.Info("every source reached its end: taking the final checkpoint")
+		id, err := coord.Drain(ctx)
+		if err != nil {
+			return fmt.Errorf("final checkpoint at the end of the input: %w", err)
+		}
+		if err := g.AwaitNotified(ctx, id); err != nil {
+			return fmt.Errorf("final checkpoint %d: waiting for tasks to commit: %w", id, err)
+		}
+		log.Info("final checkpoint complete and committed: the job is done", zap.Int64("checkpoint", id))
+		return errFinished
+	})
+	if err := eg.Wait(); !errors.Is(err, errFinished) {
+		return err
+	}
+	j.mu.Lock()
+	j.finished = true
+	j.mu.Unlock()
+	return nil
+}
+
+// errFinished ends an attempt whose bounded input is all processed and
+// committed.
+var errFinished = errors.New("job: finished")
+
+// Finished reports whether the job ended because every source reached
+// its end (stop_at: end) and the final checkpoint committed.
+func (j *Job) Finished() bool {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.finished
+}
+
+// fingerprint hashes topology description lines as Spec.Topology does.
+func fingerprint(desc []string) string {
+	h := sha256.New()
+	for _, l := range desc {
+		fmt.Fprintln(h, l)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16]
 }
 
 // DeadLetters is the number of records operators rejected, over every

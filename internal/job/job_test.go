@@ -157,7 +157,7 @@ func dump(t *testing.T, st storage.Store, m *checkpoint.Metadata) []byte {
 	var buf bytes.Buffer
 	for _, ts := range m.Tasks {
 		dir := t.TempDir()
-		if _, _, err := checkpoint.PrepareTask(context.Background(), st, m, ts.Task, filepath.Join(dir, "none"), filepath.Join(dir, "restore")); err != nil {
+		if _, _, err := checkpoint.PrepareTask(context.Background(), st, m, ts.ID(), filepath.Join(dir, "none"), filepath.Join(dir, "restore")); err != nil {
 			t.Fatal(err)
 		}
 		b, err := state.OpenFrom(filepath.Join(dir, "restore"), filepath.Join(dir, "live"), state.Options{})

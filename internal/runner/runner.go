@@ -175,7 +175,15 @@ func Run(ctx context.Context, cfg *config.Config, opts Options, log *zap.Logger,
 			close(ready)
 		}
 	})
-	g.Go(func() error { return j.Run(ctx) })
+	g.Go(func() error {
+		err := j.Run(ctx)
+		if err == nil && j.Finished() {
+			// stop_at: end: the input is processed and committed.
+			log.Info("the job reached the end of its input and stops")
+			cancelRun()
+		}
+		return err
+	})
 	g.Go(func() error {
 		var req stopRequest
 		select {
