@@ -26,6 +26,16 @@ type Output struct {
 	// DeadLetterKey is the setting that names DeadLetterTopic, for
 	// messages ("dead_letter.topic").
 	DeadLetterKey string
+	// Block is the config block of these settings, for messages: "sink"
+	// (single-chain configs) or "output" (the default).
+	Block string
+}
+
+func (o Output) block() string {
+	if o.Block == "" {
+		return "output"
+	}
+	return o.Block
 }
 
 // LegacyOutput is the output of a single-chain config (its `sink:` block).
@@ -41,6 +51,7 @@ func LegacyOutput(cfg *config.Config) Output {
 		OnRejected:            cfg.Sink.OnRejected,
 		DeadLetterTopic:       cfg.DeadLetterTopic(),
 		DeadLetterKey:         key,
+		Block:                 "sink",
 	}
 }
 
