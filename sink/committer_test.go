@@ -3,6 +3,7 @@ package sink_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -379,5 +380,60 @@ func TestSettleSeveralStages(t *testing.T) {
 	}
 	if slices.Contains(a.IDs(), "tidemark-sinktest-b-0-0") {
 		t.Error("stage a's pool holds stage b's id")
+	}
+}
+
+// TestAtLeastOnceCommitter: with delivery at_least_once the task's
+// committer is an idempotent producer: what its sinks write is visible
+// once flushed on the barrier, with nothing pending.
+func TestAtLeastOnceCommitter(t *testing.T) {
+	e := topicsEnv(t, "a")
+	o := e.output("tidemark-sinktest")
+	o.Delivery = config.AtLeastOnce
+	c := sink.NewCommitter(sink.CommitterConfig{Output: o, Stage: "s"}, e.base)
+	if _, ok := c.(*sink.IdempotentCommitter); !ok {
+		t.Fatalf("NewCommitter for at_least_once = %T", c)
+	}
+	defer c.Close()
+	if err := c.Open(e.ctx, operators.OpenContext{Log: zaptest.NewLogger(t)}); err != nil {
+		t.Fatal(err)
+	}
+	s := openSink(t, sink.Spec{Name: "routed", TopicExpr: "value.dest"}, c, nil)
+	if err := s.Process(e.ctx, []operators.Record{rec("k", operators.Insert, obj("dest", "a")), rec("k", operators.Insert, obj("dest", "missing"))}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if p := e.preCommit(c, 1); len(p) != 0 {
+		t.Errorf("pending %+v", p)
+	}
+	if a, dls := e.read("a"), e.read("out-dead-letters"); len(a) != 1 || len(dls) != 1 || header(dls[0], sink.HeaderOperator) != "routed" {
+		t.Errorf("a holds %d records, dead letters %d (%v)", len(a), len(dls), values(dls))
+	}
+	o.Delivery = config.ExactlyOnce
+	if c, ok := sink.NewCommitter(sink.CommitterConfig{Output: o}, e.base).(*sink.TaskCommitter); !ok {
+		t.Errorf("NewCommitter for exactly_once = %T", c)
+	}
+}
+
+// TestMissingTopicFailPolicy: with on_rejected: fail a record whose topic
+// does not exist stops the task, naming the record and the topic; its
+// transaction is never pre-committed.
+func TestMissingTopicFailPolicy(t *testing.T) {
+	e := topicsEnv(t)
+	e.cfg.Sink.OnRejected = config.OnRejectedFail
+	c := e.committer("", "s", 0, 0, nil)
+	s := openSink(t, sink.Spec{Name: "routed", TopicExpr: "value.dest"}, c, nil)
+	err := s.Process(e.ctx, []operators.Record{rec("k", operators.Insert, obj("dest", "nowhere"))}, nil)
+	var rej *sink.RejectedError
+	if !errors.As(err, &rej) || rej.Topic != "nowhere" || rej.Record.Offset != 42 {
+		t.Fatalf("Process = %v, want a RejectedError for topic nowhere, record in[3] offset 42", err)
+	}
+	for _, w := range []string{"in[3] offset 42", "topic nowhere does not exist", "on_rejected is fail"} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("%q lacks %q", err, w)
+		}
+	}
+	var tf *operators.TaskFailure
+	if err := c.PreCommit(e.ctx, 1); !errors.As(err, &tf) {
+		t.Errorf("PreCommit after the failure = %v, want a TaskFailure", err)
 	}
 }
