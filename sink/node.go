@@ -97,6 +97,7 @@ type KafkaSink struct {
 	env    expression.Env
 	buf    []operators.SinkRecord
 	dls    []operators.DeadLetter
+	hint   int // capacity to start a value's encoding with
 }
 
 type header struct {
@@ -365,10 +366,12 @@ func (k *KafkaSink) encodeValue(r *operators.Record) ([]byte, error) {
 	if b, ok := v.([]byte); ok && k.value == nil {
 		return b, nil
 	}
-	b, err := json.AppendValue(nil, v, order)
+	// Values of one sink are alike: start with room for the last one.
+	b, err := json.AppendValue(make([]byte, 0, k.hint), v, order)
 	if err != nil {
 		return nil, fmt.Errorf("value: %w", err)
 	}
+	k.hint = len(b) + len(b)/8
 	return b, nil
 }
 
