@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"sync/atomic"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
@@ -84,6 +85,8 @@ type TaskCommitter struct {
 	err        atomic.Pointer[error]
 	route      router
 	meta       *kgo.Client // metadata of topics met first in a record
+	opened     bool
+	openErr    error
 }
 
 var _ operators.TaskCommitter = (*TaskCommitter)(nil)
@@ -120,7 +123,20 @@ func NewTaskCommitter(cc CommitterConfig, base []kgo.Opt) *TaskCommitter {
 // after oc.HoldUntil completes. New transactions hold records after
 // oc.RestoredCheckpoint. Recovery has settled every transaction of the
 // job's pools already.
+//
+// Only the first call opens; later ones return its result. So each sink
+// node of the task may open its committer (KafkaSink.Open does) when the
+// runtime does not.
 func (t *TaskCommitter) Open(ctx context.Context, oc operators.OpenContext) error {
+	if t.opened {
+		return t.openErr
+	}
+	t.opened = true
+	t.openErr = t.open(ctx, oc)
+	return t.openErr
+}
+
+func (t *TaskCommitter) open(ctx context.Context, oc operators.OpenContext) error {
 	t.task, t.log = oc.Task, oc.Log
 	if t.log == nil {
 		t.log = zap.NewNop()
@@ -161,6 +177,35 @@ func (t *TaskCommitter) Open(ctx context.Context, oc operators.OpenContext) erro
 	for t.slots[t.cur].held {
 		t.cur++
 	}
+	return nil
+}
+
+// Require checks, once the committer is open, that topics exist (a
+// *MissingTopicError otherwise) and reads their limits: a sink node
+// requires its fixed topic when it opens.
+func (t *TaskCommitter) Require(ctx context.Context, topics []Topic) error {
+	if t.meta == nil {
+		return errors.New("sink: committer not open")
+	}
+	return require(ctx, t.meta, t.route.limits, topics, t.log)
+}
+
+// require checks topics and adds their limits to l.
+func require(ctx context.Context, cl *kgo.Client, l *Limits, topics []Topic, log *zap.Logger) error {
+	var todo []Topic
+	for _, tp := range topics {
+		if exists, _ := l.state(tp.Name, time.Now()); !exists {
+			todo = append(todo, tp)
+		}
+	}
+	if len(todo) == 0 {
+		return nil
+	}
+	got, err := preflight(ctx, cl, todo, log)
+	if err != nil {
+		return err
+	}
+	l.merge(got)
 	return nil
 }
 

@@ -437,3 +437,44 @@ func TestMissingTopicFailPolicy(t *testing.T) {
 		t.Errorf("PreCommit after the failure = %v, want a TaskFailure", err)
 	}
 }
+
+// TestSinkOpensCommitter: a runtime that hands its sinks a committer it
+// did not open gets it opened by the first sink, with the task and the
+// restored checkpoint's transactions the sink was opened with; every sink
+// requires its fixed topic.
+func TestSinkOpensCommitter(t *testing.T) {
+	e := topicsEnv(t, "a")
+	c := sink.NewCommitter(sink.CommitterConfig{Output: e.output("tidemark-sinktest"), Stage: "st"}, e.base)
+	defer c.Close()
+	held := []operators.Transaction{{Task: 2, TransactionalID: "tidemark-sinktest-st-2-0"}, {Task: 2, TransactionalID: "tidemark-sinktest-other-2-1"}}
+	oc := operators.OpenContext{Task: 2, Log: zaptest.NewLogger(t), Committer: c, RestoredCheckpoint: 4, PendingTransactions: held, HoldUntil: 4}
+	for _, name := range []string{"one", "two"} {
+		k, err := sink.NewKafkaSink(sink.Spec{Name: name, Topic: "a"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := k.Open(e.ctx, oc); err != nil {
+			t.Fatal(err)
+		}
+		if err := k.Process(e.ctx, []operators.Record{rec(name, operators.Insert, obj("n", name))}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := e.preCommit(c, 5)
+	if len(p) != 1 || p[0].TransactionalID != "tidemark-sinktest-st-2-1" || p[0].After != 4 || p[0].Task != 2 {
+		t.Fatalf("pending %+v: want task 2's transaction on slot 1 (slot 0 held), after checkpoint 4", p)
+	}
+	e.commit(c, 5)
+	if got := values(e.read("a")); fmt.Sprint(got) != `[{"n":"one"} {"n":"two"}]` {
+		t.Errorf("a holds %v", got)
+	}
+	k, err := sink.NewKafkaSink(sink.Spec{Name: "three", Topic: "absent"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = k.Open(e.ctx, oc)
+	var missing *sink.MissingTopicError
+	if !errors.As(err, &missing) || !strings.Contains(err.Error(), `"absent" (sinks[three].topic)`) {
+		t.Fatalf("Open of a sink whose topic does not exist = %v", err)
+	}
+}

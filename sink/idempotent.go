@@ -2,6 +2,7 @@ package sink
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync/atomic"
 
@@ -27,6 +28,9 @@ type IdempotentCommitter struct {
 	log   *zap.Logger
 	err   atomic.Pointer[error]
 	route router
+
+	opened  bool
+	openErr error
 }
 
 var _ operators.TaskCommitter = (*IdempotentCommitter)(nil)
@@ -37,8 +41,27 @@ func NewIdempotentCommitter(cc CommitterConfig, base []kgo.Opt) *IdempotentCommi
 	return &IdempotentCommitter{cc: cc, base: base}
 }
 
-// Open checks that the topics exist and reads their limits.
+// Open checks that the topics exist and reads their limits. Only the
+// first call opens; later ones return its result.
 func (k *IdempotentCommitter) Open(ctx context.Context, oc operators.OpenContext) error {
+	if k.opened {
+		return k.openErr
+	}
+	k.opened = true
+	k.openErr = k.open(ctx, oc)
+	return k.openErr
+}
+
+// Require checks, once the committer is open, that topics exist (a
+// *MissingTopicError otherwise) and reads their limits.
+func (k *IdempotentCommitter) Require(ctx context.Context, topics []Topic) error {
+	if k.cl == nil || k.route.limits == nil {
+		return errors.New("sink: committer not open")
+	}
+	return require(ctx, k.cl, k.route.limits, topics, k.log)
+}
+
+func (k *IdempotentCommitter) open(ctx context.Context, oc operators.OpenContext) error {
 	k.log = oc.Log
 	if k.log == nil {
 		k.log = zap.NewNop()
@@ -155,8 +178,11 @@ func (k *IdempotentCommitter) Close() error {
 type Committer interface {
 	operators.TaskCommitter
 	// Open prepares the committer for task oc.Task (see
-	// TaskCommitter.Open), before any sink of the task writes.
+	// TaskCommitter.Open), before any sink of the task writes. Only the
+	// first call opens.
 	Open(ctx context.Context, oc operators.OpenContext) error
+	// Require checks that topics exist, once open.
+	Require(ctx context.Context, topics []Topic) error
 }
 
 // NewCommitter returns the committer cc.Output.Delivery asks for: a

@@ -66,6 +66,21 @@ func (l *Limits) set(topic string, maxBytes int) {
 	delete(l.missing, topic)
 }
 
+// merge adds o's topics to l.
+func (l *Limits) merge(o *Limits) {
+	o.mu.RLock()
+	defer o.mu.RUnlock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.batch == nil {
+		l.batch = map[string]int32{}
+	}
+	for t, b := range o.batch {
+		l.batch[t] = b
+		delete(l.missing, t)
+	}
+}
+
 // state says whether topic is known to exist, or was found missing less
 // than MissingTopicRecheck ago.
 func (l *Limits) state(topic string, now time.Time) (exists, missing bool) {

@@ -213,12 +213,24 @@ func (k *KafkaSink) Topics() []Topic {
 
 // Open implements operators.Operator: the sink writes through
 // oc.Committer, and sends what it cannot write to oc.Reject (to the
-// committer's DeadLetters when nil).
-func (k *KafkaSink) Open(_ context.Context, oc operators.OpenContext) error {
+// committer's DeadLetters when nil). A committer of this package is
+// opened with oc if nobody opened it yet (oc carries the task and what
+// the restored checkpoint holds for it: every sink of the task sees the
+// same), and the sink's fixed topic must exist (a *MissingTopicError
+// otherwise).
+func (k *KafkaSink) Open(ctx context.Context, oc operators.OpenContext) error {
 	if oc.Committer == nil {
 		return fmt.Errorf("sink %s: its task has no committer (OpenContext.Committer)", k.spec.Name)
 	}
 	k.c, k.reject = oc.Committer, oc.Reject
+	if c, ok := oc.Committer.(Committer); ok {
+		if err := c.Open(ctx, oc); err != nil {
+			return err
+		}
+		if err := c.Require(ctx, k.Topics()); err != nil {
+			return err // names the sink's setting
+		}
+	}
 	return nil
 }
 
