@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -390,7 +391,8 @@ func TestAtLeastOnceCommitter(t *testing.T) {
 	e := topicsEnv(t, "a")
 	o := e.output("tidemark-sinktest")
 	o.Delivery = config.AtLeastOnce
-	c := sink.NewCommitter(sink.CommitterConfig{Output: o, Stage: "s"}, e.base)
+	var written atomic.Int64
+	c := sink.NewCommitter(sink.CommitterConfig{Output: o, Stage: "s", Written: &written}, e.base)
 	if _, ok := c.(*sink.IdempotentCommitter); !ok {
 		t.Fatalf("NewCommitter for at_least_once = %T", c)
 	}
@@ -407,6 +409,9 @@ func TestAtLeastOnceCommitter(t *testing.T) {
 	}
 	if a, dls := e.read("a"), e.read("out-dead-letters"); len(a) != 1 || len(dls) != 1 || header(dls[0], sink.HeaderOperator) != "routed" {
 		t.Errorf("a holds %d records, dead letters %d (%v)", len(a), len(dls), values(dls))
+	}
+	if n := written.Load(); n != 1 {
+		t.Errorf("%d records counted written, want 1 (dead letters are not output)", n)
 	}
 	o.Delivery = config.ExactlyOnce
 	if c, ok := sink.NewCommitter(sink.CommitterConfig{Output: o}, e.base).(*sink.TaskCommitter); !ok {
@@ -444,7 +449,8 @@ func TestMissingTopicFailPolicy(t *testing.T) {
 // requires its fixed topic.
 func TestSinkOpensCommitter(t *testing.T) {
 	e := topicsEnv(t, "a")
-	c := sink.NewCommitter(sink.CommitterConfig{Output: e.output("tidemark-sinktest"), Stage: "st"}, e.base)
+	var written atomic.Int64
+	c := sink.NewCommitter(sink.CommitterConfig{Output: e.output("tidemark-sinktest"), Stage: "st", Written: &written}, e.base)
 	defer c.Close()
 	held := []operators.Transaction{{Task: 2, TransactionalID: "tidemark-sinktest-st-2-0"}, {Task: 2, TransactionalID: "tidemark-sinktest-other-2-1"}}
 	oc := operators.OpenContext{Task: 2, Log: zaptest.NewLogger(t), Committer: c, RestoredCheckpoint: 4, PendingTransactions: held, HoldUntil: 4}
@@ -463,6 +469,9 @@ func TestSinkOpensCommitter(t *testing.T) {
 	p := e.preCommit(c, 5)
 	if len(p) != 1 || p[0].TransactionalID != "tidemark-sinktest-st-2-1" || p[0].After != 4 || p[0].Task != 2 {
 		t.Fatalf("pending %+v: want task 2's transaction on slot 1 (slot 0 held), after checkpoint 4", p)
+	}
+	if n := written.Load(); n != 2 {
+		t.Errorf("%d records counted written after the pre-commit's flush, want 2", n)
 	}
 	e.commit(c, 5)
 	if got := values(e.read("a")); fmt.Sprint(got) != `[{"n":"one"} {"n":"two"}]` {
