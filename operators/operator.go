@@ -98,6 +98,9 @@ type SinkRecord struct {
 	// it (its source topic, partition and offset) in a dead letter or an
 	// error when the output cannot be written.
 	Source Record
+	// Sink names the sink that made the record: a dead letter of it
+	// names it (tidemark.operator); "" names it "sink".
+	Sink string
 }
 
 // TaskCommitter is the exactly-once output of one sink-bearing task

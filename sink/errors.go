@@ -58,14 +58,21 @@ type RejectedError struct {
 	DeadLetter bool
 	// Err is the broker's answer, if it was sent.
 	Err error
+	// Reason says why the record cannot be written when it was not sent
+	// and its size is not the reason (its topic does not exist, say).
+	Reason string
 }
 
 func (e *RejectedError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "sink: the record from %s cannot be written to topic %s", Source(e.Record), e.Topic)
-	if e.Err != nil {
+	switch {
+	case e.Reason != "":
+		fmt.Fprintf(&b, ": %s; on_rejected is fail: correct the record's topic (or create it), or set on_rejected: dead_letter to send such records to the dead-letter topic", e.Reason)
+		return b.String()
+	case e.Err != nil:
 		fmt.Fprintf(&b, ": the broker rejected it (or the batch that held it): %v", e.Err)
-	} else {
+	default:
 		fmt.Fprintf(&b, ": it takes %d bytes, the topic accepts batches of at most %d (its max.message.bytes, less batch overhead)", e.Size, e.Limit)
 	}
 	switch {

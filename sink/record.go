@@ -20,3 +20,18 @@ func toKafka(topic string, r operators.Record) *kgo.Record {
 	}
 	return kr
 }
+
+// sinkToKafka is the Kafka record for sr.
+func sinkToKafka(sr *operators.SinkRecord) *kgo.Record {
+	kr := &kgo.Record{Topic: sr.Topic, Key: sr.Key, Value: sr.Value}
+	if sr.Timestamp > 0 {
+		kr.Timestamp = time.UnixMilli(sr.Timestamp)
+	}
+	if len(sr.Headers) > 0 {
+		kr.Headers = make([]kgo.RecordHeader, len(sr.Headers))
+		for i, h := range sr.Headers {
+			kr.Headers[i] = kgo.RecordHeader{Key: h.Key, Value: h.Value}
+		}
+	}
+	return kr
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -30,43 +31,102 @@ const (
 const TruncateTo = 64 << 10
 
 // router decides, before anything is produced, where each record goes: a
-// record the sink topic would refuse goes to the dead-letter topic, and a
-// dead letter the dead-letter topic would refuse whole goes there
-// truncated; or, per sink.on_rejected or when not even that fits, it
-// returns a *RejectedError. A transaction that a broker's refusal touched
-// can only be aborted, so refusals are foreseen here rather than met.
+// record its topic would refuse (too large, or the topic does not exist)
+// goes to the dead-letter topic, and a dead letter the dead-letter topic
+// would refuse whole goes there truncated; or, per on_rejected or when not
+// even that fits, it returns a *RejectedError. A transaction that a
+// broker's refusal touched can only be aborted, so refusals are foreseen
+// here rather than met.
 type router struct {
-	cfg    *config.Config
+	out    Output
 	limits *Limits
 	log    *zap.Logger
+	// lookup finds out whether a topic not met before exists (nil: every
+	// topic not in limits is missing).
+	lookup func(ctx context.Context, topic string) (bool, error)
 }
 
-func (rt *router) fail() bool { return rt.cfg.Sink.OnRejected == config.OnRejectedFail }
+func (rt *router) fail() bool { return rt.out.OnRejected == config.OnRejectedFail }
 
-// output returns the record to produce for r: to the sink topic, or
-// (dead true) its dead letter.
-func (rt *router) output(r operators.Record) (kr *kgo.Record, dead bool, err error) {
-	topic := rt.cfg.Sink.Topic
-	kr = toKafka(topic, r)
+// output returns the record to produce for sr: to its topic, or (dead
+// true) its dead letter.
+func (rt *router) output(ctx context.Context, sr *operators.SinkRecord) (kr *kgo.Record, dead bool, err error) {
+	topic := sr.Topic
+	reason := ""
+	switch exists, err := rt.exists(ctx, topic); {
+	case err != nil:
+		return nil, false, err
+	case !validTopic(topic):
+		reason = fmt.Sprintf("topic %q is not a valid Kafka topic name (1 to 249 letters, digits, '.', '_' or '-')", topic)
+	case !exists:
+		reason = fmt.Sprintf("topic %s does not exist (Tidemark never creates topics: create it)", topic)
+	}
+	if reason != "" {
+		if rt.fail() {
+			return nil, false, &RejectedError{Topic: topic, Record: sr.Source, Reason: reason}
+		}
+		rt.log.Warn("output record's topic cannot take it: sent to the dead-letter topic", zap.String("source", Source(sr.Source)),
+			zap.String("topic", topic), zap.String("reason", reason))
+		kr, err = rt.deadLetter(operators.DeadLetter{Record: outputRecord(sr), Operator: sinkName(sr), Reason: reason})
+		return kr, true, err
+	}
+	kr = sinkToKafka(sr)
 	size, limit, ok := rt.limits.Fits(topic, kr)
 	if ok {
 		return kr, false, nil
 	}
 	if rt.fail() {
-		return nil, false, &RejectedError{Topic: topic, Record: r, Size: size, Limit: limit}
+		return nil, false, &RejectedError{Topic: topic, Record: sr.Source, Size: size, Limit: limit}
 	}
-	d := operators.DeadLetter{Record: r, Operator: "sink", Reason: fmt.Sprintf(
+	d := operators.DeadLetter{Record: outputRecord(sr), Operator: sinkName(sr), Reason: fmt.Sprintf(
 		"record of %d bytes is larger than topic %s accepts (%d bytes: its max.message.bytes less batch overhead)", size, topic, limit)}
-	rt.log.Warn("output record too large for the sink topic: sent to the dead-letter topic", zap.String("source", Source(r)),
+	rt.log.Warn("output record too large for the sink topic: sent to the dead-letter topic", zap.String("source", Source(sr.Source)),
 		zap.String("topic", topic), zap.Int("bytes", size), zap.Int("limit", limit))
 	kr, err = rt.deadLetter(d)
 	return kr, true, err
 }
 
+// exists says whether topic exists, asking the brokers the first time.
+func (rt *router) exists(ctx context.Context, topic string) (bool, error) {
+	if exists, missing := rt.limits.state(topic, time.Now()); exists || missing || rt.lookup == nil || !validTopic(topic) {
+		return exists, nil
+	}
+	return rt.lookup(ctx, topic)
+}
+
+// validTopic reports whether t is a name Kafka accepts for a topic.
+func validTopic(t string) bool {
+	if t == "" || len(t) > 249 || t == "." || t == ".." {
+		return false
+	}
+	for i := range len(t) {
+		c := t[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// sinkName is the operator a dead letter of sr names.
+func sinkName(sr *operators.SinkRecord) string {
+	if sr.Sink == "" {
+		return "sink"
+	}
+	return sr.Sink
+}
+
+// outputRecord is sr as a record (for its dead letter): its key, value,
+// headers and timestamp, and its source's position.
+func outputRecord(sr *operators.SinkRecord) operators.Record {
+	return operators.Record{Key: sr.Key, Value: sr.Value, Headers: sr.Headers, Timestamp: sr.Timestamp,
+		Topic: sr.Source.Topic, Partition: sr.Source.Partition, Offset: sr.Source.Offset}
+}
+
 // deadLetter returns the record to produce for d on the dead-letter topic:
 // whole if the topic takes it, else truncated.
 func (rt *router) deadLetter(d operators.DeadLetter) (*kgo.Record, error) {
-	topic := rt.cfg.DeadLetterTopic()
+	topic := rt.out.DeadLetterTopic
 	kr := DeadLetterRecord(topic, d)
 	size, limit, ok := rt.limits.Fits(topic, kr)
 	if ok {

@@ -22,20 +22,34 @@ import (
 	"github.com/tidemark/tidemark/operators"
 )
 
-// Pool is the set of transactional ids a run of the job may have used:
-// <Prefix>-<task>-<slot> for task in [0, Tasks) and slot in [0, PoolSize).
-// Checkpoints record the pool they were taken with, so that recovery after
-// a change of prefix or parallelism still finds every id a previous run may
-// have left a transaction on.
+// Pool is the set of transactional ids the tasks of one sink-bearing
+// stage may have used: <Prefix>-<Stage>-<task>-<slot> (<Prefix>-<task>-<slot>
+// for the legacy stage) for task in [0, Tasks) and slot in [0, Slots).
+// Checkpoints record the pools they were taken with, so that recovery after
+// a change of prefix, stages or parallelism still finds every id a previous
+// run may have left a transaction on.
 type Pool struct {
 	Prefix string `json:"transactional_id_prefix"`
-	Tasks  int    `json:"tasks"`
-	Slots  int    `json:"pool_size"`
+	// Stage is the stage; "" (or LegacyStage) for the legacy form.
+	Stage string `json:"stage,omitempty"`
+	Tasks int    `json:"tasks"`
+	Slots int    `json:"pool_size"`
 }
 
-// ConfiguredPool is the pool cfg's sink uses.
+// ConfiguredPool is the pool cfg's single-chain sink uses (the legacy
+// stage).
 func ConfiguredPool(cfg *config.Config) Pool {
 	return Pool{Prefix: cfg.TxnIDPrefix(), Tasks: cfg.Job.Parallelism, Slots: PoolSize}
+}
+
+// StagePools are the pools of a job whose sink-bearing stages are stages,
+// each run by tasks tasks, with transactional id prefix prefix.
+func StagePools(prefix string, stages []string, tasks int) []Pool {
+	out := make([]Pool, len(stages))
+	for i, st := range stages {
+		out[i] = Pool{Prefix: prefix, Stage: idStage(st), Tasks: tasks, Slots: PoolSize}
+	}
+	return out
 }
 
 // IDs lists every id of the pool.
@@ -43,18 +57,24 @@ func (p Pool) IDs() []string {
 	ids := make([]string, 0, p.Tasks*p.Slots)
 	for task := range p.Tasks {
 		for s := range p.Slots {
-			ids = append(ids, fmt.Sprintf("%s-%d-%d", p.Prefix, task, s))
+			ids = append(ids, StageTransactionalID(p.Prefix, p.Stage, task, s))
 		}
 	}
 	return ids
 }
 
-// Owns reports whether id has the exact form of an id of the pool's prefix,
-// <prefix>-<task>-<slot> with decimal task and a slot below the pool size,
+// Owns reports whether id has the exact form of an id of the pool's
+// prefix and stage, <prefix>-<stage>-<task>-<slot> (<prefix>-<task>-<slot>
+// for the legacy stage) with decimal task and a slot below the pool size,
 // whatever the task count: ids of another job whose prefix merely starts
-// with this one's (job "clicks" and job "clicks-v2") never match.
+// with this one's (job "clicks" and job "clicks-v2"), and ids of another
+// stage, never match.
 func (p Pool) Owns(id string) bool {
-	rest, ok := strings.CutPrefix(id, p.Prefix+"-")
+	head := p.Prefix + "-"
+	if st := idStage(p.Stage); st != "" {
+		head += st + "-"
+	}
+	rest, ok := strings.CutPrefix(id, head)
 	if !ok {
 		return false
 	}
@@ -192,6 +212,24 @@ func (e *LostError) Error() string {
 	return msg + ". Restore an older checkpoint or savepoint with --from (output after it is written again), or run with --accept-loss to carry on without them"
 }
 
+// Settler settles, at a restore and before any committer opens, the
+// transactions previous runs left on the job's transactional ids.
+type Settler struct {
+	// Output is the job's output block (its transaction timeout).
+	Output Output
+	// Base are the shared client options.
+	Base []kgo.Opt
+	// Pools are the job's configured pools: one per sink-bearing stage
+	// (StagePools), or the single-chain sink's (ConfiguredPool).
+	Pools []Pool
+	Log   *zap.Logger
+}
+
+// LegacySettler is the Settler of cfg's single-chain sink.
+func LegacySettler(cfg *config.Config, base []kgo.Opt, log *zap.Logger) Settler {
+	return Settler{Output: LegacyOutput(cfg), Base: base, Pools: []Pool{ConfiguredPool(cfg)}, Log: log}
+}
+
 // Settle resolves, before any sink opens, what previous runs left: it
 // examines every pending transaction of the newest complete checkpoint
 // (committing none yet), decides which checkpoint to restore — the target,
@@ -207,10 +245,10 @@ func (e *LostError) Error() string {
 // Settle is Examine, Decide and Execute in one; a job that restores an
 // older checkpoint than the newest records that decision durably between
 // Decide and Execute.
-func Settle(ctx context.Context, cfg *config.Config, base []kgo.Opt, r Recovery, log *zap.Logger) (Settled, error) {
+func (st Settler) Settle(ctx context.Context, r Recovery) (Settled, error) {
 	out := Settled{Restore: r.Target}
 	var err error
-	if out.Examined, err = Examine(ctx, cfg, base, r.Pending, log); err != nil {
+	if out.Examined, err = st.Examine(ctx, r.Pending); err != nil {
 		return out, err
 	}
 	plan, err := Decide(r, out.Examined)
@@ -218,7 +256,7 @@ func Settle(ctx context.Context, cfg *config.Config, base []kgo.Opt, r Recovery,
 		return out, err
 	}
 	out.Restore, out.Duplicated, out.LostAccepted = plan.Restore, plan.Duplicated, plan.LostAccepted
-	if err := Execute(ctx, cfg, base, plan, out.Examined, r.Pools, log); err != nil {
+	if err := st.Execute(ctx, plan, out.Examined, r.Pools); err != nil {
 		return out, err
 	}
 	out.Committed, out.Aborted = plan.Commit, plan.Abort
@@ -226,46 +264,57 @@ func Settle(ctx context.Context, cfg *config.Config, base []kgo.Opt, r Recovery,
 	return out, nil
 }
 
+// Settle is LegacySettler(cfg, base, log).Settle.
+func Settle(ctx context.Context, cfg *config.Config, base []kgo.Opt, r Recovery, log *zap.Logger) (Settled, error) {
+	return LegacySettler(cfg, base, log).Settle(ctx, r)
+}
+
 // Examine finds out, committing nothing, what became of each pending
-// transaction; it also checks sink.transaction_timeout against the
-// broker's limit.
-func Examine(ctx context.Context, cfg *config.Config, base []kgo.Opt, pending []operators.Transaction, log *zap.Logger) ([]Examined, error) {
-	cl, err := kgo.NewClient(base...)
+// transaction (of any stage); it also checks the transaction timeout
+// against the broker's limit.
+func (st Settler) Examine(ctx context.Context, pending []operators.Transaction) ([]Examined, error) {
+	cl, err := kgo.NewClient(st.Base...)
 	if err != nil {
 		return nil, fmt.Errorf("sink: recovery client: %w", err)
 	}
 	defer cl.Close()
-	if err := checkTimeout(ctx, cfg, cl); err != nil {
+	if err := checkTimeout(ctx, st.Output, cl); err != nil {
 		return nil, err
 	}
 	if len(pending) == 0 {
 		return nil, nil
 	}
-	res := newResumer(base)
+	res := newResumer(st.Base)
 	defer res.close()
 	ex, err := examine(ctx, cl, res, pending)
 	if err != nil {
 		return nil, err
 	}
 	for _, e := range ex {
-		log.Info("pending transaction examined", zap.String("transactional_id", e.TransactionalID),
+		st.Log.Info("pending transaction examined", zap.String("transactional_id", e.TransactionalID),
 			zap.Int64("checkpoint", e.Checkpoint), zap.Int64("after", e.After), zap.Stringer("verdict", e.Verdict), zap.String("why", e.Why),
 			zap.Bool("near_timeout", e.AtRisk))
 	}
 	return ex, nil
 }
 
+// Examine is LegacySettler(cfg, base, log).Examine.
+func Examine(ctx context.Context, cfg *config.Config, base []kgo.Opt, pending []operators.Transaction, log *zap.Logger) ([]Examined, error) {
+	return LegacySettler(cfg, base, log).Examine(ctx, pending)
+}
+
 // Execute carries plan out: it commits plan.Commit (resume-commit), then
-// aborts every other transaction of the pools (the configured one and
-// those of previous runs), sparing only the ids of transactions that
-// committed.
-func Execute(ctx context.Context, cfg *config.Config, base []kgo.Opt, plan Plan, examined []Examined, pools []Pool, log *zap.Logger) error {
-	cl, err := kgo.NewClient(base...)
+// aborts every other transaction of the pools (the configured ones and
+// previous, those of previous runs), sparing only the ids of transactions
+// that committed.
+func (st Settler) Execute(ctx context.Context, plan Plan, examined []Examined, previous []Pool) error {
+	log := st.Log
+	cl, err := kgo.NewClient(st.Base...)
 	if err != nil {
 		return fmt.Errorf("sink: recovery client: %w", err)
 	}
 	defer cl.Close()
-	res := newResumer(base)
+	res := newResumer(st.Base)
 	defer res.close()
 	keep := map[string]bool{}
 	for _, e := range examined {
@@ -295,12 +344,17 @@ func Execute(ctx context.Context, cfg *config.Config, base []kgo.Opt, plan Plan,
 	// checkpoint (after a crash during this one) could no longer tell
 	// "committed" from "lost". The sink does not reuse them until a newer
 	// checkpoint completes.
-	all := append([]Pool{ConfiguredPool(cfg)}, pools...)
-	if err := abortLingering(ctx, cfg, cl, all, keep, log); err != nil {
+	all := append(append([]Pool(nil), st.Pools...), previous...)
+	if err := abortLingering(ctx, st.Output.TransactionTimeout, cl, all, keep, log); err != nil {
 		return err
 	}
 	crashpoint.Hit(crashpoint.SettleAfterAbort)
 	return nil
+}
+
+// Execute is LegacySettler(cfg, base, log).Execute.
+func Execute(ctx context.Context, cfg *config.Config, base []kgo.Opt, plan Plan, examined []Examined, pools []Pool, log *zap.Logger) error {
+	return LegacySettler(cfg, base, log).Execute(ctx, plan, examined, pools)
 }
 
 // Plan is what Decide chose.
@@ -612,7 +666,7 @@ func (r *resumer) commit(ctx context.Context, tx operators.Transaction) error {
 // fences its producer) with InitProducerId, which ends a dangling
 // transaction, sparing the ids in keep. It covers every id of each pool
 // and every listed transaction whose id has a pool's exact form.
-func abortLingering(ctx context.Context, cfg *config.Config, cl *kgo.Client, pools []Pool, keep map[string]bool, log *zap.Logger) error {
+func abortLingering(ctx context.Context, timeout time.Duration, cl *kgo.Client, pools []Pool, keep map[string]bool, log *zap.Logger) error {
 	ids := map[string]bool{}
 	for _, p := range pools {
 		for _, id := range p.IDs() {
@@ -641,7 +695,7 @@ func abortLingering(ctx context.Context, cfg *config.Config, cl *kgo.Client, poo
 		err := retry(ctx, func() error {
 			req := kmsg.NewPtrInitProducerIDRequest()
 			req.TransactionalID = &id
-			req.TransactionTimeoutMillis = int32(cfg.Sink.TransactionTimeout / time.Millisecond)
+			req.TransactionTimeoutMillis = int32(timeout / time.Millisecond)
 			req.ProducerID, req.ProducerEpoch = -1, -1
 			resp, err := req.RequestWith(ctx, cl)
 			if err != nil {
@@ -693,9 +747,9 @@ func TxnVersion(ctx context.Context, cl *kgo.Client) (int16, error) {
 	return 0, nil
 }
 
-// checkTimeout refuses a sink.transaction_timeout above the broker's
+// checkTimeout refuses a transaction timeout above the broker's
 // transaction.max.timeout.ms, when the broker says what that is.
-func checkTimeout(ctx context.Context, cfg *config.Config, cl *kgo.Client) error {
+func checkTimeout(ctx context.Context, out Output, cl *kgo.Client) error {
 	rcs, err := kadm.NewClient(cl).DescribeBrokerConfigs(ctx)
 	if err != nil {
 		return nil // not every broker answers; the producer's init will fail clearly
@@ -706,8 +760,8 @@ func checkTimeout(ctx context.Context, cfg *config.Config, cl *kgo.Client) error
 				continue
 			}
 			var ms int64
-			if _, err := fmt.Sscan(*c.Value, &ms); err == nil && cfg.Sink.TransactionTimeout > time.Duration(ms)*time.Millisecond {
-				return fmt.Errorf("%w: sink.transaction_timeout %s exceeds the broker's transaction.max.timeout.ms (%d ms): lower it, or raise the broker's", ErrConfig, cfg.Sink.TransactionTimeout, ms)
+			if _, err := fmt.Sscan(*c.Value, &ms); err == nil && out.TransactionTimeout > time.Duration(ms)*time.Millisecond {
+				return fmt.Errorf("%w: %s.transaction_timeout %s exceeds the broker's transaction.max.timeout.ms (%d ms): lower it, or raise the broker's", ErrConfig, out.block(), out.TransactionTimeout, ms)
 			}
 		}
 	}

@@ -2,53 +2,21 @@ package sink
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"math"
 	"sync/atomic"
 
 	"github.com/twmb/franz-go/pkg/kgo"
-	"go.uber.org/zap"
 
+	"github.com/tidemark/tidemark/format/json"
 	"github.com/tidemark/tidemark/internal/config"
-	"github.com/tidemark/tidemark/internal/crashpoint"
 	"github.com/tidemark/tidemark/operators"
 )
 
-// PoolSize is the number of transactional ids each sink task may use:
-// <prefix>-<task>-<slot>, slot in [0, PoolSize). An id is reused only once
-// the transaction it held is committed and no checkpoint a restore may
-// choose lists it any more. It is a constant, not a setting, so that
-// recovery always knows every id a previous run may have left a
-// transaction on (checkpoints record it too, see Pool).
-const PoolSize = 8
-
-// TransactionalID is the id of slot of sink task task.
-func TransactionalID(cfg *config.Config, task, slot int) string {
-	return fmt.Sprintf("%s-%d-%d", cfg.TxnIDPrefix(), task, slot)
-}
-
-// MaxPending is the most pre-committed transactions a sink task keeps
-// waiting for their checkpoints. Together with the ids held after a commit
-// (see slot.held) and the open transaction it leaves an id free for the
-// next transaction in the common case: (PoolSize-2)/2. When none is free,
-// the checkpoint is declined (ErrPoolExhausted) and the open transaction
-// carries on.
-const MaxPending = (PoolSize - 2) / 2
-
-// ErrPoolExhausted: MaxPending transactions of a sink task already wait for
-// their checkpoints (which failed); the checkpoint is declined and the open
-// transaction carries on to the next one. Checkpoints keep failing until
-// the job restarts from its newest complete checkpoint.
-var ErrPoolExhausted = errors.New("sink: every transactional id holds a transaction waiting for a checkpoint")
-
-// Transactional is the exactly-once Kafka sink, a two-phase commit in the
-// manner of Flink's: records go into a Kafka transaction; on barrier n the
-// sink flushes and pre-commits it (it is recorded as pending in checkpoint
-// n, and later records go into the next transaction, on the next id of
-// the pool); once checkpoint n is complete the pending transactions up to n
-// commit. Recovery (Settle) commits the pending transactions of the
-// restored checkpoint and aborts every other one before the sink opens.
+// Transactional is the exactly-once Kafka sink of a single-chain config,
+// the last operator of a keyed task's chain: it writes every record to
+// sink.topic through a TaskCommitter of the legacy stage (ids
+// <prefix>-<task>-<slot>), which it drives itself: SnapshotState
+// pre-commits, NotifyCheckpointComplete commits. It stays until the
+// runtime drives committers itself (operators.OpenContext.Committer).
 type Transactional struct {
 	operators.Base
 	cfg  *config.Config
@@ -57,34 +25,8 @@ type Transactional struct {
 	// necessarily committed), when set.
 	Written *atomic.Int64
 
-	task       int
-	log        *zap.Logger
-	txnVersion int16
-	slots      [PoolSize]slot
-	cur        int
-	barrier    int64 // the last barrier seen
-	pending    []operators.Transaction
-	err        atomic.Pointer[error]
-	route      router
-}
-
-type slot struct {
-	id      string
-	cl      *kgo.Client
-	open    bool  // a transaction is open on it
-	records int   // records in the open transaction
-	after   int64 // the barrier before the open transaction's first record
-	busy    bool  // its transaction is pre-committed, waiting
-	// listed is the newest checkpoint whose snapshot listed this id's
-	// transaction as pending.
-	listed int64
-	// held: the id's last transaction ended (committed), but a checkpoint
-	// that lists it may still complete, or is the newest complete one, so
-	// a restore may examine it and resume-commit it with its stored
-	// producer id and epoch. The id starts no new transaction (which would
-	// bump the epoch, or be committed in its place) until a checkpoint
-	// after listed completes: one whose snapshot no longer lists it.
-	held bool
+	c   *TaskCommitter
+	buf []operators.SinkRecord
 }
 
 // NewTransactional returns the exactly-once sink operator; base are the
@@ -93,299 +35,77 @@ func NewTransactional(cfg *config.Config, base []kgo.Opt, written *atomic.Int64)
 	return &Transactional{cfg: cfg, base: base, Written: written}
 }
 
+// legacyCommitter is the committer config of cfg's single sink.
+func legacyCommitter(cfg *config.Config, written *atomic.Int64) CommitterConfig {
+	return CommitterConfig{Output: LegacyOutput(cfg), Stage: LegacyStage,
+		Topics: []Topic{{Name: cfg.Sink.Topic, Key: "sink.topic"}}, Written: written}
+}
+
 // Open implements operators.Operator. Recovery has settled every
 // transaction of the prefix already.
 func (t *Transactional) Open(ctx context.Context, oc operators.OpenContext) error {
-	t.task, t.log = oc.Task, oc.Log
-	for i := range t.slots {
-		t.slots[i].id = TransactionalID(t.cfg, t.task, i)
-	}
-	cl, err := kgo.NewClient(t.base...)
-	if err != nil {
-		return fmt.Errorf("sink: client: %w", err)
-	}
-	defer cl.Close()
-	if t.txnVersion, err = TxnVersion(ctx, cl); err != nil {
-		return err
-	}
-	limits, err := Preflight(ctx, t.cfg, cl, t.log)
-	if err != nil {
-		return err
-	}
-	t.route = router{cfg: t.cfg, limits: limits, log: t.log}
-	// New transactions hold records after the restored checkpoint's
-	// barrier: a recovery that finds one lost can fall back to it.
-	t.barrier = oc.RestoredCheckpoint
-	for _, tx := range oc.PendingTransactions {
-		// Held until a checkpoint after the newest complete one (which
-		// lists them) completes. Ids of another prefix (the setting
-		// changed since) are not this sink's to use anyway.
-		if i := slotOf(tx.TransactionalID, t.slots[:]); i >= 0 {
-			t.slots[i].held = true
-			t.slots[i].listed = max(t.slots[i].listed, oc.HoldUntil)
-		}
-	}
-	// Start on the lowest id the restored checkpoint does not hold (a
-	// task holds fewer pending transactions than ids).
-	for t.slots[t.cur].held {
-		t.cur++
-	}
-	return nil
+	t.c = NewTaskCommitter(legacyCommitter(t.cfg, t.Written), t.base)
+	return t.c.Open(ctx, oc)
 }
 
-func (t *Transactional) client(s *slot) (*kgo.Client, error) {
-	if s.cl != nil {
-		return s.cl, nil
-	}
-	opts := append(append([]kgo.Opt{}, t.base...),
-		kgo.DefaultProduceTopic(t.cfg.Sink.Topic),
-		kgo.TransactionalID(s.id),
-		kgo.TransactionTimeout(t.cfg.Sink.TransactionTimeout),
-		kgo.RequiredAcks(kgo.AllISRAcks()),
-		kgo.ProducerLinger(0),
-		kgo.ProducerBatchMaxBytesFn(t.route.limits.BatchMax),
-	)
-	cl, err := kgo.NewClient(opts...)
-	if err != nil {
-		return nil, fmt.Errorf("sink: client for %s: %w", s.id, err)
-	}
-	s.cl = cl
-	return cl, nil
-}
-
-func (t *Transactional) failed() error {
-	if p := t.err.Load(); p != nil {
-		return *p
-	}
-	return nil
-}
-
-func (t *Transactional) fail(err error) { t.err.CompareAndSwap(nil, &err) }
-
-// begin makes sure the current slot has an open transaction.
-func (t *Transactional) begin(ctx context.Context) (*slot, error) {
-	if err := t.failed(); err != nil {
-		return nil, err
-	}
-	s := &t.slots[t.cur]
-	if s.open {
-		return s, nil
-	}
-	cl, err := t.freshEpoch(ctx, s)
-	if err != nil {
-		return nil, err
-	}
-	if err := cl.BeginTransaction(); err != nil {
-		return nil, fmt.Errorf("sink: begin transaction on %s: %w", s.id, err)
-	}
-	s.open, s.records, s.after = true, 0, t.barrier
-	return s, nil
-}
-
-// EpochLimit is the highest producer epoch a transaction starts at. Ending
-// a transaction bumps the epoch under transaction.version 2, and past
-// 32766 the broker moves the id to a new producer id: a transaction that
-// ended that way leaves recovery nothing to recognise it by on brokers that
-// do not describe how it ended (kfake), and brokers have had bugs exactly
-// there (KAFKA-18660, KAFKA-20090; FLINK-40689 in Flink's sink). So a slot
-// whose epoch reached the limit is initialised again, until the broker
-// moves it to a new producer id, before its next transaction starts.
-const EpochLimit = math.MaxInt16 - 4
-
-// freshEpoch returns the slot's client, initialised again first while its
-// epoch is at or above EpochLimit.
-func (t *Transactional) freshEpoch(ctx context.Context, s *slot) (*kgo.Client, error) {
-	for range 8 {
-		cl, err := t.client(s)
-		if err != nil {
-			return nil, err
+// legacyRecords converts recs into records for topic, reusing buf: key,
+// value (encoded if only decoded), headers and event time as they are.
+func legacyRecords(buf []operators.SinkRecord, topic string, recs []operators.Record) ([]operators.SinkRecord, error) {
+	buf = buf[:0]
+	for _, r := range recs {
+		v := r.Value
+		if v == nil && r.Data != nil {
+			var err error
+			if v, err = json.AppendValue(nil, r.Data, nil); err != nil {
+				return buf, err
+			}
 		}
-		_, epoch, err := cl.ProducerID(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("sink: producer id of %s: %w", s.id, err)
-		}
-		if epoch < EpochLimit {
-			return cl, nil
-		}
-		t.log.Info("producer epoch near its limit: initialising the transactional id again for a new producer id",
-			zap.String("transactional_id", s.id), zap.Int16("epoch", epoch))
-		cl.Close()
-		s.cl = nil
+		buf = append(buf, operators.SinkRecord{Topic: topic, Key: r.Key, Value: v, Headers: r.Headers,
+			Timestamp: r.Timestamp, Source: r})
 	}
-	return nil, fmt.Errorf("sink: %s: the broker kept its producer epoch at the limit", s.id)
+	return buf, nil
 }
 
 // Process implements operators.Operator.
 func (t *Transactional) Process(ctx context.Context, recs []operators.Record, _ operators.Collector) error {
-	if len(recs) == 0 {
-		return nil
-	}
-	s, err := t.begin(ctx)
-	if err != nil {
+	var err error
+	if t.buf, err = legacyRecords(t.buf, t.cfg.Sink.Topic, recs); err != nil {
 		return err
 	}
-	// A record the broker refuses would leave the transaction able only to
-	// abort: records it would refuse are routed before they are produced.
-	rcs := make([]recordCtx, len(recs))
-	for i, r := range recs {
-		kr, _, err := t.route.output(r)
-		if err != nil {
-			t.fail(err)
-			return err
-		}
-		withSource(ctx, &rcs[i], kr, r)
-		s.cl.Produce(ctx, kr, t.promise)
-	}
-	s.records += len(recs)
-	return nil
+	err = t.c.Write(ctx, t.buf)
+	clear(t.buf)
+	return err
 }
 
 // DeadLetters implements operators.DeadLetterSink: dead letters go into the
 // same transaction as the output, truncated if the dead-letter topic would
 // refuse them whole.
 func (t *Transactional) DeadLetters(ctx context.Context, dls []operators.DeadLetter) error {
-	s, err := t.begin(ctx)
-	if err != nil {
-		return err
-	}
-	rcs := make([]recordCtx, len(dls))
-	for i, d := range dls {
-		kr, err := t.route.deadLetter(d)
-		if err != nil {
-			t.fail(err)
-			return err
-		}
-		withSource(ctx, &rcs[i], kr, d.Record)
-		s.cl.Produce(ctx, kr, t.promise)
-	}
-	s.records += len(dls)
-	return nil
-}
-
-func (t *Transactional) promise(r *kgo.Record, err error) {
-	if err != nil {
-		t.fail(produceError(r, err))
-		return
-	}
-	if t.Written != nil && r.Topic == t.cfg.Sink.Topic {
-		t.Written.Add(1)
-	}
+	return t.c.DeadLetters(ctx, dls)
 }
 
 // SnapshotState implements operators.Operator: it pre-commits the open
-// transaction (flushes it and records it as pending) and moves on to the
-// next id, or declines the checkpoint if no id is free.
+// transaction (TaskCommitter.PreCommit).
 func (t *Transactional) SnapshotState(ctx context.Context, id int64) error {
-	if err := t.failed(); err != nil {
-		// The open transaction can only be aborted: the task fails.
-		return operators.Fail(err)
-	}
-	// Checkpoint id lists every transaction pending after this call.
-	defer func() {
-		for _, tx := range t.pending {
-			if i := slotOf(tx.TransactionalID, t.slots[:]); i >= 0 {
-				t.slots[i].listed = max(t.slots[i].listed, id)
-			}
-		}
-	}()
-	s := &t.slots[t.cur]
-	if !s.open || s.records == 0 {
-		t.barrier = id
-		if s.open { // nothing written: the next records start after id
-			s.after = id
-		}
-		return nil
-	}
-	// The lowest free id: usually two ids alternate, and their clients
-	// stay warm (a new transactional client's first transaction waits for
-	// its producer id).
-	next := -1
-	if len(t.pending) >= MaxPending {
-		return fmt.Errorf("checkpoint %d: %w (%d pending)", id, ErrPoolExhausted, len(t.pending))
-	}
-	for j := range t.slots {
-		if j != t.cur && !t.slots[j].busy && !t.slots[j].open && !t.slots[j].held {
-			next = j
-			break
-		}
-	}
-	if next < 0 {
-		return fmt.Errorf("checkpoint %d: %w (%d pending)", id, ErrPoolExhausted, len(t.pending))
-	}
-	if err := s.cl.Flush(ctx); err != nil {
-		return fmt.Errorf("sink: flush %s for checkpoint %d: %w", s.id, id, err)
-	}
-	if err := t.failed(); err != nil {
-		return operators.Fail(err)
-	}
-	pid, epoch, err := s.cl.ProducerID(ctx)
-	if err != nil {
-		return fmt.Errorf("sink: producer id of %s: %w", s.id, err)
-	}
-	t.pending = append(t.pending, operators.Transaction{
-		Task: t.task, TransactionalID: s.id, ProducerID: pid, ProducerEpoch: epoch,
-		TxnVersion: t.txnVersion, Checkpoint: id, After: s.after,
-	})
-	s.busy = true
-	t.cur = next
-	t.barrier = id
-	crashpoint.Hit(crashpoint.SinkAfterPreCommit)
-	return nil
+	return t.c.PreCommit(ctx, id)
 }
 
 // PendingTransactions implements operators.Committer.
 func (t *Transactional) PendingTransactions() []operators.Transaction {
-	return append([]operators.Transaction(nil), t.pending...)
+	return t.c.PendingTransactions()
 }
 
 // NotifyCheckpointComplete implements operators.Operator: it commits every
-// transaction pre-committed up to checkpoint id. A failed commit fails the
-// task: recovery then completes or reports it.
+// transaction pre-committed up to checkpoint id.
 func (t *Transactional) NotifyCheckpointComplete(ctx context.Context, id int64) error {
-	// Checkpoint id is now the one a restore would choose; a held id it
-	// does not list is free. (No older checkpoint can complete after it.)
-	for i := range t.slots {
-		if s := &t.slots[i]; s.held && s.listed < id {
-			s.held = false
-		}
-	}
-	var keep []operators.Transaction
-	for _, tx := range t.pending {
-		if tx.Checkpoint > id {
-			keep = append(keep, tx)
-			continue
-		}
-		s := &t.slots[slotOf(tx.TransactionalID, t.slots[:])]
-		if err := s.cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
-			return fmt.Errorf("sink: commit %s (checkpoint %d): %w", tx.TransactionalID, tx.Checkpoint, err)
-		}
-		crashpoint.Hit(crashpoint.SinkAfterCommit)
-		// Checkpoint id and maybe later ones in flight list it: held
-		// until one after s.listed completes.
-		s.open, s.busy, s.records = false, false, 0
-		s.held = true
-	}
-	t.pending = keep
-	return nil
-}
-
-// slotOf returns the index of the slot of id, or -1.
-func slotOf(id string, slots []slot) int {
-	for i := range slots {
-		if slots[i].id == id {
-			return i
-		}
-	}
-	return -1
+	return t.c.NotifyCheckpointComplete(ctx, id)
 }
 
 // Close implements operators.Operator. Transactions still open stay open:
 // recovery commits those a complete checkpoint holds and aborts the rest.
 func (t *Transactional) Close() error {
-	for i := range t.slots {
-		if cl := t.slots[i].cl; cl != nil {
-			cl.Close()
-		}
+	if t.c == nil {
+		return nil
 	}
-	return nil
+	return t.c.Close()
 }
