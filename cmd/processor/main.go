@@ -74,7 +74,7 @@ One YAML file configures a job; see the README's configuration reference.`,
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newRunCmd(), newValidateCmd(), newSavepointCmd(), newTailCmd(), newVersionCmd(), newEmbeddedBrokerCmd(), newCheckpointsCmd())
+	root.AddCommand(newRunCmd(), newValidateCmd(), newMigrateCmd(), newSavepointCmd(), newTailCmd(), newVersionCmd(), newEmbeddedBrokerCmd(), newCheckpointsCmd())
 	return root
 }
 
@@ -89,18 +89,15 @@ func newValidateCmd() *cobra.Command {
 		Use:   "validate --config FILE",
 		Short: "Check a configuration file and report every problem in it",
 		Long: `Validate decodes the configuration strictly (unknown keys are errors), substitutes
-${VAR} references from the environment and checks every value. It prints each
-problem with its key and line and exits 1 if there is any; it contacts
-neither Kafka nor S3.`,
+${VAR} references from the environment and checks every value; it parses every
+operator with its type's spec, compiles every expression and plans the job
+graph (inputs, cycles, changelog modes). It prints each problem with its key
+and line (and an expression's column) and exits 1 if there is any; otherwise
+it prints the plan: stages, nodes and key exchanges. It contacts neither Kafka
+nor S3.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := config.Load(path)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s: valid (job %q, %s from %v to %s)\n",
-				path, cfg.Job.Name, cfg.Sink.Delivery, sources(&cfg), cfg.Sink.Topic)
-			return nil
+			return validate(cmd.OutOrStdout(), cmd.ErrOrStderr(), path)
 		},
 	}
 	configFlag(cmd, &path)
@@ -164,6 +161,9 @@ were lost (the broker aborted them) and no checkpoint can write them again.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := config.Load(path)
 			if err != nil {
+				return err
+			}
+			if err := runnable(path, &cfg); err != nil {
 				return err
 			}
 			if cfg.Kafka.Embedded {

@@ -1,6 +1,10 @@
 package config
 
-import "time"
+import (
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
 
 // Delivery guarantees, used by checkpoint.mode and sink.delivery.
 const (
@@ -22,6 +26,21 @@ type Config struct {
 	HTTP       HTTP       `yaml:"http"`
 	Log        Log        `yaml:"log"`
 	Restart    Restart    `yaml:"restart"`
+
+	// The job graph form (graph.go): Sources, Operators (each parsed with
+	// its type's spec, see ParseOperators), Sinks, the Output settings
+	// the sinks share and the DeadLetter topic. A configuration uses
+	// either these or Source, Pipeline and Sink (legacy.go).
+	Sources    []SourceConfig `yaml:"sources"`
+	Operators  []yaml.Node    `yaml:"operators"`
+	Sinks      []SinkConfig   `yaml:"sinks"`
+	Output     Output         `yaml:"output"`
+	DeadLetter DeadLetter     `yaml:"dead_letter"`
+
+	// lines and nodes hold, by key, the line and the value node of every
+	// key of the file Parse read.
+	lines map[string]int
+	nodes map[string]*yaml.Node
 }
 
 // Job names the job. The name scopes checkpoint storage, transactional ids
@@ -285,7 +304,8 @@ func Default() Config {
 			StartOffset:       StartEarliest,
 			DiscoveryInterval: 30 * time.Second,
 		},
-		Sink: Sink{Delivery: ExactlyOnce, TransactionTimeout: 15 * time.Minute, OnRejected: OnRejectedDeadLetter},
+		Sink:   Sink{Delivery: ExactlyOnce, TransactionTimeout: 15 * time.Minute, OnRejected: OnRejectedDeadLetter},
+		Output: Output{Delivery: ExactlyOnce, TransactionTimeout: 15 * time.Minute, OnRejected: OnRejectedDeadLetter},
 		Checkpoint: Checkpoint{
 			Interval:      10 * time.Second,
 			Timeout:       3 * time.Minute,
@@ -312,8 +332,20 @@ func (c *Config) ConsumerGroup() string {
 	return "tidemark-" + c.Job.Name
 }
 
-// DeadLetterTopic is the configured dead-letter topic or its default.
+// DeadLetterTopic is the configured dead-letter topic or its default:
+// in the graph form dead_letter.topic or "<first sink's topic>-dead-letters"
+// ("" if the first sink chooses its topic by expression), in the single
+// chain sink.dead_letter_topic or "<sink.topic>-dead-letters".
 func (c *Config) DeadLetterTopic() string {
+	if c.IsGraph() {
+		switch {
+		case c.DeadLetter.Topic != "":
+			return c.DeadLetter.Topic
+		case len(c.Sinks) > 0 && c.Sinks[0].Topic != "":
+			return c.Sinks[0].Topic + "-dead-letters"
+		}
+		return ""
+	}
 	if c.Sink.DeadLetterTopic != "" {
 		return c.Sink.DeadLetterTopic
 	}

@@ -54,12 +54,14 @@ func Parse(name string, data []byte, lookup func(string) (string, bool)) (Config
 		}
 		refs := map[*yaml.Node]bool{}
 		substitute(root, "", lookup, refs, &ps)
-		w := walker{lines: lines, refs: refs}
+		nodes := map[string]*yaml.Node{}
+		w := walker{lines: lines, refs: refs, nodes: nodes}
 		w.check(root, reflect.TypeFor[Config](), "")
 		if len(w.ps.list) > 0 {
 			ps.list = append(ps.list, w.ps.list...)
 			return cfg, ps.err(name)
 		}
+		cfg.lines, cfg.nodes = lines, nodes
 		if err := root.Decode(&cfg); err != nil {
 			// The walker found nothing wrong, so this is unexpected:
 			// report it rather than validating half a configuration.
@@ -67,12 +69,32 @@ func Parse(name string, data []byte, lookup func(string) (string, bool)) (Config
 			return cfg, ps.err(name)
 		}
 	}
+	if !cfg.IsGraph() {
+		if _, ok := lines["output"]; ok {
+			ps.add("output", lines["output"], "applies to the job graph form (sinks); in the single-chain form set sink.delivery, sink.transactional_id_prefix, sink.transaction_timeout and sink.on_rejected")
+		}
+		if _, ok := lines["dead_letter"]; ok {
+			ps.add("dead_letter", lines["dead_letter"], "applies to the job graph form (sinks); in the single-chain form set sink.dead_letter_topic")
+		}
+	} else {
+		for _, k := range []string{"source", "pipeline", "sink"} {
+			if l, ok := lines[k]; ok && !cfg.hasLegacy() {
+				ps.add(k, l, "belongs to the single-chain form, but this configuration uses the job graph form (sources, operators, sinks): "+
+					"move its settings to sources[], operators[], sinks[] and output (see `processor migrate`)")
+			}
+		}
+	}
+	cfg.syncOutput()
 	if err := cfg.Validate(); err != nil {
 		var ce *Error
 		if errors.As(err, &ce) {
 			for _, p := range ce.Problems {
 				if !ps.has(p.Key) { // e.g. an unset variable made it empty
-					ps.add(p.Key, lineOf(lines, p.Key), "%s", p.Msg)
+					line := p.Line
+					if line == 0 {
+						line = lineOf(lines, p.Key)
+					}
+					ps.add(p.Key, line, "%s", p.Msg)
 				}
 			}
 		}
@@ -82,6 +104,7 @@ func Parse(name string, data []byte, lookup func(string) (string, bool)) (Config
 
 // lineOf finds the line of key, or of its nearest parent present in the file.
 func lineOf(lines map[string]int, key string) int {
+	key = entryName.ReplaceAllString(key, "") // "sources[0] (events).topics" is at sources[0].topics
 	for key != "" {
 		if l, ok := lines[key]; ok {
 			return l
@@ -104,6 +127,9 @@ func yamlMsg(err error) string {
 
 // kindName describes what n holds, for messages.
 func kindName(n *yaml.Node) string { return yamlutil.KindName(n) }
+
+// entryName matches the name a problem's key gives a list entry.
+var entryName = regexp.MustCompile(` \([^)]*\)`)
 
 var envRef = regexp.MustCompile(`\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}`)
 

@@ -76,11 +76,3 @@ const (
 	// OnRejectedFail stops the job with an error naming the record.
 	OnRejectedFail = "fail"
 )
-
-func (c *Config) validateOnRejected(ps *problems) {
-	switch c.Sink.OnRejected {
-	case OnRejectedDeadLetter, OnRejectedFail:
-	default:
-		ps.add("sink.on_rejected", 0, "must be one of %s, got %q", quoteList(OnRejectedDeadLetter, OnRejectedFail), c.Sink.OnRejected)
-	}
-}

@@ -19,12 +19,18 @@ func (c *Config) Validate() error {
 	var ps problems
 	c.validateJob(&ps)
 	c.validateKafka(&ps)
-	c.validateSource(&ps)
-	c.validatePipeline(&ps)
-	c.validateSink(&ps)
+	if c.IsGraph() {
+		c.validateGraph(&ps)
+		c.validateOutput(&ps, "output.", c.Output)
+	} else {
+		c.validateSource(&ps)
+		c.validatePipeline(&ps)
+		c.validateSink(&ps)
+		c.validateOutput(&ps, "sink.", Output{Delivery: c.Sink.Delivery, TransactionalIDPrefix: c.Sink.TransactionalIDPrefix,
+			TransactionTimeout: c.Sink.TransactionTimeout, OnRejected: c.Sink.OnRejected})
+	}
 	c.validateCheckpoint(&ps)
 	c.validateRestart(&ps)
-	c.validateOnRejected(&ps)
 	if c.State.Dir == "" {
 		ps.add("state.dir", 0, "must not be empty")
 	}
@@ -191,13 +197,18 @@ const MinDiscoveryInterval = 100 * time.Millisecond
 // StartTime interprets source.start_offset: zero time with latest false for
 // "earliest", latest true for "latest", or the timestamp given.
 func (c *Config) StartTime() (t time.Time, err error) {
-	switch c.Source.StartOffset {
+	return parseStartOffset(c.Source.StartOffset)
+}
+
+// parseStartOffset interprets a start_offset (see StartTime).
+func parseStartOffset(s string) (t time.Time, err error) {
+	switch s {
 	case StartEarliest, StartLatest:
 		return time.Time{}, nil
 	}
-	t, err = time.Parse(time.RFC3339, c.Source.StartOffset)
+	t, err = time.Parse(time.RFC3339, s)
 	if err != nil {
-		return t, fmt.Errorf("must be %s or an RFC 3339 timestamp, got %q", quoteList(StartEarliest, StartLatest), c.Source.StartOffset)
+		return t, fmt.Errorf("must be %s or an RFC 3339 timestamp, got %q", quoteList(StartEarliest, StartLatest), s)
 	}
 	return t, nil
 }
@@ -274,31 +285,41 @@ func (c *Config) validateSink(ps *problems) {
 			ps.add("sink.dead_letter_topic", 0, "must differ from sink.topic")
 		}
 	}
+}
+
+// validateOutput checks the settings the sinks share: the output block
+// (prefix "output.") or the single chain's sink section ("sink.").
+func (c *Config) validateOutput(ps *problems, prefix string, s Output) {
 	if s.TransactionalIDPrefix != "" && strings.ContainsAny(s.TransactionalIDPrefix, " \t\n") {
-		ps.add("sink.transactional_id_prefix", 0, "must not contain whitespace, got %q", s.TransactionalIDPrefix)
+		ps.add(prefix+"transactional_id_prefix", 0, "must not contain whitespace, got %q", s.TransactionalIDPrefix)
 	}
 	switch s.Delivery {
 	case ExactlyOnce:
 		if c.Checkpoint.Mode == AtLeastOnce {
-			ps.add("sink.delivery", 0, "exactly_once needs checkpoint.mode: exactly_once (barrier alignment)")
+			ps.add(prefix+"delivery", 0, "exactly_once needs checkpoint.mode: exactly_once (barrier alignment)")
 		}
 	case AtLeastOnce:
 	default:
-		ps.add("sink.delivery", 0, "must be one of %s, got %q", quoteList(ExactlyOnce, AtLeastOnce), s.Delivery)
+		ps.add(prefix+"delivery", 0, "must be one of %s, got %q", quoteList(ExactlyOnce, AtLeastOnce), s.Delivery)
 	}
 	// The broker aborts a transaction older than its timeout; a pending one
 	// must survive until its checkpoint completes (DESIGN §6).
 	if s.TransactionTimeout < time.Second {
-		ps.add("sink.transaction_timeout", 0, "must be at least 1s, got %s", s.TransactionTimeout)
+		ps.add(prefix+"transaction_timeout", 0, "must be at least 1s, got %s", s.TransactionTimeout)
 	} else if s.Delivery == ExactlyOnce && c.Checkpoint.Interval > 0 && c.Checkpoint.Timeout > 0 &&
 		c.Checkpoint.MinPause >= 0 && c.Checkpoint.TolerableFailures >= 0 {
 		need, how := c.TransactionLifetime()
 		if least := (need + need/10 + time.Second - 1).Truncate(time.Second); s.TransactionTimeout < least {
-			ps.add("sink.transaction_timeout", 0, "%s is too short: a transaction stays open from barrier n-1 until checkpoint n completes, "+
+			ps.add(prefix+"transaction_timeout", 0, "%s is too short: a transaction stays open from barrier n-1 until checkpoint n completes, "+
 				"up to %s = %s, plus 10%% = %s; lower checkpoint.timeout or checkpoint.tolerable_failures, "+
-				"or raise sink.transaction_timeout to at least %s (the broker's transaction.max.timeout.ms, 15m by default, caps it)",
-				s.TransactionTimeout, how, need, least, least)
+				"or raise %stransaction_timeout to at least %s (the broker's transaction.max.timeout.ms, 15m by default, caps it)",
+				s.TransactionTimeout, how, need, least, prefix, least)
 		}
+	}
+	switch s.OnRejected {
+	case OnRejectedDeadLetter, OnRejectedFail:
+	default:
+		ps.add(prefix+"on_rejected", 0, "must be one of %s, got %q", quoteList(OnRejectedDeadLetter, OnRejectedFail), s.OnRejected)
 	}
 }
 

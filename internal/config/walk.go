@@ -11,7 +11,10 @@ import (
 	"github.com/tidemark/tidemark/internal/yamlutil"
 )
 
-var durationType = reflect.TypeFor[time.Duration]()
+var (
+	durationType = reflect.TypeFor[time.Duration]()
+	nodeType     = reflect.TypeFor[yaml.Node]()
+)
 
 // walker checks a configuration's YAML tree against the Config type before
 // it is decoded: unknown keys, duplicate keys and values of the wrong type
@@ -22,7 +25,9 @@ type walker struct {
 	lines map[string]int
 	// refs are the scalars that were exactly one ${VAR} reference.
 	refs map[*yaml.Node]bool
-	ps   problems
+	// nodes records the value node of every key seen.
+	nodes map[string]*yaml.Node
+	ps    problems
 }
 
 // check checks n against t at path. It reports a value that cannot become
@@ -34,10 +39,23 @@ func (w *walker) check(n *yaml.Node, t reflect.Type, path string) bool {
 	if n.Kind == yaml.AliasNode && n.Alias != nil {
 		n = n.Alias
 	}
+	if w.nodes != nil {
+		w.nodes[path] = n
+	}
+	if t == nodeType {
+		return true // kept as it is: an operator entry, parsed with its spec
+	}
 	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" {
 		return true // an empty value: the default stays
 	}
 	switch {
+	case t.Kind() == reflect.Map:
+		if n.Kind != yaml.MappingNode {
+			w.ps.add(path, n.Line, "%s, got %s", yamlutil.MustBeMapping, kindName(n))
+			return false
+		}
+		w.entries(n, t.Elem(), path)
+		return true
 	case t.Kind() == reflect.Struct && t != durationType:
 		if n.Kind != yaml.MappingNode {
 			w.ps.add(path, n.Line, "%s, got %s", yamlutil.MustBeMapping, kindName(n))
@@ -79,6 +97,27 @@ func (w *walker) mapping(n *yaml.Node, t reflect.Type, path string) {
 			continue
 		}
 		if w.check(v, ft, key) {
+			kept = append(kept, k, v)
+		}
+	}
+	n.Content = kept
+}
+
+// entries checks the values of n, a mapping decoded into a map whose
+// values are of type t.
+func (w *walker) entries(n *yaml.Node, t reflect.Type, path string) {
+	seen := map[string]int{}
+	kept := make([]*yaml.Node, 0, len(n.Content))
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		key := join(path, k.Value)
+		if first, dup := seen[k.Value]; dup {
+			w.ps.add(key, k.Line, "%s", yamlutil.DuplicateKey(first))
+			continue
+		}
+		seen[k.Value] = k.Line
+		w.lines[key] = k.Line
+		if w.check(v, t, key) {
 			kept = append(kept, k, v)
 		}
 	}
