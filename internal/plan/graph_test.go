@@ -168,6 +168,18 @@ operators:
   - {name: j, type: join, join: window, window: {type: attached}, from: [a, a], key: {left: key, right: value.other}}
 sinks: [{name: out, from: j, topic: out}]
 `},
+		// A union of a source and a keyed stage, then a map and an
+		// operator keyed by the record key: the map runs in both stages;
+		// its keyed-stage instance feeds the dedup in-task (the key is
+		// preserved), its source-stage instance through an exchange.
+		{"union-mixed", `sources: [{name: s, topics: [in]}, {name: t, topics: [in2], key: value.id}]
+operators:
+  - {name: a, type: aggregate, from: s, group_by: {k: value.k}, aggregates: {n: {fn: count}}}
+  - {name: u, type: union, from: [t, a]}
+  - {name: m, type: map, from: u, fields: {k: value.k}}
+  - {name: d, type: dedup, from: m, key: key}
+sinks: [{name: out, from: d, topic: out, mode: upsert}]
+`},
 		// A stateless job runs in the source stage only (q0-q2).
 		{"stateless", `sources: [{name: s, topics: [in]}]
 operators:
