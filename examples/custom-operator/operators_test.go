@@ -90,9 +90,9 @@ func TestSpecs(t *testing.T) {
 		t.Error("redact: want stateless, key preserving, not fingerprinted")
 	}
 	for entry, want := range map[string]string{
-		"name: m\ntype: running_max\nfrom: x\nkey: value.user\nvalu: value.seq": `line 5: operators[0].valu: unknown key (did you mean "value"?)`,
+		"name: m\ntype: running_max\nfrom: x\nkey: value.user\nvalu: value.seq":    `line 5: operators[0].valu: unknown key (did you mean "value"?)`,
 		"name: m\ntype: running_max\nfrom: x\nkey: value.user\nvalue: value.seq +": "line 5: operators[0].value: column 18: unexpected token EOF",
-		"name: m\ntype: redact\nfrom: x\nfields: [card]\nkeep: -1":                  "line 5: operators[0].keep: must be 0 or more, got -1",
+		"name: m\ntype: redact\nfrom: x\nfields: [card]\nkeep: -1":                 "line 5: operators[0].keep: must be 0 or more, got -1",
 		"name: m\ntype: redact\nfrom: x\nfields: []":                               "operators[0].fields: must name at least one field",
 	} {
 		_, ps := parse(entry)

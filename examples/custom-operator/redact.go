@@ -99,4 +99,3 @@ func prefix(s string, n int) string {
 	}
 	return s
 }
-
