@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bufio"
@@ -171,10 +171,10 @@ func TestQuickstartSIGKILL(t *testing.T) {
 
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "processor")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+	if out, err := exec.Command("go", "build", "-o", bin, processorPkg).CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
-	data, err := os.ReadFile("../../configs/quickstart.yaml")
+	data, err := os.ReadFile("../configs/quickstart.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}

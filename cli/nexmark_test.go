@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -15,18 +15,16 @@ import (
 	"github.com/tidemark/tidemark/nexmark"
 )
 
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
-}
-
-func runCLI(t *testing.T, args ...string) (int, string, string) {
+// runNexmark runs `processor nexmark ARGS…`.
+func runNexmark(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	code := run(context.Background(), args, &out, &errOut)
+	code := run(context.Background(), append([]string{"nexmark"}, args...), &out, &errOut)
 	return code, out.String(), errOut.String()
 }
 
-func TestGenerate(t *testing.T) {
+func TestNexmarkGenerate(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	c, err := kfake.NewCluster(kfake.NumBrokers(1))
 	if err != nil {
 		t.Fatal(err)
@@ -35,7 +33,7 @@ func TestGenerate(t *testing.T) {
 	brokers := strings.Join(c.ListenAddrs(), ",")
 	args := []string{"generate", "--brokers", brokers, "--topic", "nx", "--partitions", "2",
 		"--events", "5000", "--seed", "9", "--base-time", "2024-02-29T12:00:00Z", "--quiet"}
-	code, out, errOut := runCLI(t, args...)
+	code, out, errOut := runNexmark(t, args...)
 	if code != 0 {
 		t.Fatalf("exit %d: %s%s", code, out, errOut)
 	}
@@ -83,18 +81,18 @@ func TestGenerate(t *testing.T) {
 
 	// The same flags again: refused (the topic holds records) unless
 	// appending; a new topic gets the same digest.
-	code, _, errOut = runCLI(t, args...)
+	code, _, errOut = runNexmark(t, args...)
 	if code != 1 || !strings.Contains(errOut, "topic nx already holds 5000 records") {
 		t.Errorf("second run: exit %d, %s", code, errOut)
 	}
 	args[4] = "nx2"
-	code, out, errOut = runCLI(t, args...)
+	code, out, errOut = runNexmark(t, args...)
 	if code != 0 || !strings.Contains(out, digest) {
 		t.Errorf("same flags into a new topic: exit %d, %s%s; want %s", code, out, errOut, digest)
 	}
 }
 
-func TestUsage(t *testing.T) {
+func TestNexmarkUsage(t *testing.T) {
 	for _, args := range [][]string{
 		{"generate"},
 		{"generate", "--events", "10", "--emit", "fast"},
@@ -105,8 +103,8 @@ func TestUsage(t *testing.T) {
 		{"generate", "--events", "ten"},
 		{"nope"},
 	} {
-		code, _, errOut := runCLI(t, args...)
-		if code != 2 || !strings.Contains(errOut, "Run 'nexmark") {
+		code, _, errOut := runNexmark(t, args...)
+		if code != 2 || !strings.Contains(errOut, "Run 'processor nexmark") {
 			t.Errorf("%v: exit %d, %q; want 2 and a usage hint", args, code, errOut)
 		}
 	}

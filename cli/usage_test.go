@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -23,6 +23,11 @@ func TestBadUsageExitsTwo(t *testing.T) {
 		{[]string{"validate", "--bogus"}, exitUsage, "unknown flag: --bogus"},
 		{[]string{"savepoint", "--config", "x.yaml", "--timeout", "soon"}, exitUsage, `invalid argument "soon"`},
 		{[]string{"validate", "--config", "/does/not/exist.yaml"}, exitFailed, "no such file"},
+		{[]string{"docs"}, exitUsage, "name a subcommand: operators"},
+		{[]string{"docs", "bogus"}, exitUsage, `unknown command "bogus"`},
+		{[]string{"docs", "operators", "extra"}, exitUsage, `unknown command "extra"`},
+		{[]string{"nexmark"}, exitUsage, "name a subcommand: generate"},
+		{[]string{"docs", "operators", "--update", "/does/not/exist.md"}, exitFailed, "no such file"},
 		{[]string{"version"}, exitOK, ""},
 	} {
 		var out, errOut bytes.Buffer

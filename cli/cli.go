@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -19,13 +19,28 @@ import (
 	"github.com/tidemark/tidemark/internal/job"
 	"github.com/tidemark/tidemark/internal/logging"
 	"github.com/tidemark/tidemark/internal/runner"
+	"github.com/tidemark/tidemark/plugin"
 )
 
-// version is set at build time with -ldflags "-X main.version=…".
+// version is set at build time with
+// -ldflags "-X github.com/tidemark/tidemark/cli.version=…"; without it the
+// module version and VCS revision of the build are printed.
 var version = ""
 
-func main() {
-	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+// Main runs the processor's command line (os.Args) with the operator types
+// of env, and exits the process with its exit code. A program that adds
+// its own operators registers them in env (plugin.Default() holds the
+// built-ins once package operators/builtin is imported) and calls Main
+// from its main function:
+//
+//	func main() {
+//		if err := plugin.RegisterOperator("mask", spec, newMask); err != nil {
+//			panic(err)
+//		}
+//		cli.Main(plugin.Default())
+//	}
+func Main(env *plugin.Environment) {
+	os.Exit(Run(context.Background(), env, os.Args[1:], os.Stdout, os.Stderr))
 }
 
 // Exit codes.
@@ -35,11 +50,12 @@ const (
 	exitUsage  = 2
 )
 
-// run executes the CLI and returns the process's exit code: exitUsage for
-// bad usage (an unknown command or flag, a missing required flag, extra
-// arguments), exitFailed when a command fails.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	root := newRootCmd(stdout, stderr)
+// Run executes the command line args (without the program's name) with
+// the operator types of env and returns the process's exit code: 0 on
+// success, 2 for bad usage (an unknown command or flag, a missing required
+// flag, extra arguments), 1 when a command fails. Errors go to stderr.
+func Run(ctx context.Context, env *plugin.Environment, args []string, stdout, stderr io.Writer) int {
+	root := newRootCmd(env, stdout, stderr)
 	root.SetArgs(args)
 	var started bool
 	trackStart(root, &started)
@@ -59,7 +75,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return exitFailed
 }
 
-func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
+func newRootCmd(env *plugin.Environment, stdout, stderr io.Writer) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "processor",
 		Short: "Tidemark: exactly-once stream processing beside Kafka",
@@ -74,7 +90,8 @@ One YAML file configures a job; see the README's configuration reference.`,
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newRunCmd(), newValidateCmd(), newMigrateCmd(), newSavepointCmd(), newTailCmd(), newVersionCmd(), newEmbeddedBrokerCmd(), newCheckpointsCmd())
+	root.AddCommand(newRunCmd(env), newValidateCmd(env), newMigrateCmd(), newSavepointCmd(), newTailCmd(), newVersionCmd(),
+		newEmbeddedBrokerCmd(), newCheckpointsCmd(), newDocsCmd(env), newNexmarkCmd())
 	return root
 }
 
@@ -83,7 +100,7 @@ func configFlag(cmd *cobra.Command, path *string) {
 	_ = cmd.MarkFlagRequired("config")
 }
 
-func newValidateCmd() *cobra.Command {
+func newValidateCmd(env *plugin.Environment) *cobra.Command {
 	var path string
 	cmd := &cobra.Command{
 		Use:   "validate --config FILE",
@@ -97,7 +114,7 @@ it prints the plan: stages, nodes and key exchanges. It contacts neither Kafka
 nor S3.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return validate(cmd.OutOrStdout(), cmd.ErrOrStderr(), path)
+			return validate(cmd.OutOrStdout(), cmd.ErrOrStderr(), env, path)
 		},
 	}
 	configFlag(cmd, &path)
@@ -138,7 +155,7 @@ func buildVersion() string {
 	return "unknown"
 }
 
-func newRunCmd() *cobra.Command {
+func newRunCmd(env *plugin.Environment) *cobra.Command {
 	var path string
 	var opts runner.Options
 	cmd := &cobra.Command{
@@ -163,7 +180,7 @@ were lost (the broker aborted them) and no checkpoint can write them again.`,
 			if err != nil {
 				return err
 			}
-			if err := runnable(path, &cfg); err != nil {
+			if err := runnable(env, path, &cfg); err != nil {
 				return err
 			}
 			if cfg.Kafka.Embedded {

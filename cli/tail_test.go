@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bufio"
@@ -115,10 +115,10 @@ func TestTailEmbedded(t *testing.T) {
 	stateDir := filepath.Join(dir, "state")
 	t.Cleanup(func() { _ = waitBrokerGone(stateDir) })
 	bin := filepath.Join(dir, "processor")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+	if out, err := exec.Command("go", "build", "-o", bin, processorPkg).CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
-	data, err := os.ReadFile("../../configs/quickstart.yaml")
+	data, err := os.ReadFile("../configs/quickstart.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -18,55 +18,22 @@ import (
 	"github.com/tidemark/tidemark/nexmark"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
-}
-
-// Exit codes, as the processor's.
-const (
-	exitOK     = 0
-	exitFailed = 1
-	exitUsage  = 2
-)
-
-// usageError marks bad usage (exit code 2).
-type usageError struct{ error }
-
-func (e usageError) Unwrap() error { return e.error }
-
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	root := &cobra.Command{
-		Use:           "nexmark",
-		Short:         "Nexmark benchmark events for Kafka",
-		SilenceUsage:  true,
-		SilenceErrors: true,
+// newNexmarkCmd is `processor nexmark`: the Nexmark benchmark's events
+// (package nexmark), written to Kafka by `nexmark generate`.
+func newNexmarkCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "nexmark",
+		Short: "Write the Nexmark benchmark's events to Kafka",
+		Long: `The Nexmark benchmark (people, auctions and bids of an online auction) as
+the Flink suite defines it: generate writes its events to a Kafka topic, and
+configs/nexmark/qN.yaml run its queries over them. See docs/nexmark.md.`,
+		Args: cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			return usageError{errors.New("name a subcommand: generate")}
+		},
 	}
-	root.SetOut(stdout)
-	root.SetErr(stderr)
-	root.SetArgs(args)
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newGenerateCmd(stdout, stderr))
-	cmd, err := root.ExecuteContextC(ctx)
-	if err == nil {
-		return exitOK
-	}
-	msg := err.Error()
-	if !strings.HasPrefix(msg, "nexmark: ") {
-		msg = "nexmark: " + msg
-	}
-	fmt.Fprintln(stderr, msg)
-	var ue usageError
-	if errors.As(err, &ue) || cmd == nil || cmd == root {
-		if cmd == nil {
-			cmd = root
-		}
-		fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", cmd.CommandPath())
-		return exitUsage
-	}
-	return exitFailed
+	cmd.AddCommand(newGenerateCmd())
+	return cmd
 }
 
 type generateOptions struct {
@@ -85,11 +52,11 @@ type generateOptions struct {
 	quiet       bool
 }
 
-func newGenerateCmd(stdout, stderr io.Writer) *cobra.Command {
+func newGenerateCmd() *cobra.Command {
 	o := generateOptions{}
 	cmd := &cobra.Command{
 		Use:   "generate --events N [flags]",
-		Short: "write N Nexmark events to a Kafka topic",
+		Short: "Write N Nexmark events to a Kafka topic",
 		Long: `Writes the events of the Nexmark benchmark (people, auctions and bids in
 the proportions 1:3:46, Flink's generator model) to a Kafka topic in the Flink
 suite's JSON layout, one record per event: event n to partition n mod P, no
@@ -103,7 +70,11 @@ Creates the topic if missing. See docs/nexmark.md.`,
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return generate(cmd.Context(), o, stdout, stderr)
+			// Ctrl-C or SIGTERM stops the writing; what was acknowledged
+			// stays and is reported.
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return generate(ctx, o, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	f := cmd.Flags()

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -72,7 +72,7 @@ func TestValidateGraph(t *testing.T) {
 // form, which validates; a graph-form file is refused.
 func TestMigrateCommand(t *testing.T) {
 	var out, errOut bytes.Buffer
-	if code := run(context.Background(), []string{"migrate", "--config", "../../configs/quickstart.yaml"}, &out, &errOut); code != exitOK {
+	if code := run(context.Background(), []string{"migrate", "--config", "../configs/quickstart.yaml"}, &out, &errOut); code != exitOK {
 		t.Fatalf("exit %d: %s", code, errOut.String())
 	}
 	if !strings.Contains(out.String(), "sources:\n  - name: source\n") || strings.Contains(out.String(), "pipeline:") {

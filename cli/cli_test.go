@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bufio"
@@ -17,7 +17,7 @@ import (
 )
 
 func TestValidateExampleConfigs(t *testing.T) {
-	files, err := filepath.Glob("../../configs/*.yaml")
+	files, err := filepath.Glob("../configs/*.yaml")
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no configs: %v", err)
 	}
@@ -33,7 +33,7 @@ func TestValidateExampleConfigs(t *testing.T) {
 }
 
 func TestValidateMisspelledKey(t *testing.T) {
-	data, err := os.ReadFile("../../configs/quickstart.yaml")
+	data, err := os.ReadFile("../configs/quickstart.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,11 +137,11 @@ func TestQuickstartBinary(t *testing.T) {
 	dir := t.TempDir()
 	t.Cleanup(func() { _ = waitBrokerGone(filepath.Join(dir, "state")) })
 	bin := filepath.Join(dir, "processor")
-	build := exec.Command("go", "build", "-o", bin, ".")
+	build := exec.Command("go", "build", "-o", bin, processorPkg)
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
-	data, err := os.ReadFile("../../configs/quickstart.yaml")
+	data, err := os.ReadFile("../configs/quickstart.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,10 +213,10 @@ func TestSecondSIGINTExitsAtOnce(t *testing.T) {
 	// exited: let it finish before the directory goes.
 	t.Cleanup(func() { _ = waitBrokerGone(filepath.Join(dir, "state")) })
 	bin := filepath.Join(dir, "processor")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+	if out, err := exec.Command("go", "build", "-o", bin, processorPkg).CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
-	data, err := os.ReadFile("../../configs/quickstart.yaml")
+	data, err := os.ReadFile("../configs/quickstart.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}

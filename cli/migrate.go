@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"errors"
@@ -15,12 +15,12 @@ import (
 
 // validate checks the configuration at path and plans its job, printing
 // the plan (and the planner's warnings on stderr).
-func validate(stdout, stderr io.Writer, path string) error {
+func validate(stdout, stderr io.Writer, env *plugin.Environment, path string) error {
 	cfg, err := config.Load(path)
 	if err != nil {
 		return err
 	}
-	j, err := plan.Build(&cfg, plugin.Default())
+	j, err := plan.Build(&cfg, env)
 	if err != nil {
 		var ce *config.Error
 		if errors.As(err, &ce) && ce.File == "" {
@@ -48,8 +48,8 @@ var errGraphNotRunnable = errors.New("this build checks and plans the job graph 
 // runnable plans the job of cfg as validate does, so that run refuses
 // what validate refuses, and refuses the graph form this build cannot
 // run yet.
-func runnable(path string, cfg *config.Config) error {
-	if _, err := plan.Build(cfg, plugin.Default()); err != nil {
+func runnable(env *plugin.Environment, path string, cfg *config.Config) error {
+	if _, err := plan.Build(cfg, env); err != nil {
 		var ce *config.Error
 		if errors.As(err, &ce) && ce.File == "" {
 			ce.File = path
