@@ -1,0 +1,43 @@
+package aggregate_test
+
+import (
+	"testing"
+
+	"github.com/tidemark/tidemark/operators/optest"
+)
+
+// scripts are the golden scripts of testdata/ with the configuration
+// each runs.
+var scripts = []struct{ file, conf string }{
+	{"tumbling.txt", `
+type: aggregate
+group_by: {k: value.k}
+window: {type: tumbling, size: 10s}
+late: true
+aggregates:
+  n: {fn: count}
+  sum: {fn: sum, expr: value.x}
+  min: {fn: min, expr: value.x}
+  max: {fn: max, expr: value.x}
+  avg: {fn: avg, expr: value.x}
+  users: {fn: count_distinct, expr: value.u}
+  first: {fn: first, expr: value.x}
+  last: {fn: last, expr: value.x}
+`},
+}
+
+func TestScripts(t *testing.T) {
+	for _, s := range scripts {
+		t.Run(s.file, func(t *testing.T) {
+			optest.Run(t, "testdata/"+s.file, ctor(t, s.conf), optest.Name("agg"), optest.Outputs("late"))
+		})
+	}
+}
+
+func TestRestoreEquivalence(t *testing.T) {
+	for _, s := range scripts {
+		t.Run(s.file, func(t *testing.T) {
+			optest.RunRestoreEquivalence(t, "testdata/"+s.file, ctor(t, s.conf), optest.Name("agg"), optest.Outputs("late"))
+		})
+	}
+}
