@@ -24,6 +24,56 @@ aggregates:
   first: {fn: first, expr: value.x}
   last: {fn: last, expr: value.x}
 `},
+	{"hopping.txt", `
+type: aggregate
+group_by: {k: value.k}
+window: {type: hopping, size: 10s, slide: 5s, offset: 1s}
+late: true
+aggregates: {n: {fn: count}}
+`},
+	{"lateness.txt", `
+type: aggregate
+group_by: {k: value.k}
+window: {type: tumbling, size: 10s}
+allowed_lateness: 5s
+late: true
+aggregates: {n: {fn: count}, sum: {fn: sum, expr: value.x}}
+window_fields: {end: ""}
+`},
+	{"session.txt", `
+type: aggregate
+group_by: {k: value.k}
+window: {type: session, gap: 10s}
+late: true
+aggregates:
+  n: {fn: count}
+  sum: {fn: sum, expr: value.x}
+  users: {fn: count_distinct, expr: value.u}
+  first: {fn: first, expr: value.x}
+  last: {fn: last, expr: value.x}
+`},
+	{"session-batch.txt", `
+type: aggregate
+group_by: {k: value.k}
+window: {type: session, gap: 10s}
+aggregates: {n: {fn: count}, users: {fn: count_distinct, expr: value.u}}
+`},
+	{"attached.txt", `
+type: aggregate
+group_by: {starttime: window.start}
+window: {type: attached}
+aggregates: {maxn: {fn: max, expr: value.num}, n: {fn: count}}
+window_fields: {start: "", end: endtime}
+`},
+	{"errors.txt", `
+type: aggregate
+group_by: {k: value.k}
+window: {type: tumbling, size: 10s}
+aggregates:
+  sum: {fn: sum, expr: value.x}
+  min: {fn: min, expr: value.s}
+  n: {fn: count, expr: value.x}
+`},
 }
 
 func TestScripts(t *testing.T) {
