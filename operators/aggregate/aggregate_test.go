@@ -74,6 +74,39 @@ aggregates:
   min: {fn: min, expr: value.s}
   n: {fn: count, expr: value.x}
 `},
+	{"updating.txt", `
+type: aggregate
+group_by: {k: value.k}
+aggregates:
+  n: {fn: count}
+  nx: {fn: count, expr: value.x}
+  sum: {fn: sum, expr: value.x}
+  min: {fn: min, expr: value.x}
+  max: {fn: max, expr: value.x}
+  avg: {fn: avg, expr: value.x}
+  users: {fn: count_distinct, expr: value.u}
+`},
+	{"updating-first.txt", `
+type: aggregate
+group_by: {k: value.k}
+aggregates: {first: {fn: first, expr: value.x}, last: {fn: last, expr: value.x}}
+`},
+	{"on-checkpoint.txt", `
+type: aggregate
+group_by: {day: value.d}
+emit: on_checkpoint
+aggregates:
+  bids: {fn: count}
+  big: {fn: count, filter: value.x >= 10}
+  users: {fn: count_distinct, expr: value.u}
+  small_users: {fn: count_distinct, expr: value.u, filter: value.x < 10}
+`},
+	{"ttl.txt", `
+type: aggregate
+group_by: {k: value.k}
+ttl: 1m
+aggregates: {sum: {fn: sum, expr: value.x}}
+`},
 }
 
 func TestScripts(t *testing.T) {
