@@ -107,6 +107,40 @@ group_by: {k: value.k}
 ttl: 1m
 aggregates: {sum: {fn: sum, expr: value.x}}
 `},
+	{"idle.txt", `
+type: aggregate
+group_by: {k: value.k}
+window: {type: tumbling, size: 10s}
+late: true
+aggregates: {n: {fn: count}}
+`},
+	{"nulls.txt", `
+type: aggregate
+group_by: {k: value.k}
+window: {type: tumbling, size: 10s}
+aggregates:
+  n: {fn: count, expr: value.x, filter: '!(value?.skip ?? false)'}
+  sum: {fn: sum, expr: value.x, filter: '!(value?.skip ?? false)'}
+  min: {fn: min, expr: value.x, filter: '!(value?.skip ?? false)'}
+  max: {fn: max, expr: value.x, filter: '!(value?.skip ?? false)'}
+  avg: {fn: avg, expr: value.x, filter: '!(value?.skip ?? false)'}
+  distinct: {fn: count_distinct, expr: value.x, filter: '!(value?.skip ?? false)'}
+  first: {fn: first, expr: value.x, filter: '!(value?.skip ?? false)'}
+  last: {fn: last, expr: value.x, filter: '!(value?.skip ?? false)'}
+  rows: {fn: count, filter: '!(value?.skip ?? false)'}
+`},
+	{"updating-nulls.txt", `
+type: aggregate
+group_by: {k: value.k}
+aggregates:
+  n: {fn: count, expr: value.x}
+  sum: {fn: sum, expr: value.x}
+  min: {fn: min, expr: value.x}
+  max: {fn: max, expr: value.x}
+  avg: {fn: avg, expr: value.x}
+  distinct: {fn: count_distinct, expr: value.x}
+  rows: {fn: count, filter: '!(value?.skip ?? false)'}
+`},
 }
 
 func TestScripts(t *testing.T) {
