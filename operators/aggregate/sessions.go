@@ -2,7 +2,9 @@ package aggregate
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
+	"math"
 
 	"github.com/tidemark/tidemark/operators"
 	"github.com/tidemark/tidemark/operators/state"
@@ -13,7 +15,12 @@ import (
 type sessGroup struct {
 	key []byte
 	ss  []*sess
+	// timer is the group's registered timer not yet fired (noTimer: none).
+	timer int64
 }
+
+// noTimer: a group of sessions without a registered timer.
+const noTimer = math.MinInt64
 
 // sess is one session window during a batch.
 type sess struct {
@@ -34,23 +41,81 @@ func (w *Windowed) sessions(key []byte) (*sessGroup, error) {
 	if g, ok := w.groups[string(key)]; ok {
 		return g, nil
 	}
-	g := &sessGroup{key: key}
-	err := w.accs.Range(key, func(win window, a *acc) bool {
-		stored := win
-		s := &sess{win: win, a: a, stored: &stored}
-		if a.fired {
-			s.oldRow = w.row(a, &stored)
-		}
-		g.ss = append(g.ss, s)
-		return true
-	})
+	g := &sessGroup{key: key, timer: noTimer}
+	st, _, err := w.sessVal.Get(key)
 	if err != nil {
 		return nil, fmt.Errorf("aggregate %s: %w", w.name, err)
 	}
-	sortSessions(g.ss)
+	if st.list != nil {
+		g.timer = st.timer
+	}
+	for _, e := range st.list {
+		stored := e.win
+		s := &sess{win: e.win, a: e.a, stored: &stored}
+		if e.a.fired {
+			s.oldRow = w.row(e.a, &stored)
+		}
+		g.ss = append(g.ss, s)
+	}
 	w.groups[string(key)] = g
 	w.groupOrder = append(w.groupOrder, g)
 	return g, nil
+}
+
+// storeSessions writes the sessions of key (sorted by start), first
+// making sure a timer comes at the earliest time one of them is due (to
+// fire, or to be cleaned up): a group has one timer at a time, not one per
+// session end (a session that grows would leave one behind per record).
+func (w *Windowed) storeSessions(key []byte, st sessState) error {
+	if len(st.list) == 0 {
+		return w.sessVal.Delete(key)
+	}
+	due := int64(math.MaxInt64)
+	for _, e := range st.list {
+		if e.a.fired {
+			due = min(due, addSat(e.win.maxTs(), w.cfg.lateness))
+		} else {
+			due = min(due, e.win.maxTs())
+		}
+	}
+	if st.timer == noTimer || due < st.timer {
+		if err := w.timers.Register(state.EventTime, due, key); err != nil {
+			return err
+		}
+		st.timer = due
+	}
+	return w.sessVal.Put(key, st)
+}
+
+// fireSessions fires and cleans up the sessions of key due at timer ts.
+func (w *Windowed) fireSessions(key []byte, ts int64, out operators.Collector) error {
+	st, ok, err := w.sessVal.Get(key)
+	if err != nil || !ok {
+		return err
+	}
+	if st.timer == ts {
+		st.timer = noTimer
+	}
+	keep := st.list[:0]
+	for _, e := range st.list {
+		if e.win.maxTs() > ts {
+			keep = append(keep, e)
+			continue
+		}
+		drop, _, err := w.fire(key, e.win, e.a, ts, out, false)
+		if err != nil {
+			return err
+		}
+		if drop {
+			if err := w.dropDistinct(key, e.a.sid); err != nil {
+				return err
+			}
+		} else {
+			keep = append(keep, e)
+		}
+	}
+	st.list = keep
+	return w.storeSessions(key, st)
 }
 
 // processSessions folds a batch into session windows: a record at t opens
@@ -161,25 +226,21 @@ func (w *Windowed) mergeSess(t, o *sess) {
 	t.dirty = true
 }
 
-// flushSessions writes the batch's sessions: merged-away and grown
-// sessions leave state (a row they emitted is taken back with a delete),
-// count_distinct entries follow the session they merged into, timers
-// move to the new ends.
+// flushSessions writes the batch's sessions: a merged-away or grown
+// session that emitted a row takes it back with a delete, count_distinct
+// entries follow the session they merged into, new ends get timers. (The
+// timers of the ends that are gone stay: they fire and find nothing due.)
 func (w *Windowed) flushSessions(out operators.Collector) error {
 	for _, g := range w.groupOrder {
-		var stale []int64
+		dirty := false
 		for _, s := range g.ss {
 			if !s.dirty {
 				continue
 			}
+			dirty = true
 			for _, o := range s.absorbed {
 				if o.a.fired {
 					out.Emit(w.output(operators.Delete, g.key, *o.stored, o.oldRow))
-					stale = append(stale, addSat(o.stored.maxTs(), w.cfg.lateness))
-				}
-				stale = append(stale, o.stored.maxTs())
-				if err := w.accs.Delete(g.key, *o.stored); err != nil {
-					return fmt.Errorf("aggregate %s: %w", w.name, err)
 				}
 				if err := w.moveDistinct(g.key, o.a.sid, s.a); err != nil {
 					return fmt.Errorf("aggregate %s: %w", w.name, err)
@@ -187,13 +248,8 @@ func (w *Windowed) flushSessions(out operators.Collector) error {
 			}
 			existed := s.stored != nil
 			if existed && *s.stored != s.win {
-				stale = append(stale, s.stored.maxTs())
-				if err := w.accs.Delete(g.key, *s.stored); err != nil {
-					return fmt.Errorf("aggregate %s: %w", w.name, err)
-				}
 				if s.a.fired {
 					out.Emit(w.output(operators.Delete, g.key, *s.stored, s.oldRow))
-					stale = append(stale, addSat(s.stored.maxTs(), w.cfg.lateness))
 					s.a.fired, s.oldRow = false, nil
 				}
 				existed = false
@@ -201,24 +257,19 @@ func (w *Windowed) flushSessions(out operators.Collector) error {
 			if err := w.applyDistinct(g.key, s.a.sid, s.a, s.distinct); err != nil {
 				return fmt.Errorf("aggregate %s: %w", w.name, err)
 			}
-			if err := w.settle(g.key, s.win, s.a, existed, s.oldRow, out); err != nil {
+			if err := w.settle(g.key, s.win, s.a, existed, s.oldRow, out, false); err != nil {
 				return err
 			}
 		}
-		// Timers of windows that are gone, unless a live window needs the
-		// same one.
-		for _, ts := range stale {
-			needed := false
-			for _, s := range g.ss {
-				if s.win.maxTs() == ts || s.a.fired && addSat(s.win.maxTs(), w.cfg.lateness) == ts {
-					needed = true
-				}
-			}
-			if !needed {
-				if err := w.timers.Delete(state.EventTime, ts, g.key); err != nil {
-					return fmt.Errorf("aggregate %s: %w", w.name, err)
-				}
-			}
+		if !dirty {
+			continue
+		}
+		st := sessState{timer: g.timer, list: make([]sessEntry, len(g.ss))}
+		for i, s := range g.ss {
+			st.list[i] = sessEntry{s.win, s.a}
+		}
+		if err := w.storeSessions(g.key, st); err != nil {
+			return fmt.Errorf("aggregate %s: %w", w.name, err)
 		}
 	}
 	return nil
@@ -266,4 +317,71 @@ func (w *Windowed) moveDistinct(key []byte, from [2]int64, a *acc) error {
 		}
 	}
 	return nil
+}
+
+// sessEntry is one stored session.
+type sessEntry struct {
+	win window
+	a   *acc
+}
+
+// sessState is what a group of sessions keeps: its sessions, sorted by
+// start, and its timer.
+type sessState struct {
+	timer int64
+	list  []sessEntry
+}
+
+// sessCodec stores a group's sessions as one value: the timer, their
+// number, then each one's start, end and accumulators (length-prefixed).
+type sessCodec struct{ c *common }
+
+func (sc sessCodec) Encode(st sessState) ([]byte, error) {
+	list := st.list
+	b := binary.AppendVarint(nil, st.timer)
+	b = binary.AppendUvarint(b, uint64(len(list)))
+	var err error
+	for _, e := range list {
+		b = binary.AppendVarint(b, e.win.start)
+		b = binary.AppendVarint(b, e.win.end)
+		n := len(b)
+		b = append(b, make([]byte, binary.MaxVarintLen64)...)
+		if b, err = encodeAcc(b, e.a, sc.c.cfg.aggs); err != nil {
+			return nil, err
+		}
+		// Length prefix: write it in place and close the gap.
+		l := binary.AppendUvarint(nil, uint64(len(b)-n-binary.MaxVarintLen64))
+		copy(b[n:], l)
+		b = append(b[:n+len(l)], b[n+binary.MaxVarintLen64:]...)
+	}
+	return b, nil
+}
+
+func (sc sessCodec) Decode(b []byte) (sessState, error) {
+	r := reader{b: b}
+	timer := r.varint()
+	n := r.uvarint()
+	if n > uint64(len(b)) {
+		r.fail()
+		n = 0
+	}
+	list := make([]sessEntry, 0, n)
+	for range n {
+		e := sessEntry{win: window{r.varint(), r.varint()}, a: newAcc(len(sc.c.cfg.aggs))}
+		ab := r.bytes()
+		if r.err != nil {
+			break
+		}
+		if err := decodeAcc(ab, e.a, sc.c.cfg.aggs, &sc.c.dec); err != nil {
+			return sessState{}, err
+		}
+		list = append(list, e)
+	}
+	if r.err == nil && len(r.b) != 0 {
+		r.fail()
+	}
+	if r.err != nil {
+		return sessState{}, fmt.Errorf("sessions %x: %w", b, r.err)
+	}
+	return sessState{timer: timer, list: list}, nil
 }

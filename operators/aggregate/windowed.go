@@ -19,7 +19,9 @@ type Windowed struct {
 	common
 	lateCounter prometheus.Counter
 
-	accs    *state.Map[window, *acc]
+	accs *state.Map[window, *acc]
+	// sessState holds a group's session windows, all in one value.
+	sessVal *state.Value[sessState]
 	timers  *state.Timers
 	wmState *state.Value[int64]
 	wmKey   []byte
@@ -58,6 +60,7 @@ var (
 func (w *Windowed) Open(_ context.Context, oc operators.OpenContext) error {
 	w.open(oc, w.cfg)
 	w.accs = state.NewMap(oc.State, oc.Name, "acc", winCodec{}, state.Codec[*acc](accCodec{&w.common}))
+	w.sessVal = state.NewValue(oc.State, oc.Name, "sessions", state.Codec[sessState](sessCodec{&w.common}))
 	w.timers = state.NewTimers(oc.State, oc.Name)
 	w.wmState = state.NewValue(oc.State, oc.Name, "watermark", state.Int64{})
 	w.wmKey = watermarkKey(oc.State)
@@ -282,18 +285,21 @@ func (w *Windowed) flush(out operators.Collector) error {
 		if err := w.applyDistinct(s.key, s.a.sid, s.a, s.distinct); err != nil {
 			return fmt.Errorf("aggregate %s: %w", w.name, err)
 		}
-		if err := w.settle(s.key, s.win, s.a, s.existed, s.oldRow, out); err != nil {
+		if err := w.settle(s.key, s.win, s.a, s.existed, s.oldRow, out, true); err != nil {
 			return err
+		}
+		if err := w.accs.Put(s.key, s.win, s.a); err != nil {
+			return fmt.Errorf("aggregate %s: %w", w.name, err)
 		}
 	}
 	return nil
 }
 
-// settle emits and registers timers for a window a batch changed, then
-// stores it: a new window gets its timer, or fires at once when the
-// watermark passed its end already (allowed lateness); a fired one
+// settle emits and registers timers for a window a batch changed (the
+// caller stores it): a new window gets its timer, or fires at once when
+// the watermark passed its end already (allowed lateness); a fired one
 // re-emits its row as an update.
-func (w *Windowed) settle(key []byte, win window, a *acc, existed bool, oldRow map[string]any, out operators.Collector) error {
+func (w *Windowed) settle(key []byte, win window, a *acc, existed bool, oldRow map[string]any, out operators.Collector, register bool) error {
 	switch {
 	case a.fired && existed && oldRow != nil:
 		out.Emit(w.output(operators.UpdateBefore, key, win, oldRow))
@@ -301,16 +307,16 @@ func (w *Windowed) settle(key []byte, win window, a *acc, existed bool, oldRow m
 	case w.wm != math.MinInt64 && win.maxTs() <= w.wm:
 		a.fired = true
 		out.Emit(w.output(operators.Insert, key, win, w.row(a, &win)))
+		if !register {
+			break
+		}
 		if err := w.timers.Register(state.EventTime, addSat(win.maxTs(), w.cfg.lateness), key); err != nil {
 			return fmt.Errorf("aggregate %s: %w", w.name, err)
 		}
-	default:
+	case register:
 		if err := w.timers.Register(state.EventTime, win.maxTs(), key); err != nil {
 			return fmt.Errorf("aggregate %s: %w", w.name, err)
 		}
-	}
-	if err := w.accs.Put(key, win, a); err != nil {
-		return fmt.Errorf("aggregate %s: %w", w.name, err)
 	}
 	return nil
 }
@@ -327,7 +333,8 @@ func (w *Windowed) OnWatermark(_ context.Context, wm int64, out operators.Collec
 	}
 	w.wm = wm
 	err := w.timers.Fire(state.EventTime, wm, func(ts int64, key []byte) error {
-		if k := w.cfg.win.kind; k == tumbling || k == hopping {
+		switch w.cfg.win.kind {
+		case tumbling, hopping:
 			if err := w.fireAt(key, window{ts + 1 - w.cfg.win.size, ts + 1}, ts, out); err != nil {
 				return err
 			}
@@ -336,6 +343,8 @@ func (w *Windowed) OnWatermark(_ context.Context, wm int64, out operators.Collec
 				return w.fireAt(key, window{end - w.cfg.win.size, end}, ts, out)
 			}
 			return nil
+		case session:
+			return w.fireSessions(key, ts, out)
 		}
 		var due []window
 		var accs []*acc
@@ -349,7 +358,7 @@ func (w *Windowed) OnWatermark(_ context.Context, wm int64, out operators.Collec
 			return err
 		}
 		for i, win := range due {
-			if err := w.fire(key, win, accs[i], ts, out); err != nil {
+			if err := w.fireStored(key, win, accs[i], ts, out); err != nil {
 				return err
 			}
 		}
@@ -368,29 +377,46 @@ func (w *Windowed) fireAt(key []byte, win window, ts int64, out operators.Collec
 	if err != nil || !ok {
 		return err
 	}
-	return w.fire(key, win, a, ts, out)
+	return w.fireStored(key, win, a, ts, out)
 }
 
-// fire handles window win of key at timer ts (win.maxTs() ≤ ts): it emits
-// the row unless it did already, and drops the window once past its
-// lateness.
-func (w *Windowed) fire(key []byte, win window, a *acc, ts int64, out operators.Collector) error {
-	if !a.fired {
-		out.Emit(w.output(operators.Insert, key, win, w.row(a, &win)))
-	}
-	if cleanup := addSat(win.maxTs(), w.cfg.lateness); cleanup <= ts {
+// fireStored fires window win of key (in map acc) at timer ts.
+func (w *Windowed) fireStored(key []byte, win window, a *acc, ts int64, out operators.Collector) error {
+	drop, changed, err := w.fire(key, win, a, ts, out, true)
+	switch {
+	case err != nil:
+		return err
+	case drop:
 		if err := w.accs.Delete(key, win); err != nil {
 			return err
 		}
 		return w.dropDistinct(key, a.sid)
-	} else if !a.fired {
-		a.fired = true
-		if err := w.timers.Register(state.EventTime, cleanup, key); err != nil {
-			return err
-		}
+	case changed:
 		return w.accs.Put(key, win, a)
 	}
 	return nil
+}
+
+// fire handles window win of key at timer ts (win.maxTs() ≤ ts): it emits
+// the row unless it did already, and says to drop the window once past its
+// lateness, or that a changed (it fired); register: register the clean-up
+// timer.
+func (w *Windowed) fire(key []byte, win window, a *acc, ts int64, out operators.Collector, register bool) (drop, changed bool, err error) {
+	if !a.fired {
+		out.Emit(w.output(operators.Insert, key, win, w.row(a, &win)))
+	}
+	cleanup := addSat(win.maxTs(), w.cfg.lateness)
+	if cleanup <= ts {
+		return true, false, nil
+	}
+	if a.fired {
+		return false, false, nil
+	}
+	a.fired = true
+	if !register {
+		return false, true, nil
+	}
+	return false, true, w.timers.Register(state.EventTime, cleanup, key)
 }
 
 // SnapshotState implements operators.Operator: it keeps the watermark, so
