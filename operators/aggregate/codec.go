@@ -165,13 +165,14 @@ func encodeAcc(dst []byte, a *acc, defs []aggDef) ([]byte, error) {
 	dst = binary.AppendVarint(dst, a.sid[1])
 	dst = binary.AppendVarint(dst, a.ts)
 	dst = binary.AppendVarint(dst, a.access)
-	dst = binary.AppendUvarint(dst, uint64(len(a.group)))
 	var err error
-	for _, g := range a.group {
-		if dst, err = appendValue(dst, g); err != nil {
+	if len(a.groupRaw) == 0 && a.group != nil {
+		if a.groupRaw, err = encodeGroup(a.groupRaw[:0], a.group); err != nil {
 			return dst, err
 		}
 	}
+	dst = binary.AppendUvarint(dst, uint64(len(a.groupRaw)))
+	dst = append(dst, a.groupRaw...)
 	for i := range defs {
 		s := &a.aggs[i]
 		dst = binary.AppendVarint(dst, s.n)
@@ -206,15 +207,8 @@ func decodeAcc(b []byte, a *acc, defs []aggDef, dec *json.Decoder) error {
 	a.rows = r.varint()
 	a.sid[0], a.sid[1] = r.varint(), r.varint()
 	a.ts, a.access = r.varint(), r.varint()
-	n := r.uvarint()
-	if n > uint64(len(r.b)) {
-		r.fail()
-		n = 0
-	}
-	a.group = make([]any, n)
-	for i := range a.group {
-		a.group[i] = r.value()
-	}
+	a.groupRaw = append(a.groupRaw[:0], r.bytes()...)
+	a.group = nil
 	if len(a.aggs) != len(defs) {
 		a.aggs = make([]aggState, len(defs))
 	}
@@ -248,12 +242,12 @@ type window struct{ start, end int64 }
 
 // winCodec encodes a window as its start then its end, each 8 bytes
 // ordered (state.Int64), so a group's windows range by start.
-type winCodec struct{}
+type winCodec struct{ buf *[16]byte }
 
-func (winCodec) Encode(w window) ([]byte, error) {
-	b, _ := state.Int64{}.Encode(w.start)
-	e, _ := state.Int64{}.Encode(w.end)
-	return append(b, e...), nil
+func (c winCodec) Encode(w window) ([]byte, error) {
+	binary.BigEndian.PutUint64(c.buf[:8], uint64(w.start)^(1<<63))
+	binary.BigEndian.PutUint64(c.buf[8:], uint64(w.end)^(1<<63))
+	return c.buf[:], nil
 }
 
 func (winCodec) Decode(b []byte) (window, error) {
@@ -288,4 +282,38 @@ func decodeValue(b []byte, dec *json.Decoder) (any, error) {
 		r.fail()
 	}
 	return v, r.err
+}
+
+// encodeGroup appends the encoding of group_by values: their number, then
+// each value.
+func encodeGroup(dst []byte, group []any) ([]byte, error) {
+	dst = binary.AppendUvarint(dst, uint64(len(group)))
+	var err error
+	for _, g := range group {
+		if dst, err = appendValue(dst, g); err != nil {
+			return dst, err
+		}
+	}
+	return dst, nil
+}
+
+// decodeGroup reads group_by values encoded by encodeGroup.
+func decodeGroup(b []byte, dec *json.Decoder) ([]any, error) {
+	r := reader{b: b, dec: dec}
+	n := r.uvarint()
+	if n > uint64(len(r.b)) {
+		r.fail()
+		n = 0
+	}
+	group := make([]any, n)
+	for i := range group {
+		group[i] = r.value()
+	}
+	if r.err == nil && len(r.b) != 0 {
+		r.fail()
+	}
+	if r.err != nil {
+		return nil, fmt.Errorf("group values %x: %w", b, r.err)
+	}
+	return group, nil
 }

@@ -29,6 +29,8 @@ type common struct {
 	distinct []*state.Map[[]byte, int64]
 	// fields is the output's field order.
 	fields []string
+	// accPool holds accumulators to reuse (takeAcc, giveAcc).
+	accPool []*acc
 }
 
 func (c *common) open(oc operators.OpenContext, cfg *config) {
@@ -127,6 +129,15 @@ func distinctKey(dst []byte, i int, v any) ([]byte, error) {
 // row builds a's output row (w nil: no window fields).
 func (c *common) row(a *acc, w *window) map[string]any {
 	m := make(map[string]any, len(c.fields))
+	if a.group == nil && len(a.groupRaw) > 0 {
+		g, err := decodeGroup(a.groupRaw, &c.dec)
+		if err != nil {
+			// The accumulator decoded, so its bytes are sound: only a bug
+			// gets here. The row goes out without its group fields.
+			g = nil
+		}
+		a.group = g
+	}
 	for i, g := range c.cfg.groupBy {
 		if i < len(a.group) {
 			m[g.Name] = a.group[i]
@@ -157,10 +168,27 @@ func (ac accCodec) Encode(a *acc) ([]byte, error) {
 }
 
 func (ac accCodec) Decode(b []byte) (*acc, error) {
-	a := newAcc(len(ac.c.cfg.aggs))
+	a := ac.c.takeAcc()
 	err := decodeAcc(b, a, ac.c.cfg.aggs, &ac.c.dec)
 	return a, err
 }
+
+// takeAcc returns an empty accumulator, reusing one given back with
+// giveAcc.
+func (c *common) takeAcc() *acc {
+	n := len(c.accPool)
+	if n == 0 {
+		return newAcc(len(c.cfg.aggs))
+	}
+	a := c.accPool[n-1]
+	c.accPool = c.accPool[:n-1]
+	clear(a.aggs)
+	*a = acc{aggs: a.aggs, groupRaw: a.groupRaw[:0]}
+	return a
+}
+
+// giveAcc gives back an accumulator nothing refers to any more.
+func (c *common) giveAcc(a *acc) { c.accPool = append(c.accPool, a) }
 
 // watermarkKey returns a key whose key group the backend holds, under
 // which the operator keeps its watermark: the same one for the same key

@@ -68,8 +68,10 @@ type aggState struct {
 type acc struct {
 	// rows counts the group's records (inserts minus retractions).
 	rows int64
-	// group holds the group_by values.
-	group []any
+	// group holds the group_by values; groupRaw their encoding, as
+	// stored (decoded into group only when a row is built).
+	group    []any
+	groupRaw []byte
 	// fired: the window emitted its row (windowed).
 	fired bool
 	// sid names the window's count_distinct entries (the window it was

@@ -134,13 +134,13 @@ func (u *Updating) Process(_ context.Context, recs []operators.Record, out opera
 				u.reject(*r, err)
 				continue
 			}
-			if a.rows == 0 && a.group == nil && len(u.cfg.groupBy) > 0 {
+			if a.rows == 0 && a.group == nil && len(a.groupRaw) == 0 && len(u.cfg.groupBy) > 0 {
 				grp, err := u.group(r)
 				if err != nil {
 					u.reject(*r, err)
 					continue
 				}
-				a.group = grp
+				a.group, a.groupRaw = grp, a.groupRaw[:0]
 			}
 		}
 		if err := u.apply(g, retract, r.Timestamp); err != nil {

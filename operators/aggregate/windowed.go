@@ -29,8 +29,9 @@ type Windowed struct {
 	savedWM int64
 
 	// The batch being folded (tumbling, hopping, attached).
-	slots map[string]*slot
-	order []*slot
+	slots    map[string]*slot
+	order    []*slot
+	slotPool []*slot
 	// Session groups of the batch.
 	groups     map[string]*sessGroup
 	groupOrder []*sessGroup
@@ -59,7 +60,7 @@ var (
 // Open implements operators.Operator.
 func (w *Windowed) Open(_ context.Context, oc operators.OpenContext) error {
 	w.open(oc, w.cfg)
-	w.accs = state.NewMap(oc.State, oc.Name, "acc", winCodec{}, state.Codec[*acc](accCodec{&w.common}))
+	w.accs = state.NewMap(oc.State, oc.Name, "acc", winCodec{new([16]byte)}, state.Codec[*acc](accCodec{&w.common}))
 	w.sessVal = state.NewValue(oc.State, oc.Name, "sessions", state.Codec[sessState](sessCodec{&w.common}))
 	w.timers = state.NewTimers(oc.State, oc.Name)
 	w.wmState = state.NewValue(oc.State, oc.Name, "watermark", state.Int64{})
@@ -162,9 +163,26 @@ func (w *Windowed) Process(_ context.Context, recs []operators.Record, out opera
 	}
 	err := w.flush(out)
 	clear(w.slots)
+	for _, s := range w.order {
+		w.giveAcc(s.a)
+		clear(s.distinct)
+		*s = slot{distinct: s.distinct}
+		w.slotPool = append(w.slotPool, s)
+	}
 	clear(w.order)
 	w.order = w.order[:0]
 	return err
+}
+
+// takeSlot returns an empty slot, reusing those of earlier batches.
+func (w *Windowed) takeSlot() *slot {
+	n := len(w.slotPool)
+	if n == 0 {
+		return &slot{}
+	}
+	s := w.slotPool[n-1]
+	w.slotPool = w.slotPool[:n-1]
+	return s
 }
 
 // slot returns the batch's slot of (r.Key, win), loading it from state;
@@ -179,20 +197,20 @@ func (w *Windowed) slot(r *operators.Record, win window) (*slot, error) {
 	if err != nil {
 		return nil, fmt.Errorf("aggregate %s: %w", w.name, err)
 	}
-	s := &slot{key: r.Key, win: win, a: a, existed: ok}
-	if ok {
-		if a.fired {
-			s.oldRow = w.row(a, &win)
-		}
-	} else {
+	if !ok {
 		g, err := w.group(r)
 		if err != nil {
 			w.reject(*r, err)
 			return nil, nil
 		}
-		s.a = newAcc(len(w.cfg.aggs))
-		s.a.group = g
-		s.a.sid = [2]int64{win.start, win.end}
+		a = w.takeAcc()
+		a.group = g
+		a.sid = [2]int64{win.start, win.end}
+	}
+	s := w.takeSlot()
+	s.key, s.win, s.a, s.existed = r.Key, win, a, ok
+	if ok && a.fired {
+		s.oldRow = w.row(a, &win)
 	}
 	w.slots[string(w.scratch)] = s
 	w.order = append(w.order, s)
@@ -377,7 +395,9 @@ func (w *Windowed) fireAt(key []byte, win window, ts int64, out operators.Collec
 	if err != nil || !ok {
 		return err
 	}
-	return w.fireStored(key, win, a, ts, out)
+	err = w.fireStored(key, win, a, ts, out)
+	w.giveAcc(a)
+	return err
 }
 
 // fireStored fires window win of key (in map acc) at timer ts.
