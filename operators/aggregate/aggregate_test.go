@@ -3,6 +3,7 @@ package aggregate_test
 import (
 	"testing"
 
+	"github.com/tidemark/tidemark/operators/aggregate"
 	"github.com/tidemark/tidemark/operators/optest"
 )
 
@@ -157,4 +158,19 @@ func TestRestoreEquivalence(t *testing.T) {
 			optest.RunRestoreEquivalence(t, "testdata/"+s.file, ctor(t, s.conf), optest.Name("agg"), optest.Outputs("late"))
 		})
 	}
+}
+
+// With no window kept in memory between batches (every batch writes its
+// windows to state, as when maxCached is exceeded), the scripts still
+// restore equivalently and Nexmark q5 and q7 still agree with the
+// reference.
+func TestWithoutCache(t *testing.T) {
+	defer aggregate.SetMaxCached(0)()
+	for _, s := range scripts {
+		t.Run(s.file, func(t *testing.T) {
+			optest.RunRestoreEquivalence(t, "testdata/"+s.file, ctor(t, s.conf), optest.Name("agg"), optest.Outputs("late"))
+		})
+	}
+	t.Run("q5", TestNexmarkQ5)
+	t.Run("q7", TestNexmarkQ7)
 }

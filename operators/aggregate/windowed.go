@@ -29,7 +29,11 @@ type Windowed struct {
 	savedWM int64
 
 	// The batch being folded (tumbling, hopping, attached).
+	// slots are the windows of the batch, and between batches those kept
+	// in memory (cache: tumbling, hopping) until a checkpoint writes
+	// them or they fire; order the batch's.
 	slots    map[string]*slot
+	cache    bool
 	order    []*slot
 	slotPool []*slot
 	// Session groups of the batch.
@@ -40,18 +44,28 @@ type Windowed struct {
 	hit        []*slot
 }
 
-// slot is one (group, window) of a batch.
+// slot is one (group, window): of a batch, or kept in memory between
+// batches (tumbling, hopping).
 type slot struct {
-	key     []byte
-	win     window
-	a       *acc
-	existed bool
-	dirty   bool
-	oldRow  map[string]any // the row emitted last, when fired
+	key []byte
+	win window
+	a   *acc
+	// existed: the window existed before this batch; inState: it is in
+	// state; unsaved: a changed it since it was last written there.
+	existed, inState, unsaved bool
+	// inBatch: the batch touched the slot (it is in order); dirty: the
+	// batch added to it.
+	inBatch, dirty bool
+	oldRow         map[string]any // the row emitted last, when fired
 	// distinct are the count_distinct values added by the batch:
 	// distinctKey → occurrences.
 	distinct map[string]int64
 }
+
+// maxCached bounds the windows a tumbling or hopping aggregate keeps in
+// memory between batches; past it they are all written to state and
+// dropped from memory.
+var maxCached = 1 << 16
 
 var (
 	_ operators.Operator = (*Windowed)(nil)
@@ -74,6 +88,7 @@ func (w *Windowed) Open(_ context.Context, oc operators.OpenContext) error {
 		w.wm, w.savedWM = wm, wm
 	}
 	w.slots = map[string]*slot{}
+	w.cache = w.cfg.win.kind == tumbling || w.cfg.win.kind == hopping
 	w.groups = map[string]*sessGroup{}
 	return nil
 }
@@ -162,16 +177,55 @@ func (w *Windowed) Process(_ context.Context, recs []operators.Record, out opera
 		}
 	}
 	err := w.flush(out)
-	clear(w.slots)
 	for _, s := range w.order {
-		w.giveAcc(s.a)
+		s.inBatch, s.dirty, s.existed, s.oldRow = false, false, true, nil
 		clear(s.distinct)
-		*s = slot{distinct: s.distinct}
-		w.slotPool = append(w.slotPool, s)
 	}
 	clear(w.order)
 	w.order = w.order[:0]
-	return err
+	if err != nil {
+		return err
+	}
+	if !w.cache || len(w.slots) > maxCached {
+		if err := w.writeBack(); err != nil {
+			return err
+		}
+		for _, s := range w.slots {
+			w.releaseSlot(s)
+		}
+		clear(w.slots)
+	}
+	return nil
+}
+
+// writeBack writes every window changed since it was last written to
+// state.
+func (w *Windowed) writeBack() error {
+	for _, s := range w.slots {
+		if !s.unsaved {
+			continue
+		}
+		if err := w.accs.Put(s.key, s.win, s.a); err != nil {
+			return fmt.Errorf("aggregate %s: %w", w.name, err)
+		}
+		s.unsaved, s.inState = false, true
+	}
+	return nil
+}
+
+// releaseSlot gives a slot (out of w.slots) and its accumulator back.
+func (w *Windowed) releaseSlot(s *slot) {
+	w.giveAcc(s.a)
+	clear(s.distinct)
+	*s = slot{distinct: s.distinct}
+	w.slotPool = append(w.slotPool, s)
+}
+
+// slotKey sets w.scratch to the slots' map key of (key, win).
+func (w *Windowed) slotKey(key []byte, win window) []byte {
+	w.scratch = append(append(w.scratch[:0], key...), 0)
+	w.scratch = appendSid(w.scratch, [2]int64{win.start, win.end})
+	return w.scratch
 }
 
 // takeSlot returns an empty slot, reusing those of earlier batches.
@@ -188,9 +242,15 @@ func (w *Windowed) takeSlot() *slot {
 // slot returns the batch's slot of (r.Key, win), loading it from state;
 // nil when the record was rejected.
 func (w *Windowed) slot(r *operators.Record, win window) (*slot, error) {
-	w.scratch = append(append(w.scratch[:0], r.Key...), 0)
-	w.scratch = appendSid(w.scratch, [2]int64{win.start, win.end})
-	if s, ok := w.slots[string(w.scratch)]; ok {
+	k := w.slotKey(r.Key, win)
+	if s, ok := w.slots[string(k)]; ok {
+		if !s.inBatch {
+			s.inBatch = true
+			if s.a.fired {
+				s.oldRow = w.row(s.a, &win)
+			}
+			w.order = append(w.order, s)
+		}
 		return s, nil
 	}
 	a, ok, err := w.accs.Get(r.Key, win)
@@ -208,11 +268,11 @@ func (w *Windowed) slot(r *operators.Record, win window) (*slot, error) {
 		a.sid = [2]int64{win.start, win.end}
 	}
 	s := w.takeSlot()
-	s.key, s.win, s.a, s.existed = r.Key, win, a, ok
+	s.key, s.win, s.a, s.existed, s.inState, s.inBatch = r.Key, win, a, ok, ok, true
 	if ok && a.fired {
 		s.oldRow = w.row(a, &win)
 	}
-	w.slots[string(w.scratch)] = s
+	w.slots[string(w.slotKey(r.Key, win))] = s
 	w.order = append(w.order, s)
 	return s, nil
 }
@@ -306,9 +366,7 @@ func (w *Windowed) flush(out operators.Collector) error {
 		if err := w.settle(s.key, s.win, s.a, s.existed, s.oldRow, out, true); err != nil {
 			return err
 		}
-		if err := w.accs.Put(s.key, s.win, s.a); err != nil {
-			return fmt.Errorf("aggregate %s: %w", w.name, err)
-		}
+		s.unsaved = true
 	}
 	return nil
 }
@@ -391,6 +449,27 @@ func (w *Windowed) OnWatermark(_ context.Context, wm int64, out operators.Collec
 // fireAt fires or cleans up the window win of key, if it exists, at timer
 // ts.
 func (w *Windowed) fireAt(key []byte, win window, ts int64, out operators.Collector) error {
+	k := w.slotKey(key, win)
+	if s, ok := w.slots[string(k)]; ok {
+		drop, changed, err := w.fire(key, win, s.a, ts, out, true)
+		switch {
+		case err != nil:
+			return err
+		case drop:
+			delete(w.slots, string(w.slotKey(key, win)))
+			if s.inState {
+				if err := w.accs.Delete(key, win); err != nil {
+					return err
+				}
+			}
+			err = w.dropDistinct(key, s.a.sid)
+			w.releaseSlot(s)
+			return err
+		case changed:
+			s.unsaved = true
+		}
+		return nil
+	}
 	a, ok, err := w.accs.Get(key, win)
 	if err != nil || !ok {
 		return err
@@ -439,9 +518,13 @@ func (w *Windowed) fire(key []byte, win window, a *acc, ts int64, out operators.
 	return false, true, w.timers.Register(state.EventTime, cleanup, key)
 }
 
-// SnapshotState implements operators.Operator: it keeps the watermark, so
-// that after a restore records are judged late as before it.
+// SnapshotState implements operators.Operator: it writes the windows kept
+// in memory to state, and keeps the watermark, so that after a restore
+// records are judged late as before it.
 func (w *Windowed) SnapshotState(context.Context, int64) error {
+	if err := w.writeBack(); err != nil {
+		return err
+	}
 	if w.wm == w.savedWM {
 		return nil
 	}
