@@ -189,7 +189,7 @@ func inputs(t *testing.T) map[string]reference.Input {
 	gen := func(mod func(*nexmark.Config)) []nexmark.Event {
 		cfg := nexmark.DefaultConfig()
 		cfg.Seed = 9
-		cfg.Rate = 250 // 12,000 events: 48 s of event time
+		cfg.Rate = 250 // 10,000 events: 40 s of event time
 		if mod != nil {
 			mod(&cfg)
 		}
@@ -197,12 +197,11 @@ func inputs(t *testing.T) map[string]reference.Input {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return g.Events(0, 12_000)
+		return g.Events(0, 10_000)
 	}
 	ordered := gen(nil)
 	shuffled := gen(func(c *nexmark.Config) { c.OutOfOrderGroup = 2000 }) // 8 s groups
 	in := map[string]reference.Input{
-		"ordered/1":  {Events: ordered, Partitions: 1},
 		"ordered/3":  {Events: ordered, Partitions: 3},
 		"shuffled/2": {Events: shuffled, Partitions: 2},
 	}
