@@ -430,7 +430,7 @@ func (u *Updating) markChanged(key []byte) {
 		return
 	}
 	u.changed[string(key)] = struct{}{}
-	u.changedOrder = append(u.changedOrder, key)
+	u.changedOrder = append(u.changedOrder, bytes.Clone(key))
 }
 
 // OnCheckpoint is the aggregate without a window that emits the changed

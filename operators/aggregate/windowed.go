@@ -268,7 +268,10 @@ func (w *Windowed) slot(r *operators.Record, win window) (*slot, error) {
 		a.sid = [2]int64{win.start, win.end}
 	}
 	s := w.takeSlot()
-	s.key, s.win, s.a, s.existed, s.inState, s.inBatch = r.Key, win, a, ok, ok, true
+	// The slot may outlive the batch: it keeps a key of its own (which
+	// the rows it emits carry, so never reused).
+	s.key = bytes.Clone(r.Key)
+	s.win, s.a, s.existed, s.inState, s.inBatch = win, a, ok, ok, true
 	if ok && a.fired {
 		s.oldRow = w.row(a, &win)
 	}
