@@ -54,6 +54,14 @@ aggregates:
   first: {fn: first, expr: value.x}
   last: {fn: last, expr: value.x}
 `},
+	{"session-lateness.txt", `
+type: aggregate
+group_by: {k: value.k}
+window: {type: session, gap: 10s}
+allowed_lateness: 10s
+late: true
+aggregates: {n: {fn: count}, users: {fn: count_distinct, expr: value.u}}
+`},
 	{"session-batch.txt", `
 type: aggregate
 group_by: {k: value.k}
