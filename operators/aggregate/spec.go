@@ -182,6 +182,18 @@ type config struct {
 	endField         string
 }
 
+// FieldOrder returns the names of the fields of the rows an aggregate
+// configured by c emits, in order: the group_by names, the window bounds
+// (windowed), the aggregates. A sink writes a row's fields in this order
+// (sink.Spec.FieldOrder).
+func FieldOrder(c *plugin.ParsedConfig) ([]string, error) {
+	cfg, err := parseConfig(c)
+	if err != nil {
+		return nil, err
+	}
+	return cfg.fields(), nil
+}
+
 // fields returns the output's field names, in order.
 func (c *config) fields() []string {
 	var out []string

@@ -50,6 +50,9 @@ window_fields: {start: s}`)
 	if port, ok := c.Port("late"); !ok || port != 1 {
 		t.Errorf("port late = %d, %v", port, ok)
 	}
+	if got, err := aggregate.FieldOrder(c); err != nil || strings.Join(got, ",") != "auction,s,window_end,num,top" {
+		t.Errorf("FieldOrder = %v, %v", got, err)
+	}
 	global := parse(t, "type: aggregate\nwindow: {type: tumbling, size: 1m}\naggregates: {m: {fn: max, expr: value.price}}")
 	if k := global.Key(0).String(); k != "[]" {
 		t.Errorf("global key %q", k)
