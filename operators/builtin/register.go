@@ -4,7 +4,6 @@ import (
 	"fmt"
 
 	"github.com/tidemark/tidemark/operators"
-	"github.com/tidemark/tidemark/operators/aggregate"
 	"github.com/tidemark/tidemark/plugin"
 )
 
@@ -19,7 +18,6 @@ func init() {
 		{"key_by", keyBySpec(), newKeyBy},
 		{"count", countSpec(), newCount},
 		{"passthrough", passthroughSpec(), newPassthrough},
-		{aggregate.Type, aggregate.Spec(), aggregate.New},
 	} {
 		if err := plugin.RegisterOperator(op.name, op.spec, op.ctor); err != nil {
 			panic(fmt.Sprintf("builtin: %v", err))
