@@ -178,6 +178,12 @@ func (w *Windowed) Process(_ context.Context, recs []operators.Record, out opera
 	}
 	err := w.flush(out)
 	for _, s := range w.order {
+		if !s.dirty && !s.existed {
+			// Opened for records that were all rejected: never there.
+			delete(w.slots, string(w.slotKey(s.key, s.win)))
+			w.releaseSlot(s)
+			continue
+		}
 		s.inBatch, s.dirty, s.existed, s.oldRow = false, false, true, nil
 		clear(s.distinct)
 	}
@@ -392,7 +398,7 @@ func (w *Windowed) settle(key []byte, win window, a *acc, existed bool, oldRow m
 		if err := w.timers.Register(state.EventTime, addSat(win.maxTs(), w.cfg.lateness), key); err != nil {
 			return fmt.Errorf("aggregate %s: %w", w.name, err)
 		}
-	case register:
+	case register && !existed:
 		if err := w.timers.Register(state.EventTime, win.maxTs(), key); err != nil {
 			return fmt.Errorf("aggregate %s: %w", w.name, err)
 		}
