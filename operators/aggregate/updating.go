@@ -29,8 +29,9 @@ type Updating struct {
 	changed      map[string]struct{}
 	changedOrder [][]byte
 
-	groups map[string]*ugroup
-	order  []*ugroup
+	groups    map[string]*ugroup
+	order     []*ugroup
+	groupPool []*ugroup
 }
 
 // ugroup is one group during a batch.
@@ -88,13 +89,14 @@ func (u *Updating) load(key []byte) (*ugroup, error) {
 	if err != nil {
 		return nil, fmt.Errorf("aggregate %s: %w", u.name, err)
 	}
-	g := &ugroup{key: key, a: a, existed: ok}
+	g := u.takeGroup()
+	g.key, g.a, g.existed = key, a, ok
 	if ok {
 		if !u.onCheckpoint {
 			g.prevRow = u.row(a, nil)
 		}
 	} else {
-		g.a = newAcc(len(u.cfg.aggs))
+		g.a = u.takeAcc()
 	}
 	u.groups[string(key)] = g
 	u.order = append(u.order, g)
@@ -152,9 +154,27 @@ func (u *Updating) Process(_ context.Context, recs []operators.Record, out opera
 	}
 	err := u.flush(out)
 	clear(u.groups)
+	for _, g := range u.order {
+		u.giveAcc(g.a)
+		clear(g.distinct)
+		clear(g.mm)
+		*g = ugroup{distinct: g.distinct, mm: g.mm}
+		u.groupPool = append(u.groupPool, g)
+	}
 	clear(u.order)
 	u.order = u.order[:0]
 	return err
+}
+
+// takeGroup returns an empty ugroup, reusing those of earlier batches.
+func (u *Updating) takeGroup() *ugroup {
+	n := len(u.groupPool)
+	if n == 0 {
+		return &ugroup{}
+	}
+	g := u.groupPool[n-1]
+	u.groupPool = u.groupPool[:n-1]
+	return g
 }
 
 // apply adds (or takes back) the current record's inputs to g.
@@ -318,11 +338,44 @@ func (u *Updating) settle(g *ugroup, out operators.Collector) error {
 	switch {
 	case !g.existed:
 		out.Emit(operators.Record{Key: key, Kind: operators.Insert, Timestamp: g.lastTs, Data: row})
-	case !reflect.DeepEqual(g.prevRow, row):
+	case !u.sameRow(g.prevRow, row):
 		out.Emit(operators.Record{Key: key, Kind: operators.UpdateBefore, Timestamp: g.lastTs, Data: g.prevRow})
 		out.Emit(operators.Record{Key: key, Kind: operators.UpdateAfter, Timestamp: g.lastTs, Data: row})
 	}
 	return nil
+}
+
+// sameRow reports whether two rows of one group hold the same aggregate
+// values (their group fields are equal by construction).
+func (c *common) sameRow(a, b map[string]any) bool {
+	for i := range c.cfg.aggs {
+		n := c.cfg.aggs[i].name
+		if !sameValue(a[n], b[n]) {
+			return false
+		}
+	}
+	return true
+}
+
+// sameValue compares two aggregate results, of the same type and value.
+func sameValue(a, b any) bool {
+	switch x := a.(type) {
+	case nil:
+		return b == nil
+	case int64:
+		y, ok := b.(int64)
+		return ok && x == y
+	case float64:
+		y, ok := b.(float64)
+		return ok && (x == y || x != x && y != y)
+	case string:
+		y, ok := b.(string)
+		return ok && x == y
+	case bool:
+		y, ok := b.(bool)
+		return ok && x == y
+	}
+	return reflect.DeepEqual(a, b)
 }
 
 // rescan finds the extreme of min/max aggregate i of key again, after its
