@@ -18,8 +18,11 @@
 // (update-before, update-after). Session windows merge every window of a
 // group they intersect or touch (Flink's TimeWindow.intersects).
 //
-// A batch of records is folded in memory per (group, window) first, then
-// each entry costs one state read and one write.
+// A batch of records is folded in memory per (group, window) first.
+// Tumbling and hopping windows then stay in memory between batches (up to
+// a bound) and are written to state when a checkpoint is taken
+// (SnapshotState); session windows of a group are one state value, with
+// one timer at a time.
 //
 // # Non-windowed
 //
@@ -33,9 +36,11 @@
 // # State
 //
 // Under the operator's name: map "acc" (group → window → accumulators),
-// maps "distinct.<agg>" and "mm.<agg>", value "out" (on_checkpoint: the
-// row last emitted), value "watermark" (the watermark at the last
-// checkpoint, so that a restore judges lateness as the run before it did),
-// and event-time timers at end − 1 (firing) and end − 1 + lateness
-// (clean-up), processing-time timers for ttl.
+// value "sessions" (group → its sessions and next timer), value "acc"
+// (non-windowed: group → accumulators), maps "distinct.<agg>" and
+// "mm.<agg>" (value occurrences), value "out" (on_checkpoint: the row
+// last emitted), value "watermark" (the watermark at the last checkpoint,
+// so that a restore judges lateness as the run before it did), event-time
+// timers at end − 1 (firing) and end − 1 + lateness (clean-up), and
+// processing-time timers for ttl. docs/aggregate.md describes it all.
 package aggregate
