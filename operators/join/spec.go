@@ -3,6 +3,7 @@ package join
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/tidemark/tidemark/expression"
@@ -157,7 +158,7 @@ func check(c *plugin.ParsedConfig) error {
 		ok = ok || h == how
 	}
 	if !ok {
-		errs = append(errs, plugin.FieldErrorf("how", "a %s join takes how: %v, not %s", kind, hows[kind], how))
+		errs = append(errs, plugin.FieldErrorf("how", "join: %s takes how: %s, not %s", kind, strings.Join(hows[kind], ", "), how))
 	}
 	has := func(f string) bool { return c.Contains(f) }
 	only := func(f, k string) {
