@@ -306,3 +306,18 @@ func rejectable(err error) bool {
 	var ve *valueError
 	return errors.As(err, &ee) || errors.As(err, &ve)
 }
+
+// keySet is a set of keys (the keys cleaned up at one watermark).
+type keySet map[string]struct{}
+
+// add adds key and reports whether it was new.
+func (s *keySet) add(key []byte) bool {
+	if *s == nil {
+		*s = keySet{}
+	}
+	if _, ok := (*s)[string(key)]; ok {
+		return false
+	}
+	(*s)[string(key)] = struct{}{}
+	return true
+}

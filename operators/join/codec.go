@@ -98,3 +98,33 @@ func (slotCodec) Decode(b []byte) (slot, error) {
 	}
 	return slot{end: getInt64(b), start: getInt64(b[8:]), seq: getInt64(b[16:])}, nil
 }
+
+// meta is what an interval or window join keeps per key besides its
+// rows: the last seq given out, and how many rows each side holds (so
+// that a side without rows is never scanned: a point lookup costs far
+// less than an iterator).
+type meta struct {
+	seq  int64
+	rows [2]int64
+}
+
+type metaCodec struct{}
+
+func (metaCodec) Encode(m meta) ([]byte, error) {
+	b := make([]byte, 0, 3*binary.MaxVarintLen64)
+	b = binary.AppendVarint(b, m.seq)
+	b = binary.AppendVarint(b, m.rows[0])
+	return binary.AppendVarint(b, m.rows[1]), nil
+}
+
+func (metaCodec) Decode(b []byte) (meta, error) {
+	var m meta
+	for _, p := range []*int64{&m.seq, &m.rows[0], &m.rows[1]} {
+		v, n := binary.Varint(b)
+		if n <= 0 {
+			return m, fmt.Errorf("%w: join key meta", state.ErrCorrupt)
+		}
+		*p, b = v, b[n:]
+	}
+	return m, nil
+}

@@ -41,11 +41,16 @@
 //	          map retain.left, retain.right: key → (retain, row) → ∅ (with retain)
 //	          event-time timers at retain times
 //	interval  map rows.left, rows.right: key → (t, seq) → row
-//	          value seq: key → last seq; event-time timers at expiry times
+//	          value meta: key → {last seq, rows per side}
+//	          event-time timers at expiry times
 //	window    map rows.left, rows.right: key → (window end, start, seq) → row
-//	          value seq: key → last seq; event-time timers at window end − 1
+//	          value meta: key → {last seq, rows per side}
+//	          event-time timers at window end − 1
 //	all       value watermark: the last watermark seen, so that lateness
 //	          decisions after a restore are those of an uninterrupted run
 //
-// A key's seq goes once both sides of the key are empty.
+// seq numbers a key's rows in arrival order (equal rows stay distinct);
+// a key's meta goes once both its sides are empty. The row counts spare a
+// scan of a side that holds nothing: a Pebble point lookup (with its
+// Bloom filter) costs far less than an iterator.
 package join

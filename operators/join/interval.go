@@ -12,9 +12,10 @@ import (
 // with r + lower <= l <= r + upper.
 type intervalJoin struct {
 	base
-	rows [2]*state.Map[timed, []byte]
-	seq  *state.Value[int64]
-	outs []operators.Record
+	rows    [2]*state.Map[timed, []byte]
+	meta    *state.Value[meta]
+	outs    []operators.Record
+	cleaned keySet
 }
 
 // Open implements operators.Operator.
@@ -25,7 +26,7 @@ func (j *intervalJoin) Open(_ context.Context, oc operators.OpenContext) error {
 	for s := range 2 {
 		j.rows[s] = state.NewMap(oc.State, oc.Name, "rows."+sideNames[s], seqCodec{}, state.Bytes{})
 	}
-	j.seq = state.NewValue(oc.State, oc.Name, "seq", state.Int64{})
+	j.meta = state.NewValue(oc.State, oc.Name, "meta", metaCodec{})
 	return nil
 }
 
@@ -75,9 +76,15 @@ func (j *intervalJoin) one(s int, r *operators.Record, out operators.Collector) 
 	if s == right {
 		lo, hi = t+j.cfg.lower, t+j.cfg.upper
 	}
+	m, _, err := j.meta.Get(key)
+	if err != nil {
+		return fmt.Errorf("join %s: %w", j.name, err)
+	}
 	j.outs = j.outs[:0]
 	var ferr error
-	if err := j.rows[1-s].Range(key, func(k timed, orow []byte) bool {
+	if m.rows[1-s] == 0 {
+		// Nothing to scan.
+	} else if err := j.rows[1-s].Range(key, func(k timed, orow []byte) bool {
 		if k.t < lo {
 			return true
 		}
@@ -112,13 +119,11 @@ func (j *intervalJoin) one(s int, r *operators.Record, out operators.Collector) 
 		return ferr
 	}
 	if exp := j.expiry(s, t); exp > j.wm {
-		seq, _, err := j.seq.Get(key)
+		m.seq++
+		m.rows[s]++
+		err := j.meta.Put(key, m)
 		if err == nil {
-			seq++
-			err = j.seq.Put(key, seq)
-		}
-		if err == nil {
-			err = j.rows[s].Put(key, timed{t: t, seq: seq}, row)
+			err = j.rows[s].Put(key, timed{t: t, seq: m.seq}, row)
 		}
 		if err == nil {
 			err = j.timers.Register(state.EventTime, exp, key)
@@ -140,43 +145,58 @@ func (j *intervalJoin) OnWatermark(_ context.Context, wm int64, _ operators.Coll
 	if err != nil || !ok {
 		return err
 	}
+	clear(j.cleaned)
 	return j.timers.Fire(state.EventTime, j.wm, func(_ int64, key []byte) error {
-		empty := true
+		// One pass drops every row of the key due by now: the key's later
+		// timers of this watermark have nothing left to do.
+		if !j.cleaned.add(key) {
+			return nil
+		}
+		m, ok, err := j.meta.Get(key)
+		if err != nil || !ok {
+			return err
+		}
 		for s := range 2 {
-			rem, err := j.dropUntil(s, key)
+			if m.rows[s] == 0 {
+				continue
+			}
+			dropped, err := j.dropUntil(s, key)
 			if err != nil {
 				return err
 			}
-			empty = empty && !rem
+			m.rows[s] -= dropped
 		}
-		if empty {
-			if err := j.seq.Delete(key); err != nil {
-				return fmt.Errorf("join %s: %w", j.name, err)
-			}
+		if m.rows[left] <= 0 && m.rows[right] <= 0 {
+			err = j.meta.Delete(key)
+		} else {
+			err = j.meta.Put(key, m)
+		}
+		if err != nil {
+			return fmt.Errorf("join %s: %w", j.name, err)
 		}
 		return nil
 	})
 }
 
-// dropUntil drops the rows of side s whose expiry the watermark reached;
-// it reports whether rows are left.
-func (j *intervalJoin) dropUntil(s int, key []byte) (remain bool, err error) {
+// dropUntil drops the rows of side s whose expiry the watermark reached,
+// and says how many.
+func (j *intervalJoin) dropUntil(s int, key []byte) (dropped int64, err error) {
 	var derr error
 	err = j.rows[s].Range(key, func(k timed, _ []byte) bool {
 		if j.expiry(s, k.t) > j.wm {
-			remain = true
 			return false
 		}
 		derr = j.rows[s].Delete(key, k)
+		dropped++
 		return derr == nil
 	})
 	if err == nil {
 		err = derr
 	}
 	if err != nil {
-		return false, fmt.Errorf("join %s: drop expired rows: %w", j.name, err)
+		return 0, fmt.Errorf("join %s: drop expired rows: %w", j.name, err)
 	}
-	return remain, nil
+	return dropped, nil
 }
 
 var _ operators.MultiInput = (*intervalJoin)(nil)

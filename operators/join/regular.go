@@ -15,8 +15,9 @@ type regularJoin struct {
 	rows   [2]*state.Map[[]byte, entry]
 	retain [2]*state.Map[timed, struct{}]
 
-	found []match
-	outs  []operators.Record
+	found   []match
+	outs    []operators.Record
+	cleaned keySet
 }
 
 // match is a stored row of the other side that joins the arriving one.
@@ -287,7 +288,13 @@ func (j *regularJoin) OnWatermark(_ context.Context, wm int64, _ operators.Colle
 	if err != nil || !ok {
 		return err
 	}
+	clear(j.cleaned)
 	return j.timers.Fire(state.EventTime, j.wm, func(_ int64, key []byte) error {
+		// One pass drops every row of the key due by now: the key's later
+		// timers of this watermark have nothing left to do.
+		if !j.cleaned.add(key) {
+			return nil
+		}
 		for s := range 2 {
 			if j.retain[s] == nil {
 				continue

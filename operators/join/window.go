@@ -51,7 +51,7 @@ func floorDiv(a, b int64) int64 {
 type windowJoin struct {
 	base
 	rows [2]*state.Map[slot, []byte]
-	seq  *state.Value[int64]
+	meta *state.Value[meta]
 	ws   []window
 }
 
@@ -63,7 +63,7 @@ func (j *windowJoin) Open(_ context.Context, oc operators.OpenContext) error {
 	for s := range 2 {
 		j.rows[s] = state.NewMap(oc.State, oc.Name, "rows."+sideNames[s], slotCodec{}, state.Bytes{})
 	}
-	j.seq = state.NewValue(oc.State, oc.Name, "seq", state.Int64{})
+	j.meta = state.NewValue(oc.State, oc.Name, "meta", metaCodec{})
 	return nil
 }
 
@@ -91,7 +91,7 @@ func (j *windowJoin) one(s int, r *operators.Record, out operators.Collector) er
 		return nil
 	}
 	var row []byte
-	var seq int64
+	var m meta
 	stored := false
 	for _, w := range j.ws {
 		if w.end-1 <= j.wm {
@@ -102,12 +102,13 @@ func (j *windowJoin) one(s int, r *operators.Record, out operators.Collector) er
 				j.reject(*r, err)
 				return nil
 			}
-			if seq, _, err = j.seq.Get(r.Key); err != nil {
+			if m, _, err = j.meta.Get(r.Key); err != nil {
 				return fmt.Errorf("join %s: %w", j.name, err)
 			}
 		}
-		seq++
-		if err := j.rows[s].Put(r.Key, slot{end: w.end, start: w.start, seq: seq}, row); err != nil {
+		m.seq++
+		m.rows[s]++
+		if err := j.rows[s].Put(r.Key, slot{end: w.end, start: w.start, seq: m.seq}, row); err != nil {
 			return fmt.Errorf("join %s: %w", j.name, err)
 		}
 		if err := j.timers.Register(state.EventTime, w.end-1, r.Key); err != nil {
@@ -119,7 +120,7 @@ func (j *windowJoin) one(s int, r *operators.Record, out operators.Collector) er
 		j.emitLate(*r, out)
 		return nil
 	}
-	if err := j.seq.Put(r.Key, seq); err != nil {
+	if err := j.meta.Put(r.Key, m); err != nil {
 		return fmt.Errorf("join %s: %w", j.name, err)
 	}
 	return nil
@@ -139,16 +140,22 @@ func (j *windowJoin) OnWatermark(_ context.Context, wm int64, out operators.Coll
 		return err
 	}
 	return j.timers.Fire(state.EventTime, j.wm, func(ts int64, key []byte) error {
+		m, ok, err := j.meta.Get(key)
+		if err != nil || !ok {
+			return err
+		}
 		var due []*pending
 		byWin := map[window]*pending{}
-		empty := true
 		for s := range 2 {
+			if m.rows[s] == 0 {
+				continue
+			}
 			var derr error
 			err := j.rows[s].Range(key, func(k slot, row []byte) bool {
 				if k.end-1 > ts {
-					empty = false
 					return false
 				}
+				m.rows[s]--
 				v, err := j.decodeRow(row)
 				if err == nil {
 					err = j.rows[s].Delete(key, k)
@@ -179,10 +186,13 @@ func (j *windowJoin) OnWatermark(_ context.Context, wm int64, out operators.Coll
 		for _, p := range due {
 			j.joinWindow(key, p, out)
 		}
-		if empty {
-			if err := j.seq.Delete(key); err != nil {
-				return fmt.Errorf("join %s: %w", j.name, err)
-			}
+		if m.rows[left] <= 0 && m.rows[right] <= 0 {
+			err = j.meta.Delete(key)
+		} else {
+			err = j.meta.Put(key, m)
+		}
+		if err != nil {
+			return fmt.Errorf("join %s: %w", j.name, err)
 		}
 		return nil
 	})
