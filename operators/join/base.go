@@ -46,7 +46,6 @@ type base struct {
 	wmKey   []byte
 
 	env  expression.Env
-	win  expression.Window
 	dec  json.Decoder
 	enc  []byte // scratch for row encodings
 	late prometheus.Counter

@@ -139,7 +139,7 @@ func changelog(c *plugin.ParsedConfig, in []plugin.Mode) (plugin.Mode, error) {
 	switch kind {
 	case Interval, Window:
 		if updatingIn {
-			return 0, fmt.Errorf("a %s join needs append inputs: it joins rows by event time and cannot take an update or a delete back (use join: regular)", kind)
+			return 0, fmt.Errorf("join: %s needs append inputs: it joins rows by event time and cannot take an update or a delete back (use join: regular)", kind)
 		}
 		return plugin.Append, nil
 	}
