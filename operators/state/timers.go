@@ -157,7 +157,9 @@ func (t *Timers) Fire(kind TimerKind, upTo int64, fn func(ts int64, key []byte) 
 		}
 		prefix := appendTimerPrefix(nil, head.kg, t.op, kind)
 		due = due[:0]
-		err := b.iterate(prefix, prefixEnd(prefix), func(k, _ []byte) (bool, error) {
+		// No timer of the key group comes before its head: seek there,
+		// past the tombstones of the timers fired before.
+		err := b.iterate(appendTimerKey(nil, head.kg, t.op, kind, head.ts, nil), prefixEnd(prefix), func(k, _ []byte) (bool, error) {
 			ts, key, ok := parseTimerKey(k[len(prefix):])
 			if !ok {
 				return false, fmt.Errorf("%w: timer key %x", ErrCorrupt, k)
@@ -247,9 +249,16 @@ func (t *Timers) queue(kind TimerKind) (*timerQueue, error) {
 // reload reads the earliest timer of key group kg from the backend.
 func (t *Timers) reload(q *timerQueue, kind TimerKind, kg int) error {
 	h := q.heads[kg-q.first]
-	h.set = false
 	prefix := appendTimerPrefix(nil, kg, t.op, kind)
-	err := t.b.iterate(prefix, prefixEnd(prefix), func(k, _ []byte) (bool, error) {
+	lower := prefix
+	if h.set {
+		// Every timer of the key group is at or after its head (a timer
+		// registered before it became the head): seek there, past the
+		// tombstones of the timers fired before.
+		lower = appendTimerKey(nil, kg, t.op, kind, h.ts, nil)
+	}
+	h.set = false
+	err := t.b.iterate(lower, prefixEnd(prefix), func(k, _ []byte) (bool, error) {
 		ts, key, ok := parseTimerKey(k[len(prefix):])
 		if !ok {
 			return false, fmt.Errorf("%w: timer key %x", ErrCorrupt, k)
