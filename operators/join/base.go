@@ -320,3 +320,23 @@ func (s *keySet) add(key []byte) bool {
 	(*s)[string(key)] = struct{}{}
 	return true
 }
+
+// cleanupStep is the granularity of the timers that drop rows nothing can
+// match any more (interval and regular joins): their times are rounded up
+// to a multiple of it, so that a key holds about one such timer per step
+// instead of one per row. Dropping later is invisible: a row past its
+// expiry cannot match a row that is not late (interval), and is skipped
+// when matching (regular).
+const cleanupStep = 1000
+
+// cleanupAt is the timer time that drops a row expiring at t.
+func cleanupAt(t int64) int64 {
+	if t > math.MaxInt64-cleanupStep {
+		return math.MaxInt64
+	}
+	r := floorDiv(t, cleanupStep) * cleanupStep
+	if r < t {
+		r += cleanupStep
+	}
+	return r
+}

@@ -126,7 +126,7 @@ func (j *intervalJoin) one(s int, r *operators.Record, out operators.Collector) 
 			err = j.rows[s].Put(key, timed{t: t, seq: m.seq}, row)
 		}
 		if err == nil {
-			err = j.timers.Register(state.EventTime, exp, key)
+			err = j.timers.Register(state.EventTime, cleanupAt(exp), key)
 		}
 		if err != nil {
 			return fmt.Errorf("join %s: %w", j.name, err)

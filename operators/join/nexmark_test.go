@@ -25,23 +25,32 @@ import (
 
 const partitions = 4
 
-var generated = map[int64][]nexmark.Event{}
+var generated = map[[2]int64][]nexmark.Event{}
 
-// generate returns events 0 … n−1 of seed 9 (cached: benchmarks ask
-// again and again; the tests run sequentially).
-func generate(t testing.TB, n int64) []nexmark.Event {
+// generate returns events 0 … n−1 of seed 9 at the default rate (10,000
+// events per second of event time).
+func generate(t testing.TB, n int64) []nexmark.Event { return generateAt(t, n, 0) }
+
+// generateAt returns events 0 … n−1 of seed 9 at rate events per second
+// (0: the default), cached: benchmarks ask again and again, and the tests
+// run one after the other.
+func generateAt(t testing.TB, n, rate int64) []nexmark.Event {
 	t.Helper()
-	if evs, ok := generated[n]; ok {
+	if evs, ok := generated[[2]int64{n, rate}]; ok {
 		return evs
 	}
 	cfg := nexmark.DefaultConfig()
 	cfg.Seed = 9
+	if rate > 0 {
+		cfg.Rate = int(rate)
+	}
 	g, err := nexmark.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	generated[n] = g.Events(0, n)
-	return generated[n]
+	evs := g.Events(0, n)
+	generated[[2]int64{n, rate}] = evs
+	return evs
 }
 
 // view returns the record of event ev as the view of its kind (filter
@@ -287,4 +296,97 @@ func must(b []byte, err error) []byte {
 		panic(err)
 	}
 	return b
+}
+
+// TestNexmarkQ7: bids ⋈ the maximum price of each tumbling 10 s window
+// (the aggregate and the map setting the timestamp to the window's end
+// done here), an interval join of 10 s before the maximum's time, both
+// ends inclusive.
+//
+// At 10,000 events per second a 10 s window holds 100,000 events and has
+// one maximum; 500 per second gives many windows in fewer events. The
+// watermark goes to the join every 256 events, as a task passes it on per
+// batch, and whenever a window closes.
+func TestNexmarkQ7(t *testing.T) {
+	events := generateAt(t, 60_000, 500)
+	conf, newOp := joinOf(t, `type: join
+name: q7
+join: interval
+from: [bid, maxprice]
+key: {left: value.price, right: value.maxprice}
+between: {lower: -10s, upper: 0s}
+select: {auction: left.auction, price: left.price, bidder: left.bidder, dateTime: left.dateTime, extra: left.extra}
+`)
+	h := optest.New(t, newOp, harness...)
+	var dec json.Decoder
+	var got []reference.Record
+	fields := []string{"auction", "price", "bidder", "dateTime", "extra"}
+
+	const size = 10_000
+	maxes := map[int64]int64{} // window start → max price
+	var starts []int64         // of maxes, ascending
+	fire := func(wm int64) {
+		for len(starts) > 0 && starts[0]+size-1 <= wm {
+			s := starts[0]
+			starts = starts[1:]
+			r := operators.Record{Data: map[string]any{"maxprice": maxes[s]}, Timestamp: s + size}
+			delete(maxes, s)
+			outs, err := h.Process(1, []operators.Record{keyed(t, conf, 1, r)})
+			collect(t, outs, err, fields, &got)
+		}
+		outs, err := h.AdvanceWatermark(wm)
+		collect(t, outs, err, fields, &got)
+	}
+	maxs := make([]int64, partitions)
+	for i := range maxs {
+		maxs[i] = math.MinInt64
+	}
+	wm := int64(math.MinInt64)
+	for i := range events {
+		ev := &events[i]
+		if i == len(events)/2 {
+			if _, _, err := h.Checkpoint(); err != nil {
+				t.Fatal(err)
+			}
+			if err := h.Restore(h.LastCheckpoint()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		t0 := ev.DateTime()
+		if ev.Kind == nexmark.KindBid {
+			s := t0 - t0%size
+			if wm == math.MinInt64 || s+size-1 > wm {
+				if m, ok := maxes[s]; !ok || ev.Bid.Price > m {
+					if !ok {
+						i, _ := slices.BinarySearch(starts, s)
+						starts = slices.Insert(starts, i, s)
+					}
+					maxes[s] = ev.Bid.Price
+				}
+			}
+			outs, err := h.Process(0, []operators.Record{keyed(t, conf, 0, view(t, &dec, ev))})
+			collect(t, outs, err, fields, &got)
+		}
+		p := i % partitions
+		maxs[p] = max(maxs[p], t0)
+		low := slices.Min(maxs)
+		if low != math.MinInt64 && low-reference.WatermarkDelay > wm {
+			wm = low - reference.WatermarkDelay
+			if i%256 == 0 || len(starts) > 0 && starts[0]+size-1 <= wm {
+				fire(wm)
+			}
+		}
+	}
+	fire(math.MaxInt64)
+	want := reference.Q7(reference.Input{Events: events, Partitions: partitions})
+	if len(want.Rows) < 10 {
+		t.Fatalf("the reference has %d rows: too few to test anything", len(want.Rows))
+	}
+	if err := want.Check(got); err != nil {
+		t.Fatal(err)
+	}
+	if lines, err := h.StateLines(); err != nil || len(lines) != 1 {
+		t.Errorf("state left at the end: %v %v", lines, err)
+	}
+	t.Logf("q7: %d rows agree with the reference", len(got))
 }

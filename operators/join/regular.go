@@ -87,6 +87,9 @@ func (j *regularJoin) one(s int, r *operators.Record, out operators.Collector) e
 	j.found = j.found[:0]
 	var ferr error
 	if err := j.rows[1-s].Range(key, func(orow []byte, e entry) bool {
+		if e.retain <= j.wm {
+			return true // past its retain time: as good as dropped
+		}
 		oval, err := j.decodeRow(orow)
 		if err != nil {
 			ferr = err
@@ -251,7 +254,7 @@ func (j *regularJoin) store(s int, key, row []byte, ts, retain int64, acc bool) 
 		if err := j.retain[s].Put(key, timed{t: retain, row: row}, struct{}{}); err != nil {
 			return fmt.Errorf("join %s: %w", j.name, err)
 		}
-		if err := j.timers.Register(state.EventTime, retain, key); err != nil {
+		if err := j.timers.Register(state.EventTime, cleanupAt(retain), key); err != nil {
 			return fmt.Errorf("join %s: %w", j.name, err)
 		}
 	}
