@@ -8,7 +8,9 @@ package sampledata_test
 
 import (
 	"context"
+	"encoding/json"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -156,10 +158,12 @@ func checkUpsert(ctx context.Context, t *testing.T, cl *kgo.Client, topic string
 		return m
 	}
 	wantLast := last(want)
+	// Done when every key's last value is the expected one as JSON (field
+	// order aside): the exact comparison below then tells the difference.
 	got := consume(ctx, t, cl, topic, func(got []string) bool {
 		m := last(got)
 		for k, l := range wantLast {
-			if m[k] != l {
+			if !sameJSON(m[k], l) {
 				return false
 			}
 		}
@@ -188,4 +192,16 @@ func checkUpsert(ctx context.Context, t *testing.T, cl *kgo.Client, topic string
 			t.Errorf("%s: key %s written %d times", topic, k, n)
 		}
 	}
+}
+
+// sameJSON says whether two KEY<TAB>VALUE lines have the same key and
+// equal JSON values, whatever the order of their fields.
+func sameJSON(a, b string) bool {
+	ka, va, _ := strings.Cut(a, "\t")
+	kb, vb, _ := strings.Cut(b, "\t")
+	var x, y any
+	if ka != kb || json.Unmarshal([]byte(va), &x) != nil || json.Unmarshal([]byte(vb), &y) != nil {
+		return false
+	}
+	return reflect.DeepEqual(x, y)
 }
