@@ -186,7 +186,7 @@ select: {name: right.name, city: right.city, state: right.state, id: left.id}
 // end − 1, before the join sees that watermark) joined in the attached
 // window.
 func TestNexmarkQ8(t *testing.T) {
-	events := generate(t, 200_000)
+	events := generateAt(t, 60_000, 2000)
 	conf, newOp := joinOf(t, `type: join
 name: q8
 join: window
@@ -304,11 +304,11 @@ func must(b []byte, err error) []byte {
 // ends inclusive.
 //
 // At 10,000 events per second a 10 s window holds 100,000 events and has
-// one maximum; 500 per second gives many windows in fewer events. The
+// one maximum; 100 per second gives many windows in few events. The
 // watermark goes to the join every 256 events, as a task passes it on per
 // batch, and whenever a window closes.
 func TestNexmarkQ7(t *testing.T) {
-	events := generateAt(t, 60_000, 500)
+	events := generateAt(t, 20_000, 100)
 	conf, newOp := joinOf(t, `type: join
 name: q7
 join: interval
