@@ -201,3 +201,156 @@ func intervalModel(t *testing.T, lower, upper int64, seed uint64) {
 		t.Fatalf("a weak schedule: %d pairs, %d late rows", len(want), late)
 	}
 }
+
+// TestWindowModel checks window joins of every outer-ness against a model
+// over random schedules (rows out of order, watermarks, restores, hopping
+// windows): each window's output is the join of the rows that reached it
+// while it was open.
+func TestWindowModel(t *testing.T) {
+	for _, how := range []string{"inner", "left", "right", "full", "semi", "anti"} {
+		for seed := range uint64(2) {
+			t.Run(fmt.Sprintf("%s/seed=%d", how, seed), func(t *testing.T) {
+				windowModel(t, how, seed)
+			})
+		}
+	}
+}
+
+func windowModel(t *testing.T, how string, seed uint64) {
+	const size, slide = 2000, 1000
+	newOp := newJoin(t, fmt.Sprintf(`join: window
+how: %s
+window: {type: hopping, size: %dms, slide: %dms}
+key: {left: value.k, right: value.k}
+where: 'left.v != right.v'
+select: {l: left.id, r: right.id, w: window.start}`, how, size, slide))
+	h := optest.New(t, newOp, harness...)
+	rng := rand.New(rand.NewPCG(seed, 13))
+	type row struct {
+		id, v int64
+		k     string
+	}
+	// The model: per key and window start, the rows of each side that
+	// reached it while it was open.
+	type win struct {
+		k     string
+		start int64
+	}
+	rows := map[win]*[2][]row{}
+	got := map[string]int{}
+	collectOut := func(outs []optest.Output, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range outs {
+			if o.DeadLetter {
+				t.Fatalf("dead letter %+v", o)
+			}
+			if o.Port != 0 {
+				continue
+			}
+			m := o.Record.Data.(map[string]any)
+			if m["w"] != o.Record.WindowStart || o.Record.Timestamp != o.Record.WindowEnd-1 {
+				t.Fatalf("output %s: window or timestamp wrong", optest.FormatRecord(o.Record))
+			}
+			got[fmt.Sprintf("%s@%d:%v-%v", o.Record.Key, m["w"], m["l"], m["r"])]++
+		}
+	}
+	wm := int64(0)
+	collectOut(h.AdvanceWatermark(wm))
+	late := 0
+	for id := range int64(250) {
+		switch rng.IntN(30) {
+		case 0, 1, 2:
+			wm += rng.Int64N(8) * 250
+			if rng.IntN(2) == 0 {
+				wm = floorDiv(wm, slide)*slide + slide - 1 // a window's end − 1
+			}
+			if wm > h.Watermark() {
+				collectOut(h.AdvanceWatermark(wm))
+			}
+			continue
+		case 3:
+			_, outs, err := h.Checkpoint()
+			collectOut(outs, err)
+			if err := h.Restore(h.LastCheckpoint()); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		side := rng.IntN(2)
+		r := row{id: id, v: rng.Int64N(2), k: string(rune('a' + rng.IntN(2)))}
+		ts := wm - 1500 + rng.Int64N(5000)
+		open := false
+		for s := floorDiv(ts, slide) * slide; s > ts-size; s -= slide {
+			if s+size-1 <= wm {
+				continue
+			}
+			open = true
+			w := win{r.k, s}
+			if rows[w] == nil {
+				rows[w] = &[2][]row{}
+			}
+			rows[w][side] = append(rows[w][side], r)
+		}
+		outs, err := h.Process(side, []operators.Record{{Key: []byte(r.k), Timestamp: ts, Data: map[string]any{"k": r.k, "id": r.id, "v": r.v}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !open {
+			late++
+			if len(outs) != 1 || outs[0].Port != 1 {
+				t.Fatalf("late row at %d (watermark %d): %+v", ts, wm, outs)
+			}
+			continue
+		}
+		if len(outs) > 0 {
+			t.Fatalf("row at %d (watermark %d) emitted %+v", ts, wm, outs)
+		}
+	}
+	collectOut(h.AdvanceWatermark(1 << 62))
+	want := map[string]int{}
+	add := func(w win, l, r any) { want[fmt.Sprintf("%s@%d:%v-%v", w.k, w.start, l, r)]++ }
+	for w, sides := range rows {
+		rmatched := make([]bool, len(sides[1]))
+		for _, l := range sides[0] {
+			matched := false
+			for i, r := range sides[1] {
+				if l.v != r.v {
+					matched, rmatched[i] = true, true
+					if how != "semi" && how != "anti" {
+						add(w, l.id, r.id)
+					}
+				}
+			}
+			switch {
+			case how == "semi" && matched, how == "anti" && !matched,
+				!matched && (how == "left" || how == "full"):
+				add(w, l.id, nil)
+			}
+		}
+		for i, r := range sides[1] {
+			if !rmatched[i] && (how == "right" || how == "full") {
+				add(w, nil, r.id)
+			}
+		}
+	}
+	if !maps.Equal(got, want) {
+		t.Fatalf("emitted %v\nthe model wants %v", got, want)
+	}
+	if len(want) < 10 || late == 0 {
+		t.Fatalf("a weak schedule: %d rows, %d late", len(want), late)
+	}
+	if lines, err := h.StateLines(); err != nil || len(lines) != 1 {
+		t.Errorf("state left after every window fired: %v %v", lines, err)
+	}
+}
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && a < 0 {
+		q--
+	}
+	return q
+}
