@@ -316,3 +316,21 @@ func New(c *plugin.ParsedConfig, res *plugin.Resources) (operators.Operator, err
 	}
 	return &regularJoin{base: b}, nil
 }
+
+// Fields returns the order of the output's fields, for the sink's
+// encoder (design §2.3): the names of `select`, in the order written; nil
+// without select (the rows' fields, sorted).
+func Fields(c *plugin.ParsedConfig) []string {
+	if !c.Contains("select") {
+		return nil
+	}
+	sel, err := c.FieldExprMap("select")
+	if err != nil {
+		return nil
+	}
+	names := make([]string, len(sel))
+	for i, f := range sel {
+		names[i] = f.Name
+	}
+	return names
+}

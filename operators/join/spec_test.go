@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tidemark/tidemark/operators/join"
 	"github.com/tidemark/tidemark/plugin"
 )
 
@@ -153,5 +154,19 @@ func TestExamples(t *testing.T) {
 	}
 	if err := env(t).RegisterOperator("join", spec, ctor); err == nil {
 		t.Error("registered twice")
+	}
+}
+
+func TestFields(t *testing.T) {
+	conf, ps := parse(t, "type: join\nfrom: [a, b]\nkey: {left: key, right: key}\nselect: {name: right.name, city: right.city, id: left.id}")
+	if len(ps) > 0 {
+		t.Fatal(ps)
+	}
+	if got := join.Fields(conf); strings.Join(got, ",") != "name,city,id" {
+		t.Errorf("Fields = %v", got)
+	}
+	conf, _ = parse(t, "type: join\nfrom: [a, b]\nkey: {left: key, right: key}")
+	if got := join.Fields(conf); got != nil {
+		t.Errorf("Fields without select = %v", got)
 	}
 }
