@@ -317,20 +317,22 @@ func New(c *plugin.ParsedConfig, res *plugin.Resources) (operators.Operator, err
 	return &regularJoin{base: b}, nil
 }
 
-// Fields returns the order of the output's fields, for the sink's
-// encoder (design §2.3): the names of `select`, in the order written; nil
-// without select (the rows' fields, sorted).
-func Fields(c *plugin.ParsedConfig) []string {
+// FieldOrder returns the names of the fields of the rows a join
+// configured by c emits, in order: the names of `select` as written; nil
+// without select (the two rows' fields, which a sink writes sorted). A
+// sink writes a row's fields in this order (sink.Spec.FieldOrder), as for
+// aggregate.FieldOrder.
+func FieldOrder(c *plugin.ParsedConfig) ([]string, error) {
 	if !c.Contains("select") {
-		return nil
+		return nil, nil
 	}
 	sel, err := c.FieldExprMap("select")
 	if err != nil {
-		return nil
+		return nil, fmt.Errorf("join: %w", err)
 	}
 	names := make([]string, len(sel))
 	for i, f := range sel {
 		names[i] = f.Name
 	}
-	return names
+	return names, nil
 }

@@ -157,16 +157,16 @@ func TestExamples(t *testing.T) {
 	}
 }
 
-func TestFields(t *testing.T) {
+func TestFieldOrder(t *testing.T) {
 	conf, ps := parse(t, "type: join\nfrom: [a, b]\nkey: {left: key, right: key}\nselect: {name: right.name, city: right.city, id: left.id}")
 	if len(ps) > 0 {
 		t.Fatal(ps)
 	}
-	if got := join.Fields(conf); strings.Join(got, ",") != "name,city,id" {
-		t.Errorf("Fields = %v", got)
+	if got, err := join.FieldOrder(conf); err != nil || strings.Join(got, ",") != "name,city,id" {
+		t.Errorf("FieldOrder = %v, %v", got, err)
 	}
 	conf, _ = parse(t, "type: join\nfrom: [a, b]\nkey: {left: key, right: key}")
-	if got := join.Fields(conf); got != nil {
-		t.Errorf("Fields without select = %v", got)
+	if got, err := join.FieldOrder(conf); err != nil || got != nil {
+		t.Errorf("FieldOrder without select = %v, %v", got, err)
 	}
 }
