@@ -132,19 +132,11 @@ func fieldOrder(n *plan.Node) []string {
 var rowKeeping = map[string]bool{"filter": true, "key_by": true, "dedup": true}
 
 func producedOrder(n *plan.Node) []string {
-	for depth := 0; n != nil && n.Config != nil && depth < 64; depth++ {
-		if o := n.Config.OutputFields(); o != nil || !rowKeeping[n.Type] || len(n.Ins) == 0 {
-			return o
-		}
-		var order []string
-		for i, e := range n.Ins {
-			o := producedOrder(e.From)
-			if i > 0 && !slices.Equal(o, order) {
-				return nil
-			}
-			order = o
-		}
-		return order
+	if n == nil || n.Config == nil {
+		return nil
 	}
-	return nil
+	if o := n.Config.OutputFields(); o != nil || !rowKeeping[n.Type] {
+		return o
+	}
+	return fieldOrder(n) // the plan is acyclic
 }
