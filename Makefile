@@ -86,7 +86,7 @@ chaos:
 # The quickstart's SIGKILL test, long: 25 kills of the quickstart binary
 # with its embedded broker (CI runs 3 within `test`); nothing else needed.
 chaos-quickstart:
-	TIDEMARK_QUICKSTART_KILLS=25 $(GO) test -count=1 -timeout 30m -v -run TestQuickstartSIGKILL ./cmd/processor
+	TIDEMARK_QUICKSTART_KILLS=25 $(GO) test -count=1 -timeout 30m -v -run TestQuickstartSIGKILL ./cli
 
 # Per-checkpoint upload over a long run (docs/checkpoints.md): 10,000
 # checkpoints that each change a little state must upload about as much at

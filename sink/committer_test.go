@@ -123,8 +123,8 @@ func TestSinksShareOneTransaction(t *testing.T) {
 		t.Fatal(err)
 	}
 	pending := e.preCommit(c, 1)
-	if len(pending) != 1 || pending[0].TransactionalID != "tidemark-sinktest-counts-1-0" || pending[0].Task != 1 {
-		t.Fatalf("pending %+v, want one transaction on tidemark-sinktest-counts-1-0", pending)
+	if len(pending) != 1 || pending[0].TransactionalID != "tidemark-sinktest/counts/1-0" || pending[0].Task != 1 {
+		t.Fatalf("pending %+v, want one transaction on tidemark-sinktest/counts/1-0", pending)
 	}
 	if got := len(e.read("a")) + len(e.read("b")) + len(e.read("out-dead-letters")); got != 0 {
 		t.Fatalf("%d records visible before the checkpoint completed", got)
@@ -198,9 +198,9 @@ func TestStageTransactionalID(t *testing.T) {
 	}{
 		{"", "p-3-7"},
 		{sink.LegacyStage, "p-3-7"},
-		{"counts", "p-counts-3-7"},
-		{"source:events", "p-source:events-3-7"},
-		{"q4-avg", "p-q4-avg-3-7"},
+		{"counts", "p/counts/3-7"},
+		{"source:events", "p/source:events/3-7"},
+		{"q4-avg", "p/q4-avg/3-7"},
 	} {
 		if got := sink.StageTransactionalID("p", c.stage, 3, 7); got != c.want {
 			t.Errorf("stage %q: %s, want %s", c.stage, got, c.want)
@@ -219,8 +219,8 @@ func TestCommitterIDs(t *testing.T) {
 	e := topicsEnv(t)
 	for stage, want := range map[string]string{
 		sink.LegacyStage: "tidemark-sinktest-1-0",
-		"source:events":  "tidemark-sinktest-source:events-1-0",
-		"q4-avg":         "tidemark-sinktest-q4-avg-1-0",
+		"source:events":  "tidemark-sinktest/source:events/1-0",
+		"q4-avg":         "tidemark-sinktest/q4-avg/1-0",
 	} {
 		c := e.committer("", stage, 1, 0, nil)
 		e.put(c, stage)
@@ -242,23 +242,25 @@ func TestPoolOwnsStagesExactly(t *testing.T) {
 	counts := sink.Pool{Prefix: "tidemark-clicks", Stage: "counts", Tasks: 2, Slots: sink.PoolSize}
 	legacy := sink.Pool{Prefix: "tidemark-clicks", Stage: sink.LegacyStage, Tasks: 2, Slots: sink.PoolSize}
 	for id, want := range map[string][2]bool{ // counts owns, legacy owns
-		"tidemark-clicks-counts-0-0":    {true, false},
-		"tidemark-clicks-counts-5-7":    {true, false},
+		"tidemark-clicks/counts/0-0":    {true, false},
+		"tidemark-clicks/counts/5-7":    {true, false},
 		"tidemark-clicks-0-0":           {false, true},
-		"tidemark-clicks-counts-0-8":    {false, false},
-		"tidemark-clicks-counts-x-0-1":  {false, false}, // stage "x" of job "clicks-counts"
-		"tidemark-clicks-counts-v2-0-1": {false, false},
-		"tidemark-clicks-count-0-1":     {false, false},
-		"tidemark-clicks-counts-0":      {false, false},
-		"tidemark-clicks-counts-01-0":   {false, false},
-		"tidemark-clicks-v2-counts-0-0": {false, false}, // job "clicks-v2"'s stage counts
+		"tidemark-clicks/counts/0-8":    {false, false},
+		"tidemark-clicks/counts/x/0-1":  {false, false},
+		"tidemark-clicks-counts/x/0-1":  {false, false}, // stage "x" of job "clicks-counts"
+		"tidemark-clicks-counts-0-1":    {false, false}, // job "clicks-counts"
+		"tidemark-clicks/count/0-1":     {false, false},
+		"tidemark-clicks/counts/0":      {false, false},
+		"tidemark-clicks/counts/01-0":   {false, false},
+		"tidemark-clicks-v2/counts/0-0": {false, false}, // job "clicks-v2"'s stage counts
+		"tidemark-clicks/v2/0-0":        {false, false}, // this job's stage v2
 	} {
 		if got := [2]bool{counts.Owns(id), legacy.Owns(id)}; got != want {
 			t.Errorf("Owns(%q): counts %v legacy %v, want %v", id, got[0], got[1], want)
 		}
 	}
 	ids := counts.IDs()
-	if len(ids) != 2*sink.PoolSize || ids[0] != "tidemark-clicks-counts-0-0" || ids[len(ids)-1] != "tidemark-clicks-counts-1-7" {
+	if len(ids) != 2*sink.PoolSize || ids[0] != "tidemark-clicks/counts/0-0" || ids[len(ids)-1] != "tidemark-clicks/counts/1-7" {
 		t.Errorf("ids %v", ids)
 	}
 	if got := sink.StagePools("p", []string{sink.LegacyStage, "a"}, 3); fmt.Sprint(got) != "[{p  3 8} {p a 3 8}]" {
@@ -294,7 +296,7 @@ func TestLingeringAbortStagesExactly(t *testing.T) {
 	v2 := e.committer("tidemark-clicks-v2", "s", 0, 0, nil)
 	e.put(v2, "v2's")
 	pv := e.preCommit(v2, 1)
-	if pc[0].TransactionalID != "tidemark-clicks-v2-0-0" || pv[0].TransactionalID != "tidemark-clicks-v2-s-0-0" {
+	if pc[0].TransactionalID != "tidemark-clicks/v2/0-0" || pv[0].TransactionalID != "tidemark-clicks-v2/s/0-0" {
 		t.Fatalf("ids %s and %s", pc[0].TransactionalID, pv[0].TransactionalID)
 	}
 	settle := func(prefix string, stages ...string) {
@@ -345,7 +347,7 @@ func TestSettleSeveralStages(t *testing.T) {
 	e.put(a, "a-late")
 	e.put(b, "b-late")
 	e.put(gone, "gone-late")
-	lingering := []string{"tidemark-sinktest-a-0-1", "tidemark-sinktest-b-0-1", "tidemark-sinktest-gone-0-0"}
+	lingering := []string{"tidemark-sinktest/a/0-1", "tidemark-sinktest/b/0-1", "tidemark-sinktest/gone/0-0"}
 	for _, c := range []*sink.TaskCommitter{a, b, gone} {
 		_ = c.Close() // the crash
 	}
@@ -372,14 +374,14 @@ func TestSettleSeveralStages(t *testing.T) {
 	a = e.committer("", "a", 0, 1, pending)
 	e.put(a, "a2")
 	p := e.preCommit(a, 2)
-	if len(p) != 1 || p[0].TransactionalID != "tidemark-sinktest-a-0-1" || p[0].After != 1 {
-		t.Fatalf("stage a's next transaction %+v, want on tidemark-sinktest-a-0-1 after checkpoint 1", p)
+	if len(p) != 1 || p[0].TransactionalID != "tidemark-sinktest/a/0-1" || p[0].After != 1 {
+		t.Fatalf("stage a's next transaction %+v, want on tidemark-sinktest/a/0-1 after checkpoint 1", p)
 	}
 	e.commit(a, 2)
 	if got := fmt.Sprint(e.committed()); got != "[a1 a2 b1]" {
 		t.Errorf("committed %s", got)
 	}
-	if slices.Contains(a.IDs(), "tidemark-sinktest-b-0-0") {
+	if slices.Contains(a.IDs(), "tidemark-sinktest/b/0-0") {
 		t.Error("stage a's pool holds stage b's id")
 	}
 }
@@ -452,7 +454,7 @@ func TestSinkOpensCommitter(t *testing.T) {
 	var written atomic.Int64
 	c := sink.NewCommitter(sink.CommitterConfig{Output: e.output("tidemark-sinktest"), Stage: "st", Written: &written}, e.base)
 	defer c.Close()
-	held := []operators.Transaction{{Task: 2, TransactionalID: "tidemark-sinktest-st-2-0"}, {Task: 2, TransactionalID: "tidemark-sinktest-other-2-1"}}
+	held := []operators.Transaction{{Task: 2, TransactionalID: "tidemark-sinktest/st/2-0"}, {Task: 2, TransactionalID: "tidemark-sinktest/other/2-1"}}
 	oc := operators.OpenContext{Task: 2, Log: zaptest.NewLogger(t), Committer: c, RestoredCheckpoint: 4, PendingTransactions: held, HoldUntil: 4}
 	for _, name := range []string{"one", "two"} {
 		k, err := sink.NewKafkaSink(sink.Spec{Name: name, Topic: "a"})
@@ -467,7 +469,7 @@ func TestSinkOpensCommitter(t *testing.T) {
 		}
 	}
 	p := e.preCommit(c, 5)
-	if len(p) != 1 || p[0].TransactionalID != "tidemark-sinktest-st-2-1" || p[0].After != 4 || p[0].Task != 2 {
+	if len(p) != 1 || p[0].TransactionalID != "tidemark-sinktest/st/2-1" || p[0].After != 4 || p[0].Task != 2 {
 		t.Fatalf("pending %+v: want task 2's transaction on slot 1 (slot 0 held), after checkpoint 4", p)
 	}
 	if n := written.Load(); n != 2 {

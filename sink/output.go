@@ -71,11 +71,14 @@ func idStage(stage string) string {
 }
 
 // StageTransactionalID is the transactional id of slot of task task of
-// stage stage: <prefix>-<stage>-<task>-<slot>, or <prefix>-<task>-<slot>
-// for the legacy stage (LegacyStage, or "").
+// stage stage: <prefix>/<stage>/<task>-<slot>, or <prefix>-<task>-<slot>
+// for the legacy stage (LegacyStage, or ""). The prefix cannot contain '/'
+// (the config refuses it), so a stage's ids never equal another job's:
+// stage "v2" of job "clicks" is tidemark-clicks/v2/0-0, job "clicks-v2"'s
+// legacy ids are tidemark-clicks-v2-0-0.
 func StageTransactionalID(prefix, stage string, task, slot int) string {
 	if s := idStage(stage); s != "" {
-		return prefix + "-" + s + "-" + strconv.Itoa(task) + "-" + strconv.Itoa(slot)
+		return prefix + "/" + s + "/" + strconv.Itoa(task) + "-" + strconv.Itoa(slot)
 	}
 	return fmt.Sprintf("%s-%d-%d", prefix, task, slot)
 }

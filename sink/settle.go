@@ -72,7 +72,7 @@ func (p Pool) IDs() []string {
 func (p Pool) Owns(id string) bool {
 	head := p.Prefix + "-"
 	if st := idStage(p.Stage); st != "" {
-		head += st + "-"
+		head = p.Prefix + "/" + st + "/"
 	}
 	rest, ok := strings.CutPrefix(id, head)
 	if !ok {

@@ -290,8 +290,8 @@ func (c *Config) validateSink(ps *problems) {
 // validateOutput checks the settings the sinks share: the output block
 // (prefix "output.") or the single chain's sink section ("sink.").
 func (c *Config) validateOutput(ps *problems, prefix string, s Output) {
-	if s.TransactionalIDPrefix != "" && strings.ContainsAny(s.TransactionalIDPrefix, " \t\n") {
-		ps.add(prefix+"transactional_id_prefix", 0, "must not contain whitespace, got %q", s.TransactionalIDPrefix)
+	if s.TransactionalIDPrefix != "" && strings.ContainsAny(s.TransactionalIDPrefix, " \t\n/") {
+		ps.add(prefix+"transactional_id_prefix", 0, "must not contain whitespace or '/' (it separates the stage in transactional ids), got %q", s.TransactionalIDPrefix)
 	}
 	switch s.Delivery {
 	case ExactlyOnce:

@@ -14,6 +14,7 @@ import (
 	"github.com/tidemark/tidemark/internal/job"
 	"github.com/tidemark/tidemark/internal/plan"
 	"github.com/tidemark/tidemark/operators"
+	"github.com/tidemark/tidemark/operators/aggregate"
 	"github.com/tidemark/tidemark/plugin"
 	"github.com/tidemark/tidemark/sink"
 	"github.com/tidemark/tidemark/source"
@@ -43,8 +44,8 @@ func GraphOutput(cfg *config.Config, p *plan.Job) sink.Output {
 // each sink-bearing stage (transactional ids <prefix>-<stage>-<task>-<slot>);
 // with exactly-once delivery the recovery settles every sink-bearing
 // stage's pool, and checkpoints record them.
-func graphSpec(cfg *config.Config, base []kgo.Opt, st storage.Store, written *atomic.Int64, log *zap.Logger) (job.Spec, error) {
-	p, err := plan.Build(cfg, plugin.Default())
+func graphSpec(env *plugin.Environment, cfg *config.Config, base []kgo.Opt, st storage.Store, written *atomic.Int64, log *zap.Logger) (job.Spec, error) {
+	p, err := plan.Build(cfg, env)
 	if err != nil {
 		return job.Spec{}, err
 	}
@@ -135,7 +136,13 @@ func producedOrder(n *plan.Node) []string {
 	if n == nil || n.Config == nil {
 		return nil
 	}
-	if o := n.Config.OutputFields(); o != nil || !rowKeeping[n.Type] {
+	o := n.Config.OutputFields()
+	if o == nil && n.Type == "aggregate" {
+		// The aggregate's spec does not declare its output fields to
+		// the plugin (yet); its package says them.
+		o, _ = aggregate.FieldOrder(n.Config)
+	}
+	if o != nil || !rowKeeping[n.Type] {
 		return o
 	}
 	return fieldOrder(n) // the plan is acyclic

@@ -27,6 +27,7 @@ import (
 	"github.com/tidemark/tidemark/internal/restart"
 	"github.com/tidemark/tidemark/operators"
 	"github.com/tidemark/tidemark/operators/builtin"
+	"github.com/tidemark/tidemark/plugin"
 	"github.com/tidemark/tidemark/sink"
 	"github.com/tidemark/tidemark/source"
 )
@@ -65,6 +66,9 @@ type Options struct {
 	// data whole even if this process is killed; otherwise it runs in this
 	// process.
 	EmbeddedCommand []string
+	// Env holds the operator types a job graph's operators are planned
+	// with; plugin.Default() when nil.
+	Env *plugin.Environment
 }
 
 // ProgressInterval is how often Run logs progress.
@@ -133,7 +137,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options, log *zap.Logger,
 
 	var written atomic.Int64
 	var completed atomic.Int64
-	spec, err := Spec(cfg, base, jobStore, &written, log)
+	spec, err := SpecWith(opts.Env, cfg, base, jobStore, &written, log)
 	if err != nil {
 		return err
 	}
@@ -300,11 +304,21 @@ func acquireLease(ctx context.Context, cfg *config.Config, st storage.Store, log
 	})
 }
 
-// Spec builds the job of cfg: one Kafka source per source task, the
-// pipeline's operators and the Kafka sink in each keyed task.
+// Spec builds the job of cfg. A single-chain config: one Kafka source per
+// source task, the pipeline's operators and the Kafka sink in each keyed
+// task, as before. A job graph: see graphSpec.
 func Spec(cfg *config.Config, base []kgo.Opt, st storage.Store, written *atomic.Int64, log *zap.Logger) (job.Spec, error) {
+	return SpecWith(nil, cfg, base, st, written, log)
+}
+
+// SpecWith is Spec planning a job graph's operators with the operator
+// types of env (plugin.Default() when nil).
+func SpecWith(env *plugin.Environment, cfg *config.Config, base []kgo.Opt, st storage.Store, written *atomic.Int64, log *zap.Logger) (job.Spec, error) {
 	if cfg.IsGraph() {
-		return graphSpec(cfg, base, st, written, log)
+		if env == nil {
+			env = plugin.Default()
+		}
+		return graphSpec(env, cfg, base, st, written, log)
 	}
 	var chain, sourceChain []operators.OperatorSpec
 	for i, op := range cfg.Pipeline.Operators {

@@ -5,7 +5,9 @@ import (
 
 	"github.com/tidemark/tidemark/expression"
 	"github.com/tidemark/tidemark/operators"
+	"github.com/tidemark/tidemark/operators/aggregate"
 	"github.com/tidemark/tidemark/operators/dedup"
+	"github.com/tidemark/tidemark/operators/join"
 	"github.com/tidemark/tidemark/operators/rank"
 	"github.com/tidemark/tidemark/plugin"
 )
@@ -34,6 +36,8 @@ func init() {
 	for _, register := range []func(*plugin.Environment) error{
 		rank.Register,
 		dedup.Register,
+		aggregate.Register,
+		join.Register,
 	} {
 		if err := register(plugin.Default()); err != nil {
 			panic(fmt.Sprintf("builtin: %v", err))

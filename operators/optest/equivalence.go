@@ -21,7 +21,8 @@ import (
 // into a fresh directory at that point; every run must emit the same. It
 // compares the output streams line for line, or, for an
 // operators.SnapshotEmitter (which emits at checkpoints), the rows they
-// leave (+I and +U add a row, -U and -D take one away). The script's own
+// leave (+I and +U add a row, -U and -D take one away) after a last
+// checkpoint at the end of each run. The script's own
 // checkpoint, complete, restore and state commands are left out, and so
 // are watermarks not ahead of an earlier one; its expected outputs are
 // not checked (Run does that).
@@ -73,6 +74,17 @@ func checkEquivalence(t testing.TB, cmds []datadriven.TestData, newOp func() ope
 			}
 			if s := strings.TrimSuffix(h.Exec(t, &d), "\n"); s != "" {
 				stream = append(stream, strings.Split(s, "\n")...)
+			}
+		}
+		if materialize {
+			// What a SnapshotEmitter holds back until the next checkpoint
+			// belongs to the rows it leaves: a last checkpoint flushes it.
+			_, out, err := h.Checkpoint()
+			if err != nil {
+				t.Fatalf("checkpoint after the last command: %v", err)
+			}
+			for _, o := range out {
+				stream = append(stream, h.formatOutput(o))
 			}
 		}
 		return stream, materialize

@@ -3,7 +3,10 @@ package state
 import (
 	"bytes"
 	"container/heap"
+	"encoding/binary"
 	"fmt"
+	"math"
+	"slices"
 )
 
 // TimerKind says which clock a timer follows.
@@ -157,7 +160,12 @@ func (t *Timers) Fire(kind TimerKind, upTo int64, fn func(ts int64, key []byte) 
 		}
 		prefix := appendTimerPrefix(nil, head.kg, t.op, kind)
 		due = due[:0]
-		err := b.iterate(prefix, prefixEnd(prefix), func(k, _ []byte) (bool, error) {
+		// Every live timer of the key group is at or after its head: start
+		// there, not at the timers fired (deleted) before it, which an
+		// iterator would have to step over one by one until a compaction
+		// drops them.
+		lower := binary.BigEndian.AppendUint64(slices.Clip(prefix), uint64(head.ts)^(1<<63))
+		err := b.iterate(lower, prefixEnd(prefix), func(k, _ []byte) (bool, error) {
 			ts, key, ok := parseTimerKey(k[len(prefix):])
 			if !ok {
 				return false, fmt.Errorf("%w: timer key %x", ErrCorrupt, k)
@@ -216,6 +224,10 @@ type timerHead struct {
 	ts    int64
 	key   []byte
 	index int // in the heap; -1 when not in it
+	// floor is at or before every live timer of the key group (reload
+	// seeks there): the head found by the last reload, lowered by every
+	// timer registered since; math.MinInt64 when unknown.
+	floor int64
 }
 
 func (h *timerHead) less(o *timerHead) bool {
@@ -233,7 +245,7 @@ func (t *Timers) queue(kind TimerKind) (*timerQueue, error) {
 	r := t.b.opts.KeyGroups
 	q := &timerQueue{first: r.Start, heads: make([]*timerHead, r.Len())}
 	for i := range q.heads {
-		q.heads[i] = &timerHead{kg: r.Start + i, index: -1}
+		q.heads[i] = &timerHead{kg: r.Start + i, index: -1, floor: math.MinInt64}
 	}
 	for kg := r.Start; kg < r.End; kg++ {
 		if err := t.reload(q, kind, kg); err != nil {
@@ -249,7 +261,11 @@ func (t *Timers) reload(q *timerQueue, kind TimerKind, kg int) error {
 	h := q.heads[kg-q.first]
 	h.set = false
 	prefix := appendTimerPrefix(nil, kg, t.op, kind)
-	err := t.b.iterate(prefix, prefixEnd(prefix), func(k, _ []byte) (bool, error) {
+	lower := prefix
+	if h.floor != math.MinInt64 {
+		lower = binary.BigEndian.AppendUint64(slices.Clip(prefix), uint64(h.floor)^(1<<63))
+	}
+	err := t.b.iterate(lower, prefixEnd(prefix), func(k, _ []byte) (bool, error) {
 		ts, key, ok := parseTimerKey(k[len(prefix):])
 		if !ok {
 			return false, fmt.Errorf("%w: timer key %x", ErrCorrupt, k)
@@ -260,6 +276,9 @@ func (t *Timers) reload(q *timerQueue, kind TimerKind, kg int) error {
 	if err != nil {
 		return err
 	}
+	if h.set {
+		h.floor = h.ts
+	}
 	q.fix(h)
 	return nil
 }
@@ -267,6 +286,9 @@ func (t *Timers) reload(q *timerQueue, kind TimerKind, kg int) error {
 // offer makes (ts, key) the head of kg if it comes before the current one.
 func (q *timerQueue) offer(kg int, ts int64, key []byte) {
 	h := q.heads[kg-q.first]
+	if h.floor != math.MinInt64 {
+		h.floor = min(h.floor, ts)
+	}
 	if h.set && !(&timerHead{ts: ts, key: key}).less(h) {
 		return
 	}

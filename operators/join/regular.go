@@ -1,0 +1,338 @@
+package join
+
+import (
+	"context"
+	"fmt"
+	"math"
+
+	"github.com/tidemark/tidemark/operators"
+	"github.com/tidemark/tidemark/operators/state"
+)
+
+// regularJoin is `join: regular` (inner or left).
+type regularJoin struct {
+	base
+	rows   [2]*state.Map[[]byte, entry]
+	retain [2]*state.Map[timed, struct{}]
+
+	found   []match
+	outs    []operators.Record
+	cleaned keySet
+}
+
+// match is a stored row of the other side that joins the arriving one.
+type match struct {
+	row []byte
+	e   entry
+	val any
+}
+
+var sideNames = [2]string{"left", "right"}
+
+// Open implements operators.Operator.
+func (j *regularJoin) Open(_ context.Context, oc operators.OpenContext) error {
+	if err := j.open(oc); err != nil {
+		return err
+	}
+	var opts []state.StateOpt
+	if j.cfg.ttl > 0 {
+		opts = append(opts, state.WithTTL(j.cfg.ttl))
+	}
+	for s := range 2 {
+		j.rows[s] = state.NewMap(oc.State, oc.Name, "rows."+sideNames[s], state.Bytes{}, entryCodec{}, opts...)
+		if j.cfg.retain[s] != nil {
+			j.retain[s] = state.NewMap(oc.State, oc.Name, "retain."+sideNames[s], retainCodec{}, unitCodec{}, opts...)
+		}
+	}
+	return nil
+}
+
+// ProcessInput implements operators.MultiInput: input 0 is left, 1 right.
+func (j *regularJoin) ProcessInput(_ context.Context, input int, recs []operators.Record, out operators.Collector) error {
+	if input != left && input != right {
+		return fmt.Errorf("join %s: input %d: a join has inputs 0 (left) and 1 (right)", j.name, input)
+	}
+	for i := range recs {
+		if err := j.one(input, &recs[i], out); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (j *regularJoin) leftOuter() bool { return j.cfg.how == "left" }
+
+// one joins one record of side s.
+func (j *regularJoin) one(s int, r *operators.Record, out operators.Collector) error {
+	key := r.Key
+	skey := string(key)
+	row, err := appendRow(j.enc[:0], r)
+	if err != nil {
+		j.reject(*r, err)
+		return nil
+	}
+	j.enc = row
+	row = append([]byte(nil), row...)
+	acc := !r.Kind.Retracts()
+	retain := int64(math.MaxInt64)
+	if acc && j.cfg.retain[s] != nil {
+		if retain, err = j.retainOf(s, r); err != nil {
+			j.reject(*r, err)
+			return nil
+		}
+	}
+	own := valueOf(r)
+
+	// The other side's rows that join.
+	j.found = j.found[:0]
+	var ferr error
+	if err := j.rows[1-s].Range(key, func(orow []byte, e entry) bool {
+		if e.retain <= j.wm {
+			return true // past its retain time: as good as dropped
+		}
+		oval, err := j.decodeRow(orow)
+		if err != nil {
+			ferr = err
+			return false
+		}
+		l, rr := sides(s, own, oval)
+		ok, err := j.matches(j.pairEnv(skey, l, rr, max(r.Timestamp, e.ts), nil))
+		if err != nil {
+			ferr = err
+			return false
+		}
+		if ok {
+			j.found = append(j.found, match{row: orow, e: e, val: oval})
+		}
+		return true
+	}); err != nil {
+		return fmt.Errorf("join %s: %w", j.name, err)
+	}
+	if ferr != nil {
+		if rejectable(ferr) {
+			j.reject(*r, ferr)
+			return nil
+		}
+		return ferr
+	}
+
+	// What to emit, computed before any state changes, so that a failing
+	// select rejects the record and changes nothing.
+	j.outs = j.outs[:0]
+	kind := operators.Insert
+	if !acc {
+		kind = operators.Delete
+	}
+	emit := func(k operators.Kind, l, rr any, ts int64, n int64) error {
+		v, _, err := j.pair(skey, l, rr, ts, nil, false)
+		if err != nil {
+			return err
+		}
+		for range n {
+			j.outs = append(j.outs, operators.Record{Key: key, Data: v, Timestamp: ts, Kind: k,
+				Topic: r.Topic, Partition: r.Partition, Offset: r.Offset})
+		}
+		return nil
+	}
+	var updates []match // left rows whose matches change (left join, right input)
+	if !j.leftOuter() || s == left {
+		if len(j.found) == 0 && j.leftOuter() {
+			err = emit(kind, own, nil, r.Timestamp, 1)
+		}
+		for _, m := range j.found {
+			if err != nil {
+				break
+			}
+			l, rr := sides(s, own, m.val)
+			err = emit(kind, l, rr, max(r.Timestamp, m.e.ts), m.e.count)
+		}
+	} else {
+		for _, m := range j.found {
+			ts := max(r.Timestamp, m.e.ts)
+			n := m.e.count
+			switch {
+			case acc && m.e.matches <= 0:
+				for range n {
+					if err == nil {
+						err = emit(operators.UpdateBefore, m.val, nil, m.e.ts, 1)
+					}
+					if err == nil {
+						err = emit(operators.UpdateAfter, m.val, own, ts, 1)
+					}
+				}
+				m.e.matches = 1
+			case acc:
+				err = emit(operators.Insert, m.val, own, ts, n)
+				m.e.matches++
+			case m.e.matches <= 1:
+				for range n {
+					if err == nil {
+						err = emit(operators.UpdateBefore, m.val, own, ts, 1)
+					}
+					if err == nil {
+						err = emit(operators.UpdateAfter, m.val, nil, m.e.ts, 1)
+					}
+				}
+				m.e.matches = 0
+			default:
+				err = emit(operators.Delete, m.val, own, ts, n)
+				m.e.matches--
+			}
+			updates = append(updates, m)
+		}
+	}
+	if err != nil {
+		if rejectable(err) {
+			j.reject(*r, err)
+			return nil
+		}
+		return err
+	}
+
+	// State: the arriving row, then the left rows whose matches changed.
+	if err := j.store(s, key, row, r.Timestamp, retain, acc); err != nil {
+		return err
+	}
+	for _, m := range updates {
+		if err := j.rows[left].Put(key, m.row, m.e); err != nil {
+			return fmt.Errorf("join %s: %w", j.name, err)
+		}
+	}
+	for _, o := range j.outs {
+		out.Emit(o)
+	}
+	return nil
+}
+
+// store adds (acc) or takes away a row of side s.
+func (j *regularJoin) store(s int, key, row []byte, ts, retain int64, acc bool) error {
+	cur, found, err := j.rows[s].Get(key, row)
+	if err != nil {
+		return fmt.Errorf("join %s: %w", j.name, err)
+	}
+	var matches int64
+	if s == left && j.leftOuter() {
+		for _, m := range j.found {
+			matches += m.e.count
+		}
+	}
+	if !acc {
+		if !found {
+			return nil
+		}
+		cur.count--
+		cur.matches = matches
+		if cur.count > 0 {
+			err = j.rows[s].Put(key, row, cur)
+		} else {
+			err = j.rows[s].Delete(key, row)
+			if err == nil && j.retain[s] != nil && cur.retain != math.MaxInt64 {
+				err = j.retain[s].Delete(key, timed{t: cur.retain, row: row})
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("join %s: %w", j.name, err)
+		}
+		return nil
+	}
+	if retain <= j.wm {
+		// It cannot match anything that may still come: joined, not kept.
+		return nil
+	}
+	if found {
+		cur.count++
+		cur.ts = max(cur.ts, ts)
+		cur.retain = max(cur.retain, retain)
+	} else {
+		cur = entry{count: 1, ts: ts, retain: retain}
+	}
+	cur.matches = matches
+	if err := j.rows[s].Put(key, row, cur); err != nil {
+		return fmt.Errorf("join %s: %w", j.name, err)
+	}
+	if retain != math.MaxInt64 {
+		if err := j.retain[s].Put(key, timed{t: retain, row: row}, struct{}{}); err != nil {
+			return fmt.Errorf("join %s: %w", j.name, err)
+		}
+		if err := j.timers.Register(state.EventTime, cleanupAt(retain), key); err != nil {
+			return fmt.Errorf("join %s: %w", j.name, err)
+		}
+	}
+	return nil
+}
+
+// retainOf evaluates side s's retain expression over r: an event time in
+// ms (a number).
+func (j *regularJoin) retainOf(s int, r *operators.Record) (int64, error) {
+	e := &j.env
+	e.Reset()
+	e.SetRecord(r)
+	v, err := j.cfg.retain[s].Eval(e)
+	if err != nil {
+		return 0, err
+	}
+	switch x := v.(type) {
+	case int64:
+		return x, nil
+	case float64:
+		if x >= math.MinInt64 && x < math.MaxInt64 {
+			return int64(math.Floor(x)), nil
+		}
+	case nil:
+		return math.MaxInt64, nil // never expires
+	}
+	return 0, valueErrorf("join %s: retain.%s gave %T %v, not a time in ms (use parse_time for text)", j.name, sideNames[s], v, v)
+}
+
+// OnWatermark implements operators.Operator: rows whose retain time the
+// watermark reached are dropped.
+func (j *regularJoin) OnWatermark(_ context.Context, wm int64, _ operators.Collector) error {
+	ok, err := j.advance(wm)
+	if err != nil || !ok {
+		return err
+	}
+	clear(j.cleaned)
+	return j.timers.Fire(state.EventTime, j.wm, func(_ int64, key []byte) error {
+		// One pass drops every row of the key due by now: the key's later
+		// timers of this watermark have nothing left to do.
+		if !j.cleaned.add(key) {
+			return nil
+		}
+		for s := range 2 {
+			if j.retain[s] == nil {
+				continue
+			}
+			var derr error
+			err := j.retain[s].Range(key, func(k timed, _ struct{}) bool {
+				if k.t > j.wm {
+					return false
+				}
+				cur, found, err := j.rows[s].Get(key, k.row)
+				if err == nil && found && cur.retain <= j.wm {
+					err = j.rows[s].Delete(key, k.row)
+				}
+				if err == nil {
+					err = j.retain[s].Delete(key, k)
+				}
+				derr = err
+				return err == nil
+			})
+			if err == nil {
+				err = derr
+			}
+			if err != nil {
+				return fmt.Errorf("join %s: drop rows past retain: %w", j.name, err)
+			}
+		}
+		return nil
+	})
+}
+
+// unitCodec stores nothing.
+type unitCodec struct{}
+
+func (unitCodec) Encode(struct{}) ([]byte, error) { return nil, nil }
+
+func (unitCodec) Decode([]byte) (struct{}, error) { return struct{}{}, nil }
+
+var _ operators.MultiInput = (*regularJoin)(nil)
