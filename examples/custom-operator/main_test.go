@@ -85,7 +85,7 @@ func TestBinary(t *testing.T) {
 	}
 	code, _, errOut = runBin(t, bin, "validate", "--config", bad)
 	for _, want := range []string{
-		"line 29: operators[0] (latest).valeu: unknown key (did you mean \"value\"?)",
+		"line 27: operators[0] (latest).valeu: unknown key (did you mean \"value\"?)",
 		"operators[0] (latest).value: is required",
 	} {
 		if code != 1 || !strings.Contains(errOut, want) {
