@@ -33,12 +33,13 @@ type Config struct {
 	Job      string
 	Topology string
 	// TopologyDescription, Generation (the job lease's), Origin (the
-	// lineage's, see Metadata) and Sink are written into every
+	// lineage's, see Metadata), Sink and Sinks are written into every
 	// checkpoint's metadata.
 	TopologyDescription []string
 	Generation          int64
 	Origin              string
 	Sink                *SinkPool
+	Sinks               []SinkPool
 	// Confirm, if set, is called after a checkpoint's metadata is written
 	// and before any task learns that it is complete; an error wrapping
 	// ErrZombie (a newer instance took the job over) stops Run without
@@ -526,7 +527,7 @@ func (c *Coordinator) tryComplete(ctx context.Context, p *inFlight) error {
 	now := c.cfg.Now()
 	m := &Metadata{
 		Job: c.cfg.Job, Topology: c.cfg.Topology, TopologyDescription: c.cfg.TopologyDescription,
-		CheckpointID: p.id, Generation: c.cfg.Generation, Origin: c.cfg.Origin, Sink: c.cfg.Sink,
+		CheckpointID: p.id, Generation: c.cfg.Generation, Origin: c.cfg.Origin, Sink: c.cfg.Sink, Sinks: c.cfg.Sinks,
 		TriggeredAt: p.stats.TriggeredAt, CompletedAt: now, MaxParallelism: c.cfg.MaxParallelism,
 		Unaligned: p.stats.Unaligned,
 	}

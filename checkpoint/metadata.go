@@ -61,16 +61,31 @@ type Metadata struct {
 	PendingTransactions []Transaction `json:"pending_transactions,omitempty"`
 	// Sink (since 2) is the transactional id pool the sink used, so that
 	// recovery after a change of prefix or parallelism still finds every
-	// id a transaction may linger on.
-	Sink *SinkPool `json:"sink,omitempty"`
+	// id a transaction may linger on. A job graph's checkpoints record
+	// Sinks instead (since 3): one pool per sink-bearing stage.
+	Sink  *SinkPool  `json:"sink,omitempty"`
+	Sinks []SinkPool `json:"sinks,omitempty"`
 }
 
-// SinkPool is a sink's transactional id pool: <prefix>-<task>-<slot> for
-// task below Tasks and slot below PoolSize.
+// SinkPool is a sink-bearing stage's transactional id pool:
+// <prefix>-<stage>-<task>-<slot> (<prefix>-<task>-<slot> for the legacy
+// stage, Stage "") for task below Tasks and slot below PoolSize.
 type SinkPool struct {
 	TransactionalIDPrefix string `json:"transactional_id_prefix"`
-	Tasks                 int    `json:"tasks"`
-	PoolSize              int    `json:"pool_size"`
+	// Stage (since 3) is the stage; empty for the single-chain sink.
+	Stage    string `json:"stage,omitempty"`
+	Tasks    int    `json:"tasks"`
+	PoolSize int    `json:"pool_size"`
+}
+
+// SinkPools returns every pool the checkpoint records: the single-chain
+// sink's (Sink, stage "") and each stage's (Sinks).
+func (m *Metadata) SinkPools() []SinkPool {
+	var out []SinkPool
+	if m.Sink != nil {
+		out = append(out, *m.Sink)
+	}
+	return append(out, m.Sinks...)
 }
 
 // SourceState is a source task's part of a checkpoint.

@@ -220,15 +220,16 @@ func DescribeDiff(was, now []string) string {
 // committed or aborted: a crash after it restores the copy, a crash before
 // it changed nothing. Exclusive files are copied into the new checkpoint's
 // directory; a savepoint's state files are copied into shared/ (by content)
-// unless there already.
-func Rebase(ctx context.Context, st storage.Store, m *Metadata, id, gen int64, origin string, pending []Transaction, sink *SinkPool, desc []string) (*Metadata, error) {
+// unless there already. sink and sinks, when either is given, replace the
+// pools m records (those of the job as it runs now).
+func Rebase(ctx context.Context, st storage.Store, m *Metadata, id, gen int64, origin string, pending []Transaction, sink *SinkPool, sinks []SinkPool, desc []string) (*Metadata, error) {
 	nm := *m
 	nm.CheckpointID, nm.Generation, nm.Origin, nm.Savepoint = id, gen, origin, ""
 	nm.TriggeredAt = time.Now()
 	nm.CompletedAt = nm.TriggeredAt
 	nm.PendingTransactions = append([]Transaction(nil), pending...)
-	if sink != nil {
-		nm.Sink = sink
+	if sink != nil || len(sinks) > 0 {
+		nm.Sink, nm.Sinks = sink, sinks
 	}
 	if len(desc) > 0 {
 		nm.TopologyDescription = desc

@@ -370,6 +370,9 @@ func printDetails(w io.Writer, d *inspect.Details) {
 	if d.Sink != nil {
 		fmt.Fprintf(w, "sink transactional ids: %s-<task>-<slot>, %d tasks, %d slots\n", d.Sink.TransactionalIDPrefix, d.Sink.Tasks, d.Sink.PoolSize)
 	}
+	for _, p := range d.Sinks {
+		fmt.Fprintf(w, "sink transactional ids of stage %s: %s-%s-<task>-<slot>, %d tasks, %d slots\n", p.Stage, p.TransactionalIDPrefix, p.Stage, p.Tasks, p.PoolSize)
+	}
 }
 
 // progressLine draws a progress line on w (a terminal), at most every

@@ -183,6 +183,7 @@ were lost (the broker aborted them) and no checkpoint can write them again.`,
 			if err := runnable(env, path, &cfg); err != nil {
 				return err
 			}
+			opts.Env = env
 			if cfg.Kafka.Embedded {
 				if opts.EmbeddedCommand, err = embeddedCommand(); err != nil {
 					return err

@@ -42,12 +42,8 @@ func validate(stdout, stderr io.Writer, env *plugin.Environment, path string) er
 	return nil
 }
 
-// errGraphNotRunnable: the job graph form is planned but not run yet.
-var errGraphNotRunnable = errors.New("this build checks and plans the job graph form (processor validate) but runs only the single-chain form (source, pipeline, sink) until the multi-stage runtime lands")
-
 // runnable plans the job of cfg as validate does, so that run refuses
-// what validate refuses, and refuses the graph form this build cannot
-// run yet.
+// what validate refuses before anything starts.
 func runnable(env *plugin.Environment, path string, cfg *config.Config) error {
 	if _, err := plan.Build(cfg, env); err != nil {
 		var ce *config.Error
@@ -55,9 +51,6 @@ func runnable(env *plugin.Environment, path string, cfg *config.Config) error {
 			ce.File = path
 		}
 		return err
-	}
-	if cfg.IsGraph() {
-		return fmt.Errorf("%s: %w", path, errGraphNotRunnable)
 	}
 	return nil
 }

@@ -39,6 +39,14 @@ type BoundedSource interface {
 	Ended() bool
 }
 
+// RejectingSource is implemented by sources that reject records they
+// cannot read (a value that is not JSON, a key expression that fails):
+// after each Poll the task takes them and writes them as dead letters,
+// in the transaction of the checkpoint their positions belong to.
+type RejectingSource interface {
+	TakeRejects() []DeadLetter
+}
+
 // task runs one parallel instance of a stage (design §3.2): its input side
 // is either a Source or channels from upstream tasks (each with the node
 // and input port it feeds); the stage's nodes run in topological order,
@@ -376,10 +384,15 @@ func (t *task) runSource(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("%s: poll: %w", t.id, err)
 		}
-		if len(recs) > 0 {
+		if rs, ok := t.src.(RejectingSource); ok {
+			t.rejects = append(t.rejects, rs.TakeRejects()...)
+		}
+		if len(recs) > 0 || len(t.rejects) > 0 {
 			t.outIdle = false
-			if err := t.deliver(ctx, t.srcOuts, recs); err != nil {
-				return t.taskErr(err)
+			if len(recs) > 0 {
+				if err := t.deliver(ctx, t.srcOuts, recs); err != nil {
+					return t.taskErr(err)
+				}
 			}
 			if err := t.flushRejects(ctx); err != nil {
 				return t.taskErr(err)

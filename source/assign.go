@@ -58,13 +58,13 @@ type topics struct {
 	re   *regexp.Regexp // nil: list
 }
 
-func newTopics(cfg *config.Source) (topics, error) {
+func newTopics(cfg *config.SourceConfig, key string) (topics, error) {
 	if cfg.TopicRegex == "" {
 		return topics{list: cfg.Topics}, nil
 	}
 	re, err := regexp.Compile("^(?:" + cfg.TopicRegex + ")$")
 	if err != nil {
-		return topics{}, fmt.Errorf("source.topic_regex: %w", err)
+		return topics{}, fmt.Errorf("%s.topic_regex: %w", key, err)
 	}
 	return topics{re: re}, nil
 }

@@ -49,7 +49,16 @@ import (
 // All methods are called from the task's goroutine; the source starts no
 // goroutine of its own beyond those of its Kafka client.
 type Kafka struct {
-	cfg   *config.Config
+	// src is the source's settings (a single-chain config's source:
+	// translated, see config.LegacySource); key names them in messages
+	// ("source", or "sources[<name>]"); group is the consumer group
+	// offsets are committed to.
+	src   config.SourceConfig
+	key   string
+	group string
+	// graph reads values, keys and event times as a job graph's source
+	// does; nil for a single-chain source.
+	graph *graphReader
 	base  []kgo.Opt
 	task  int
 	tasks int
@@ -96,7 +105,7 @@ func WithStopAtEnd() Option {
 // NewKafka returns the source of source task task of tasks. base are the
 // shared client options (brokers, TLS, SASL, logging).
 func NewKafka(cfg *config.Config, base []kgo.Opt, task, tasks int, log *zap.Logger, opts ...Option) *Kafka {
-	k := &Kafka{cfg: cfg, base: base, task: task, tasks: tasks, log: log, now: time.Now}
+	k := &Kafka{src: cfg.LegacySource(), key: "source", group: cfg.ConsumerGroup(), base: base, task: task, tasks: tasks, log: log, now: time.Now}
 	for _, o := range opts {
 		o(k)
 	}
@@ -108,8 +117,8 @@ func NewKafka(cfg *config.Config, base []kgo.Opt, task, tasks int, log *zap.Logg
 // fetching. restored may hold the positions of every task: those of
 // partitions this task does not own are ignored.
 func (k *Kafka) Open(ctx context.Context, restored []operators.Position) (err error) {
-	src := &k.cfg.Source
-	if k.topics, err = newTopics(src); err != nil {
+	src := &k.src
+	if k.topics, err = newTopics(src, k.key); err != nil {
 		return err
 	}
 	k.next = map[tp]int64{}
@@ -223,7 +232,7 @@ func (k *Kafka) startOffsets(ctx context.Context, ps []tp) (map[tp]int64, error)
 	}
 	var listed kadm.ListedOffsets
 	var err error
-	switch k.cfg.Source.StartOffset {
+	switch k.src.StartOffset {
 	case config.StartEarliest:
 		listed, err = k.adm.ListStartOffsets(ctx, topics...)
 	case config.StartLatest:
@@ -231,9 +240,9 @@ func (k *Kafka) startOffsets(ctx context.Context, ps []tp) (map[tp]int64, error)
 		// there are read once they commit, as read_committed does.
 		listed, err = k.adm.ListCommittedOffsets(ctx, topics...)
 	default:
-		t, terr := k.cfg.StartTime()
+		t, terr := k.src.StartTime()
 		if terr != nil {
-			return nil, fmt.Errorf("source.start_offset: %w", terr)
+			return nil, fmt.Errorf("%s.start_offset: %w", k.key, terr)
 		}
 		listed, err = k.adm.ListOffsetsAfterMilli(ctx, t.UnixMilli(), topics...)
 	}
@@ -241,7 +250,7 @@ func (k *Kafka) startOffsets(ctx context.Context, ps []tp) (map[tp]int64, error)
 		err = listed.Error()
 	}
 	if err != nil {
-		return nil, fmt.Errorf("source: resolve start offsets (%s): %w", k.cfg.Source.StartOffset, err)
+		return nil, fmt.Errorf("source: resolve start offsets (%s): %w", k.src.StartOffset, err)
 	}
 	for _, p := range ps {
 		if _, ok := start[p]; ok {
@@ -249,7 +258,7 @@ func (k *Kafka) startOffsets(ctx context.Context, ps []tp) (map[tp]int64, error)
 		}
 		o, ok := listed.Lookup(p.topic, p.partition)
 		if !ok || o.Offset < 0 {
-			return nil, fmt.Errorf("source: no start offset (%s) for %s[%d]", k.cfg.Source.StartOffset, p.topic, p.partition)
+			return nil, fmt.Errorf("source: no start offset (%s) for %s[%d]", k.src.StartOffset, p.topic, p.partition)
 		}
 		start[p] = o.Offset
 		k.log.Debug("partition starts at source.start_offset", zap.String("topic", p.topic), zap.Int32("partition", p.partition), zap.Int64("offset", o.Offset))
@@ -271,7 +280,7 @@ func (k *Kafka) discover(ctx context.Context, now time.Time) {
 	if err != nil && ctx.Err() != nil {
 		return
 	}
-	k.nextDiscovery = now.Add(k.cfg.Source.DiscoveryInterval)
+	k.nextDiscovery = now.Add(k.src.DiscoveryInterval)
 	if err != nil {
 		k.log.Warn("partition discovery failed; retrying at the next interval", zap.Int("task", k.task), zap.Error(err))
 	}
@@ -328,10 +337,18 @@ func (k *Kafka) Poll(ctx context.Context) ([]operators.Record, int64, error) {
 			for _, h := range r.Headers {
 				hs = append(hs, operators.Header{Key: h.Key, Value: h.Value})
 			}
-			ts := k.eventTime(r)
-			maxTS = max(maxTS, ts)
-			recs = append(recs, operators.Record{Key: r.Key, Value: r.Value, Headers: hs, Timestamp: ts,
-				Topic: r.Topic, Partition: r.Partition, Offset: r.Offset})
+			rec := operators.Record{Key: r.Key, Value: r.Value, Headers: hs,
+				Topic: r.Topic, Partition: r.Partition, Offset: r.Offset}
+			if k.graph != nil {
+				rec.Timestamp = r.Timestamp.UnixMilli()
+				if !k.graph.read(&rec) {
+					continue // rejected: a dead letter
+				}
+			} else {
+				rec.Timestamp = k.eventTime(r)
+			}
+			maxTS = max(maxTS, rec.Timestamp)
+			recs = append(recs, rec)
 		}
 		p := tp{fp.Topic, fp.Partition}
 		k.next[p] = fp.Records[len(fp.Records)-1].Offset + 1
@@ -416,7 +433,7 @@ func (k *Kafka) waitContext(ctx context.Context, now time.Time) (context.Context
 // eventTime is the event time of r: the source.event_time.field of its
 // value when set and readable, else its Kafka timestamp.
 func (k *Kafka) eventTime(r *kgo.Record) int64 {
-	field := k.cfg.Source.EventTime.Field
+	field := k.src.EventTime.Field
 	if field == "" {
 		return r.Timestamp.UnixMilli()
 	}
@@ -469,12 +486,12 @@ func (k *Kafka) NotifyCheckpointComplete(ctx context.Context, _ int64, positions
 	if len(os) == 0 {
 		return nil
 	}
-	resp, err := k.adm.CommitOffsets(ctx, k.cfg.ConsumerGroup(), os)
+	resp, err := k.adm.CommitOffsets(ctx, k.group, os)
 	if err == nil {
 		err = resp.Error()
 	}
 	if err != nil {
-		return fmt.Errorf("source: commit offsets to group %s: %w", k.cfg.ConsumerGroup(), err)
+		return fmt.Errorf("source: commit offsets to group %s: %w", k.group, err)
 	}
 	return nil
 }

@@ -32,6 +32,7 @@ type Details struct {
 	// Pending are the sink transactions to commit once it is complete.
 	Pending []checkpoint.Transaction `json:"pending_transactions"`
 	Sink    *checkpoint.SinkPool     `json:"sink,omitempty"`
+	Sinks   []checkpoint.SinkPool    `json:"sinks,omitempty"`
 	// Missing lists the files the storage lacks or holds with another
 	// size: with any, it cannot be restored.
 	Missing []string `json:"missing,omitempty"`
@@ -108,7 +109,7 @@ func Describe(ctx context.Context, st storage.Store, name string) (*Details, err
 	d := &Details{
 		Entry: e, Job: m.Job, Topology: m.Topology, Operators: m.TopologyDescription,
 		TriggeredAt: m.TriggeredAt, MaxParallelism: m.MaxParallelism, Unaligned: m.Unaligned,
-		Pending: m.PendingTransactions, Sink: m.Sink,
+		Pending: m.PendingTransactions, Sink: m.Sink, Sinks: m.Sinks,
 	}
 	for _, s := range m.Sources {
 		for _, p := range s.Positions {

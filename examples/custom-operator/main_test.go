@@ -85,7 +85,7 @@ func TestBinary(t *testing.T) {
 	}
 	code, _, errOut = runBin(t, bin, "validate", "--config", bad)
 	for _, want := range []string{
-		"line 29: operators[0] (latest).valeu: unknown key (did you mean \"value\"?)",
+		"line 27: operators[0] (latest).valeu: unknown key (did you mean \"value\"?)",
 		"operators[0] (latest).value: is required",
 	} {
 		if code != 1 || !strings.Contains(errOut, want) {
@@ -108,16 +108,12 @@ func TestBinary(t *testing.T) {
 		t.Errorf("docs operators lacks the built-in count:\n%s", out)
 	}
 
-	code, _, errOut = runBin(t, bin, "run", "--config", "config.yaml")
-	if code != 1 || !strings.Contains(errOut, "runs only the single-chain form") || strings.Contains(errOut, "unknown operator type") {
-		t.Errorf("run config.yaml: exit %d, %q; want it planned and refused as the graph form", code, errOut)
-	}
 }
 
 // TestBinaryRunsAJob: the program is the whole processor, not only a
-// validator: it runs the quickstart (a single-chain job of built-ins, the
-// form this build runs) on the embedded broker, which it starts as a
-// child process of itself (the hidden command of package cli), takes
+// validator: it runs config.yaml (a job graph of its own operators and a
+// built-in one) on the embedded broker, which it starts as a child
+// process of itself (the hidden command of package cli), takes
 // checkpoints, and stops cleanly on SIGTERM after a final checkpoint.
 func TestBinaryRunsAJob(t *testing.T) {
 	bin := buildExample(t)
@@ -127,14 +123,14 @@ func TestBinaryRunsAJob(t *testing.T) {
 			t.Error(err)
 		}
 	})
-	data, err := os.ReadFile("../../configs/quickstart.yaml")
+	data, err := os.ReadFile("config.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := strings.NewReplacer("/tmp/tidemark-quickstart", dir, "listen: 127.0.0.1:8081", "listen: 127.0.0.1:0",
-		"embedded_listen: 127.0.0.1:9192", "embedded_listen: 127.0.0.1:0", "format: auto", "format: json",
-		"interval: 5s", "interval: 1s").Replace(string(data))
-	cfgPath := filepath.Join(dir, "quickstart.yaml")
+	cfg := strings.NewReplacer("/tmp/tidemark-custom-operator", dir,
+		"embedded_listen: 127.0.0.1:9193", "embedded_listen: 127.0.0.1:0", "format: auto", "format: json",
+		"interval: 5s", "interval: 1s").Replace(string(data)) + "\nhttp: {listen: \"127.0.0.1:0\"}\n"
+	cfgPath := filepath.Join(dir, "config.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -155,5 +155,5 @@ func (g *graph) Trigger(id int64) {
 	}
 }
 
-func (g *graph) TriggerFinal(id int64)                              { g.Trigger(id) }
+func (g *graph) TriggerFinal(id int64)                                           { g.Trigger(id) }
 func (g *graph) NotifyComplete(int64, map[operators.TaskID][]operators.Position) {}

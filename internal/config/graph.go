@@ -116,6 +116,10 @@ func (s *SourceConfig) EventTimeExpr() string {
 	return ""
 }
 
+// StartTime is the time of a start_offset that is a timestamp (zero for
+// earliest and latest).
+func (s *SourceConfig) StartTime() (time.Time, error) { return parseStartOffset(s.StartOffset) }
+
 // ConsumerGroup is the source's group or the job's default group.
 func (s *SourceConfig) ConsumerGroup(job string) string {
 	if s.Group != "" {

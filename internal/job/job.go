@@ -74,8 +74,10 @@ type Spec struct {
 	// restored.
 	Owner Owner
 	// SinkPool is the transactional id pool of the sink, recorded in
-	// every checkpoint (nil without a transactional sink).
-	SinkPool *checkpoint.SinkPool
+	// every checkpoint (nil without a transactional sink); a job graph
+	// records SinkPools instead, one per sink-bearing stage.
+	SinkPool  *checkpoint.SinkPool
+	SinkPools []checkpoint.SinkPool
 	// Restart is the restart strategy; the zero value means
 	// config.DefaultRestart().
 	Restart config.Restart
@@ -422,7 +424,7 @@ func (j *Job) attempt(ctx context.Context, ro checkpoint.RestoreOptions) (err er
 
 	cc := s.Checkpoint
 	cc.Job, cc.Topology, cc.TopologyDescription = s.Name, topology, desc
-	cc.Sink = s.SinkPool
+	cc.Sink, cc.Sinks = s.SinkPool, s.SinkPools
 	if m != nil {
 		cc.Origin = m.Origin
 	}
@@ -559,8 +561,11 @@ func (j *Job) recover(ctx context.Context, plan *checkpoint.RestorePlan, ro chec
 	var pools []sink.Pool
 	if n := plan.Newest; n != nil {
 		r.Newest, r.Pending = n.CheckpointID, n.PendingTransactions
-		if n.Sink != nil {
-			pools = append(pools, sink.Pool{Prefix: n.Sink.TransactionalIDPrefix, Tasks: n.Sink.Tasks, Slots: n.Sink.PoolSize})
+		// Every pool the newest checkpoint records (the single-chain
+		// sink's, or each sink-bearing stage's): ids a previous run
+		// may have left a transaction on.
+		for _, sp := range n.SinkPools() {
+			pools = append(pools, sink.Pool{Prefix: sp.TransactionalIDPrefix, Stage: sp.Stage, Tasks: sp.Tasks, Slots: sp.PoolSize})
 		}
 	}
 	r.Pools = pools
@@ -628,7 +633,7 @@ func (j *Job) recover(ctx context.Context, plan *checkpoint.RestorePlan, ro chec
 		if s.Owner != nil {
 			gen = s.Owner.Generation()
 		}
-		k, err := checkpoint.Rebase(ctx, s.Store, from, id, gen, origin, p.Commit, s.SinkPool, desc)
+		k, err := checkpoint.Rebase(ctx, s.Store, from, id, gen, origin, p.Commit, s.SinkPool, s.SinkPools, desc)
 		if err != nil {
 			return recovered{}, fmt.Errorf("record the restore of checkpoint %d as checkpoint %d: %w", from.CheckpointID, id, err)
 		}

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -26,6 +27,7 @@ import (
 	"github.com/tidemark/tidemark/internal/restart"
 	"github.com/tidemark/tidemark/operators"
 	"github.com/tidemark/tidemark/operators/builtin"
+	"github.com/tidemark/tidemark/plugin"
 	"github.com/tidemark/tidemark/sink"
 	"github.com/tidemark/tidemark/source"
 )
@@ -64,6 +66,9 @@ type Options struct {
 	// data whole even if this process is killed; otherwise it runs in this
 	// process.
 	EmbeddedCommand []string
+	// Env holds the operator types a job graph's operators are planned
+	// with; plugin.Default() when nil.
+	Env *plugin.Environment
 }
 
 // ProgressInterval is how often Run logs progress.
@@ -132,7 +137,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options, log *zap.Logger,
 
 	var written atomic.Int64
 	var completed atomic.Int64
-	spec, err := Spec(cfg, base, jobStore, &written, log)
+	spec, err := SpecWith(opts.Env, cfg, base, jobStore, &written, log)
 	if err != nil {
 		return err
 	}
@@ -243,8 +248,8 @@ func Run(ctx context.Context, cfg *config.Config, opts Options, log *zap.Logger,
 			hooks.Stopper(stopWithSavepoint)
 		}
 		log.Info("pipeline running",
-			zap.Strings("from", sourceNames(cfg)), zap.String("to", cfg.Sink.Topic),
-			zap.String("delivery", cfg.Sink.Delivery), zap.Strings("brokers", brokers),
+			zap.Strings("from", sourceNames(cfg)), zap.String("to", strings.Join(cfg.SinkTopics(), ",")),
+			zap.String("delivery", cfg.Output.Delivery), zap.Strings("brokers", brokers),
 			zap.Duration("checkpoint_interval", cfg.Checkpoint.Interval), zap.String("checkpoint_storage", cfg.Checkpoint.Storage))
 		return report(ctx, cfg, base, j, &written, &completed, log)
 	})
@@ -299,9 +304,22 @@ func acquireLease(ctx context.Context, cfg *config.Config, st storage.Store, log
 	})
 }
 
-// Spec builds the job of cfg: one Kafka source per source task, the
-// pipeline's operators and the Kafka sink in each keyed task.
+// Spec builds the job of cfg. A single-chain config: one Kafka source per
+// source task, the pipeline's operators and the Kafka sink in each keyed
+// task, as before. A job graph: see graphSpec.
 func Spec(cfg *config.Config, base []kgo.Opt, st storage.Store, written *atomic.Int64, log *zap.Logger) (job.Spec, error) {
+	return SpecWith(nil, cfg, base, st, written, log)
+}
+
+// SpecWith is Spec planning a job graph's operators with the operator
+// types of env (plugin.Default() when nil).
+func SpecWith(env *plugin.Environment, cfg *config.Config, base []kgo.Opt, st storage.Store, written *atomic.Int64, log *zap.Logger) (job.Spec, error) {
+	if cfg.IsGraph() {
+		if env == nil {
+			env = plugin.Default()
+		}
+		return graphSpec(env, cfg, base, st, written, log)
+	}
 	var chain, sourceChain []operators.OperatorSpec
 	for i, op := range cfg.Pipeline.Operators {
 		name := op.Name
@@ -341,20 +359,24 @@ func Spec(cfg *config.Config, base []kgo.Opt, st storage.Store, written *atomic.
 		pool = &checkpoint.SinkPool{TransactionalIDPrefix: p.Prefix, Tasks: p.Tasks, PoolSize: p.Slots}
 	}
 	n := cfg.Job.Parallelism
+	spec := common(cfg, st, log)
+	spec.NewSources = func() ([]operators.Source, error) {
+		srcs := make([]operators.Source, n)
+		for i := range srcs {
+			srcs[i] = source.NewKafka(cfg, base, i, n, log.Named("source"))
+		}
+		return srcs, nil
+	}
+	spec.Recovery, spec.SinkPool = rec, pool
+	spec.SourceChain, spec.Chain = sourceChain, chain
+	return spec, nil
+}
+
+// common is the part of a job's spec that does not depend on its form.
+func common(cfg *config.Config, st storage.Store, log *zap.Logger) job.Spec {
 	return job.Spec{
-		Name: cfg.Job.Name, MaxParallelism: cfg.Job.MaxParallelism, Parallelism: n,
-		NewSources: func() ([]operators.Source, error) {
-			srcs := make([]operators.Source, n)
-			for i := range srcs {
-				srcs[i] = source.NewKafka(cfg, base, i, n, log.Named("source"))
-			}
-			return srcs, nil
-		},
-		Recovery:    rec,
-		SinkPool:    pool,
-		SourceChain: sourceChain,
-		Chain:       chain,
-		Store:       st,
+		Name: cfg.Job.Name, MaxParallelism: cfg.Job.MaxParallelism, Parallelism: cfg.Job.Parallelism,
+		Store: st,
 		Checkpoint: checkpoint.Config{
 			Interval: cfg.Checkpoint.Interval, Timeout: cfg.Checkpoint.Timeout, MinPause: cfg.Checkpoint.MinPause,
 			MaxConcurrent: cfg.Checkpoint.MaxConcurrent, TolerableFailures: cfg.Checkpoint.TolerableFailures,
@@ -365,7 +387,7 @@ func Spec(cfg *config.Config, base []kgo.Opt, st storage.Store, written *atomic.
 		StateDir:         cfg.State.Dir,
 		Restart:          cfg.Restart,
 		Log:              log,
-	}, nil
+	}
 }
 
 // recoverer settles the transactional sink's transactions at a restore.
@@ -384,10 +406,21 @@ func (r recoverer) Execute(ctx context.Context, plan sink.Plan, examined []sink.
 }
 
 func sourceNames(cfg *config.Config) []string {
-	if cfg.Source.TopicRegex != "" {
-		return []string{"regex:" + cfg.Source.TopicRegex}
+	if !cfg.IsGraph() {
+		if cfg.Source.TopicRegex != "" {
+			return []string{"regex:" + cfg.Source.TopicRegex}
+		}
+		return cfg.Source.Topics
 	}
-	return cfg.Source.Topics
+	var out []string
+	for _, s := range cfg.Sources {
+		if s.TopicRegex != "" {
+			out = append(out, "regex:"+s.TopicRegex)
+		} else {
+			out = append(out, s.Topics...)
+		}
+	}
+	return out
 }
 
 // report logs throughput, checkpoints and the sum of the sink topic's log
@@ -417,7 +450,8 @@ func report(ctx context.Context, cfg *config.Config, base []kgo.Opt, j *job.Job,
 			zap.Int64("dead_letters", j.DeadLetters()),
 		}
 		lctx, cancel := context.WithTimeout(ctx, ProgressInterval)
-		ends, err := adm.ListEndOffsets(lctx, cfg.Sink.Topic)
+		sinkTopics := cfg.SinkTopics()
+		ends, err := adm.ListEndOffsets(lctx, sinkTopics...)
 		cancel()
 		if err == nil && ends.Error() == nil {
 			var total int64
@@ -426,7 +460,7 @@ func report(ctx context.Context, cfg *config.Config, base []kgo.Opt, j *job.Job,
 			// not, and a control record (transaction marker) per
 			// partition per transaction: they run ahead of the results
 			// a read_committed consumer sees. The name says so.
-			fields = append(fields, zap.String("sink_topic", cfg.Sink.Topic), zap.Int64("sink_log_end_offsets", total))
+			fields = append(fields, zap.String("sink_topic", strings.Join(sinkTopics, ",")), zap.Int64("sink_log_end_offsets", total))
 		}
 		log.Info("progress", fields...)
 		last = out
@@ -468,12 +502,13 @@ func seed(ctx context.Context, cfg *config.Config, brokers []string, log *zap.Lo
 	if err != nil {
 		return nil, fmt.Errorf("embedded seed client: %w", err)
 	}
-	topics := append([]string{cfg.Sink.Topic, cfg.DeadLetterTopic()}, cfg.Source.Topics...)
+	sources := cfg.SourceTopics()
+	topics := append(append(cfg.SinkTopics(), cfg.DeadLetterTopic()), sources...)
 	if err := embedded.EnsureTopics(ctx, client, int32(cfg.Kafka.Seed.Partitions), topics...); err != nil {
 		client.Close()
 		return nil, err
 	}
-	ends, err := kadm.NewClient(client).ListEndOffsets(ctx, cfg.Source.Topics...)
+	ends, err := kadm.NewClient(client).ListEndOffsets(ctx, sources...)
 	if err == nil {
 		err = ends.Error()
 	}
@@ -483,7 +518,7 @@ func seed(ctx context.Context, cfg *config.Config, brokers []string, log *zap.Lo
 	}
 	var existing int64
 	ends.Each(func(o kadm.ListedOffset) { existing += o.Offset })
-	s := &embedded.Seeder{Client: client, Topics: cfg.Source.Topics, Seed: cfg.Kafka.Seed, Log: log.Named("seed"), Start: existing}
+	s := &embedded.Seeder{Client: client, Topics: sources, Seed: cfg.Kafka.Seed, Log: log.Named("seed"), Start: existing}
 	if err := s.Fill(ctx); err != nil {
 		client.Close()
 		return nil, err

@@ -1,0 +1,149 @@
+package runner
+
+import (
+	"fmt"
+	"slices"
+	"sync/atomic"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.uber.org/zap"
+
+	"github.com/tidemark/tidemark/checkpoint"
+	"github.com/tidemark/tidemark/checkpoint/storage"
+	"github.com/tidemark/tidemark/internal/config"
+	"github.com/tidemark/tidemark/internal/job"
+	"github.com/tidemark/tidemark/internal/plan"
+	"github.com/tidemark/tidemark/operators"
+	"github.com/tidemark/tidemark/operators/aggregate"
+	"github.com/tidemark/tidemark/plugin"
+	"github.com/tidemark/tidemark/sink"
+	"github.com/tidemark/tidemark/source"
+)
+
+// GraphOutput is the output block of a job graph's plan p (cfg.Output,
+// the dead-letter topic), shared by every sink and committer of the job.
+func GraphOutput(cfg *config.Config, p *plan.Job) sink.Output {
+	key := "dead_letter.topic"
+	if cfg.DeadLetter.Topic == "" {
+		key = "dead_letter.topic (default <first sink's topic>-dead-letters)"
+	}
+	return sink.Output{
+		TransactionalIDPrefix: cfg.TxnIDPrefix(),
+		TransactionTimeout:    cfg.Output.TransactionTimeout,
+		Delivery:              cfg.Output.Delivery,
+		OnRejected:            cfg.Output.OnRejected,
+		DeadLetterTopic:       p.DeadLetterTopic,
+		DeadLetterKey:         key,
+		Block:                 "output",
+	}
+}
+
+// graphSpec builds the job of a configuration of the job graph form:
+// plan.Build, then job.GraphSpec with one Kafka source per task of each
+// source stage, a KafkaSink per sink node and a committer per task of
+// each sink-bearing stage (transactional ids <prefix>-<stage>-<task>-<slot>);
+// with exactly-once delivery the recovery settles every sink-bearing
+// stage's pool, and checkpoints record them.
+func graphSpec(env *plugin.Environment, cfg *config.Config, base []kgo.Opt, st storage.Store, written *atomic.Int64, log *zap.Logger) (job.Spec, error) {
+	p, err := plan.Build(cfg, env)
+	if err != nil {
+		return job.Spec{}, err
+	}
+	if p.Legacy {
+		return job.Spec{}, fmt.Errorf("runner: %s is planned as a single chain", cfg.Job.Name)
+	}
+	out := GraphOutput(cfg, p)
+	var sinkStages []string
+	topicsOf := map[string][]sink.Topic{}
+	for _, n := range p.Sinks {
+		s := n.Stage.Name
+		if !slices.Contains(sinkStages, s) {
+			sinkStages = append(sinkStages, s)
+		}
+		if n.Sink.Topic != "" {
+			topicsOf[s] = append(topicsOf[s], sink.Topic{Name: n.Sink.Topic, Key: "sinks[" + n.Operator + "].topic"})
+		}
+	}
+	b := job.Builders{
+		Log: log,
+		Sink: func(n *plan.Node, _ operators.TaskID) (operators.Operator, error) {
+			sc := n.Sink
+			ks, err := sink.NewKafkaSink(sink.Spec{
+				Name: n.Operator, Topic: sc.Topic, TopicExpr: sc.TopicExpr,
+				Key: sc.Key, Value: sc.Value, Timestamp: sc.Timestamp, Headers: sc.Headers,
+				Format: sc.Format, Mode: sc.Mode, FieldOrder: fieldOrder(n),
+			})
+			if err != nil {
+				return nil, fmt.Errorf("sink %s: %w", n.Name, err)
+			}
+			return ks, nil
+		},
+		Committer: func(stage *plan.Stage, _ operators.TaskID) (operators.TaskCommitter, error) {
+			return sink.NewCommitter(sink.CommitterConfig{Output: out, Stage: stage.Name, Topics: topicsOf[stage.Name], Written: written}, base), nil
+		},
+	}
+	graph, err := job.GraphSpec(p, b)
+	if err != nil {
+		return job.Spec{}, err
+	}
+	var rec job.Recoverer
+	var pools []checkpoint.SinkPool
+	if out.Delivery == config.ExactlyOnce {
+		sp := sink.StagePools(out.TransactionalIDPrefix, sinkStages, p.Parallelism)
+		rec = sink.Settler{Output: out, Base: base, Pools: sp, Log: log.Named("sink")}
+		for _, pl := range sp {
+			pools = append(pools, checkpoint.SinkPool{TransactionalIDPrefix: pl.Prefix, Stage: pl.Stage, Tasks: pl.Tasks, PoolSize: pl.Slots})
+		}
+	}
+	spec := common(cfg, st, log)
+	spec.Graph, spec.Description = &graph, p.Description()
+	spec.NewGraphSources = func() (map[string][]operators.Source, error) {
+		srcs := map[string][]operators.Source{}
+		for _, s := range p.Sources {
+			gs := source.GraphSource{Config: s.Config, Key: s.Key, EventTime: s.EventTime, Job: cfg.Job.Name}
+			n := s.Stage.Tasks
+			for i := range n {
+				srcs[s.Stage.Name] = append(srcs[s.Stage.Name], source.NewGraphKafka(gs, base, i, n, log.Named("source").With(zap.String("source", s.Name))))
+			}
+		}
+		return srcs, nil
+	}
+	spec.Recovery, spec.SinkPools = rec, pools
+	return spec, nil
+}
+
+// fieldOrder is the order of the fields of the values sink node n
+// receives, as the operator producing them declares it (design §2.3),
+// looking through operators that pass rows on unchanged (rowKeeping);
+// nil when unknown or when its inputs disagree.
+func fieldOrder(n *plan.Node) []string {
+	var order []string
+	for i, e := range n.Ins {
+		o := producedOrder(e.From)
+		if i > 0 && !slices.Equal(o, order) {
+			return nil
+		}
+		order = o
+	}
+	return order
+}
+
+// rowKeeping are the operator types whose output rows are input rows as
+// they are (the field order of their input).
+var rowKeeping = map[string]bool{"filter": true, "key_by": true, "dedup": true}
+
+func producedOrder(n *plan.Node) []string {
+	if n == nil || n.Config == nil {
+		return nil
+	}
+	o := n.Config.OutputFields()
+	if o == nil && n.Type == "aggregate" {
+		// The aggregate's spec does not declare its output fields to
+		// the plugin (yet); its package says them.
+		o, _ = aggregate.FieldOrder(n.Config)
+	}
+	if o != nil || !rowKeeping[n.Type] {
+		return o
+	}
+	return fieldOrder(n) // the plan is acyclic
+}
