@@ -1,5 +1,3 @@
-//go:build graphrun
-
 package sampledata_test
 
 import (
