@@ -28,9 +28,6 @@ import (
 // dead-letter topics.
 func TestExamplesRun(t *testing.T) {
 	for _, ex := range examples(t) {
-		if ex.config == "orders" {
-			continue // TestOrdersRun
-		}
 		t.Run(ex.config, func(t *testing.T) { runExample(t, ex) })
 	}
 }
