@@ -568,6 +568,9 @@ func (j *Job) recover(ctx context.Context, plan *checkpoint.RestorePlan, ro chec
 	s := &j.spec
 	log := s.Log
 	r := sink.Recovery{Fallbacks: plan.OlderIDs(), Named: plan.Named, AcceptLoss: s.AcceptLoss}
+	for _, m := range plan.Older {
+		r.Listed = append(r.Listed, m.PendingTransactions...)
+	}
 	var pools []sink.Pool
 	if n := plan.Newest; n != nil {
 		r.Newest, r.Pending = n.CheckpointID, n.PendingTransactions
