@@ -145,6 +145,11 @@ type Recovery struct {
 	// may replace Newest when some of its transactions are lost, newest
 	// first. Only used when Target is not Named.
 	Fallbacks []int64
+	// Listed are the pending transactions the older retained checkpoints
+	// list. One that Newest no longer lists committed before Newest was
+	// taken (or was aborted by an earlier recovery): its records must not
+	// be written again, so no fallback goes behind it.
+	Listed []operators.Transaction
 	// Pools are the transactional id pools previous runs used (from the
 	// checkpoints' metadata), besides the configured one.
 	Pools []Pool
@@ -429,7 +434,17 @@ func decide(r Recovery, ex []Examined) (Plan, error) {
 		}
 		return p
 	}
+	pending := map[txnKey]bool{}
+	for _, tx := range r.Pending {
+		pending[keyOf(tx)] = true
+	}
 	whole := func(k int64) bool {
+		for _, tx := range r.Listed {
+			// Committed before Newest was taken, with records after k.
+			if tx.Checkpoint > k && !pending[keyOf(tx)] {
+				return false
+			}
+		}
 		for _, e := range ex {
 			switch e.Verdict {
 			case Lost:
@@ -478,6 +493,19 @@ func decide(r Recovery, ex []Examined) (Plan, error) {
 		return p, nil
 	}
 	return Plan{Restore: r.Target}, &LostError{Checkpoint: r.Newest, Lost: lost, Committed: committed, Fallbacks: r.Fallbacks}
+}
+
+// txnKey identifies one transaction of an id: its producer id and epoch
+// and the checkpoint that pre-committed it.
+type txnKey struct {
+	id         string
+	pid        int64
+	epoch      int16
+	checkpoint int64
+}
+
+func keyOf(tx operators.Transaction) txnKey {
+	return txnKey{tx.TransactionalID, tx.ProducerID, tx.ProducerEpoch, tx.Checkpoint}
 }
 
 // examine finds out, without committing anything, what became of each

@@ -250,8 +250,20 @@ func (j *Job) Run(ctx context.Context) error {
 		j.spec.Log.Warn("restarting the job from its newest complete checkpoint", zap.Error(err),
 			zap.Int("failures_in_a_row", strategy.InARow()), zap.Bool("made_progress", a.Progress),
 			zap.Duration("ran", a.Ran), zap.Duration("after", pause))
+		var lost <-chan struct{}
+		if j.spec.Owner != nil {
+			lost = j.spec.Owner.Lost()
+		}
 		select {
 		case <-j.spec.After(pause):
+		case <-lost:
+			// A newer instance took the job over while this one waited
+			// to restart (the pause grows to tens of seconds while a
+			// broker or S3 is down): stop now, naming it.
+			if zerr := j.checkOwner(ctx); errors.Is(zerr, checkpoint.ErrZombie) {
+				j.failedAttempt(zerr, restart.Permanent, strategy.InARow(), 0)
+				return zerr
+			}
 		case <-ctx.Done():
 			j.stopped()
 			return nil
@@ -558,6 +570,9 @@ func (j *Job) recover(ctx context.Context, plan *checkpoint.RestorePlan, ro chec
 	s := &j.spec
 	log := s.Log
 	r := sink.Recovery{Fallbacks: plan.OlderIDs(), Named: plan.Named, AcceptLoss: s.AcceptLoss}
+	for _, m := range plan.Older {
+		r.Listed = append(r.Listed, m.PendingTransactions...)
+	}
 	var pools []sink.Pool
 	if n := plan.Newest; n != nil {
 		r.Newest, r.Pending = n.CheckpointID, n.PendingTransactions
