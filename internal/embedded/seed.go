@@ -24,16 +24,34 @@ type Event struct {
 var (
 	actions = []string{"view", "click", "scroll", "purchase"}
 	pages   = []string{"/", "/pricing", "/docs", "/blog", "/signup"}
+	// weights are the pages' shares of events, in percent: some pages are
+	// more popular than others, so that a top-N has something to rank.
+	weights = []int64{38, 24, 18, 12, 8}
 )
 
+// page is the seq-th event's page: a deterministic pseudo-random draw
+// by weights.
+func page(seq int64) string {
+	h := uint64(seq) * 0x9E3779B97F4A7C15 // Fibonacci hashing spreads consecutive seqs
+	n := int64((h >> 33) % 100)
+	for i, w := range weights {
+		if n < w {
+			return pages[i]
+		}
+		n -= w
+	}
+	return pages[len(pages)-1]
+}
+
 // MakeEvent returns the seq-th sample event; the same seq always gives the
-// same user, action and page.
+// same user, action and page. Users and actions take turns; pages are
+// drawn by popularity (weights).
 func MakeEvent(seq int64, keys int, now time.Time) Event {
 	return Event{
 		Seq:    seq,
 		User:   fmt.Sprintf("user-%03d", seq*7919%int64(keys)),
 		Action: actions[seq%int64(len(actions))],
-		Page:   pages[seq*31%int64(len(pages))],
+		Page:   page(seq),
 		TimeMs: now.UnixMilli(),
 	}
 }

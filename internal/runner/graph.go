@@ -15,6 +15,7 @@ import (
 	"github.com/tidemark/tidemark/internal/plan"
 	"github.com/tidemark/tidemark/operators"
 	"github.com/tidemark/tidemark/operators/aggregate"
+	"github.com/tidemark/tidemark/operators/join"
 	"github.com/tidemark/tidemark/plugin"
 	"github.com/tidemark/tidemark/sink"
 	"github.com/tidemark/tidemark/source"
@@ -137,10 +138,15 @@ func producedOrder(n *plan.Node) []string {
 		return nil
 	}
 	o := n.Config.OutputFields()
-	if o == nil && n.Type == "aggregate" {
-		// The aggregate's spec does not declare its output fields to
-		// the plugin (yet); its package says them.
-		o, _ = aggregate.FieldOrder(n.Config)
+	if o == nil {
+		// The aggregate's and join's specs do not declare their output
+		// fields to the plugin (yet); their packages say them.
+		switch n.Type {
+		case "aggregate":
+			o, _ = aggregate.FieldOrder(n.Config)
+		case "join":
+			o, _ = join.FieldOrder(n.Config)
+		}
 	}
 	if o != nil || !rowKeeping[n.Type] {
 		return o

@@ -9,6 +9,7 @@ import (
 
 	"github.com/tidemark/tidemark/expression"
 	"github.com/tidemark/tidemark/operators"
+	"github.com/tidemark/tidemark/operators/opmetrics"
 	"github.com/tidemark/tidemark/plugin"
 )
 
@@ -393,18 +394,9 @@ func New(c *plugin.ParsedConfig, res *plugin.Resources) (operators.Operator, err
 	}
 	var late prometheus.Counter
 	if res != nil && res.Metrics != nil {
-		cv := prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "tidemark_late_records_total",
-			Help: "Records a windowed operator dropped because every window they belong to was already cleaned up (sent to the late side output when enabled are not counted).",
-		})
-		if err := res.Metrics.Register(cv); err != nil {
-			var are prometheus.AlreadyRegisteredError
-			if !errors.As(err, &are) {
-				return nil, fmt.Errorf("aggregate: register metrics: %w", err)
-			}
-			cv = are.ExistingCollector.(prometheus.Counter)
+		if late, err = opmetrics.LateRecords(res.Metrics, res.Name); err != nil {
+			return nil, fmt.Errorf("aggregate: %w", err)
 		}
-		late = cv
 	}
 	if cfg.win != nil {
 		return &Windowed{common: common{cfg: cfg}, lateCounter: late}, nil

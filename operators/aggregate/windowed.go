@@ -100,14 +100,13 @@ func (w *Windowed) cleanedUp(win window) bool {
 
 // lateRecord handles a record too late for all its windows.
 func (w *Windowed) lateRecord(r operators.Record, out operators.Collector) {
+	if w.lateCounter != nil {
+		w.lateCounter.Inc()
+	}
 	if w.cfg.late {
 		if pc, ok := out.(operators.PortCollector); ok {
 			pc.EmitTo(1, r)
-			return
 		}
-	}
-	if w.lateCounter != nil {
-		w.lateCounter.Inc()
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/tidemark/tidemark/expression"
 	"github.com/tidemark/tidemark/format/json"
 	"github.com/tidemark/tidemark/operators"
+	"github.com/tidemark/tidemark/operators/opmetrics"
 	"github.com/tidemark/tidemark/operators/state"
 	"github.com/tidemark/tidemark/plugin"
 )
@@ -58,28 +59,21 @@ func newBase(cfg *config, res *plugin.Resources) base {
 		if res.Log != nil {
 			b.log = res.Log
 		}
-		b.late = lateCounter(res.Metrics, b.log)
+		b.late = lateCounter(res.Metrics, res.Name, b.log)
 	}
 	return b
 }
 
-// lateCounter registers the counter of late records with reg (nil: none).
-func lateCounter(reg prometheus.Registerer, log *zap.Logger) prometheus.Counter {
-	c := prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "tidemark_late_records_total",
-		Help: "Records that arrived after the watermark had passed them (dropped, or sent to the operator's late side output).",
-	})
-	if reg == nil {
-		return c
-	}
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if ec, ok := are.ExistingCollector.(prometheus.Counter); ok {
-				return ec
-			}
+// lateCounter is operator's late-records counter in reg (nil: not
+// exported); a registry whose name is taken by something else is logged
+// and the counter is not exported.
+func lateCounter(reg prometheus.Registerer, operator string, log *zap.Logger) prometheus.Counter {
+	c, err := opmetrics.LateRecords(reg, operator)
+	if err != nil {
+		if log != nil {
+			log.Warn("join: the late-records counter is not exported", zap.Error(err))
 		}
-		log.Warn("join: cannot register the late-records counter; it is not exported", zap.Error(err))
+		c, _ = opmetrics.LateRecords(nil, operator)
 	}
 	return c
 }

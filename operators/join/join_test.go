@@ -60,6 +60,9 @@ key: {left: value.k, right: value.k}
 where: 'right.r != "no"'`},
 	{"regular_ttl.txt", `key: {left: value.k, right: value.k}
 ttl: 1m`},
+	{"regular_left_ttl.txt", `how: left
+key: {left: value.k, right: value.k}
+ttl: 1m`},
 	{"regular_retain.txt", `key: {left: value.id, right: value.auction}
 where: 'left.start <= right.t && right.t <= left.expires'
 retain: {left: value.expires, right: timestamp}

@@ -316,3 +316,23 @@ func New(c *plugin.ParsedConfig, res *plugin.Resources) (operators.Operator, err
 	}
 	return &regularJoin{base: b}, nil
 }
+
+// FieldOrder returns the names of the fields of the rows a join
+// configured by c emits, in order: the names of `select` as written; nil
+// without select (the two rows' fields, which a sink writes sorted). A
+// sink writes a row's fields in this order (sink.Spec.FieldOrder), as for
+// aggregate.FieldOrder.
+func FieldOrder(c *plugin.ParsedConfig) ([]string, error) {
+	if !c.Contains("select") {
+		return nil, nil
+	}
+	sel, err := c.FieldExprMap("select")
+	if err != nil {
+		return nil, fmt.Errorf("join: %w", err)
+	}
+	names := make([]string, len(sel))
+	for i, f := range sel {
+		names[i] = f.Name
+	}
+	return names, nil
+}

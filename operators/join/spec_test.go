@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tidemark/tidemark/operators/join"
 	"github.com/tidemark/tidemark/plugin"
 )
 
@@ -153,5 +154,19 @@ func TestExamples(t *testing.T) {
 	}
 	if err := env(t).RegisterOperator("join", spec, ctor); err == nil {
 		t.Error("registered twice")
+	}
+}
+
+func TestFieldOrder(t *testing.T) {
+	conf, ps := parse(t, "type: join\nfrom: [a, b]\nkey: {left: key, right: key}\nselect: {name: right.name, city: right.city, id: left.id}")
+	if len(ps) > 0 {
+		t.Fatal(ps)
+	}
+	if got, err := join.FieldOrder(conf); err != nil || strings.Join(got, ",") != "name,city,id" {
+		t.Errorf("FieldOrder = %v, %v", got, err)
+	}
+	conf, _ = parse(t, "type: join\nfrom: [a, b]\nkey: {left: key, right: key}")
+	if got, err := join.FieldOrder(conf); err != nil || got != nil {
+		t.Errorf("FieldOrder without select = %v, %v", got, err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/tidemark/tidemark/expression"
 	"github.com/tidemark/tidemark/operators"
+	"github.com/tidemark/tidemark/operators/opmetrics"
 	"github.com/tidemark/tidemark/plugin"
 )
 
@@ -98,7 +99,7 @@ func Spec() *plugin.ConfigSpec {
 func New(c *plugin.ParsedConfig, res *plugin.Resources) (operators.Operator, error) {
 	t := &TopN{path: c.Path()}
 	if res != nil && c.Contains("window") {
-		t.late = lateCounter(res.Metrics, res.Log)
+		t.late = lateCounter(res.Metrics, res.Name, res.Log)
 	}
 	if t.path == "" {
 		t.path = "top_n"
@@ -145,26 +146,16 @@ func New(c *plugin.ParsedConfig, res *plugin.Resources) (operators.Operator, err
 	return t, nil
 }
 
-// lateCounter registers the counter of late records with reg (nil:
-// none), sharing it with the other operators of reg that count theirs.
-func lateCounter(reg prometheus.Registerer, log *zap.Logger) prometheus.Counter {
-	c := prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "tidemark_late_records_total",
-		Help: "Records that arrived after the watermark had passed them (dropped, or sent to the operator's late side output).",
-	})
-	if reg == nil {
-		return c
-	}
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if ec, ok := are.ExistingCollector.(prometheus.Counter); ok {
-				return ec
-			}
-		}
+// lateCounter is operator's late-records counter in reg (nil: not
+// exported); a registry whose name is taken by something else is logged
+// and the counter is not exported.
+func lateCounter(reg prometheus.Registerer, operator string, log *zap.Logger) prometheus.Counter {
+	c, err := opmetrics.LateRecords(reg, operator)
+	if err != nil {
 		if log != nil {
-			log.Warn("top_n: cannot register the late-records counter; it is not exported", zap.Error(err))
+			log.Warn("top_n: the late-records counter is not exported", zap.Error(err))
 		}
+		c, _ = opmetrics.LateRecords(nil, operator)
 	}
 	return c
 }
