@@ -88,7 +88,9 @@ func (d *nexmarkData) reference(t *testing.T, q string) *reference.Result {
 func (d *nexmarkData) write(ctx context.Context, t *testing.T, k testenv.KafkaEnv, topic string, from, to int64) {
 	t.Helper()
 	cl := k.Client(t, kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(5*time.Millisecond))
-	if err := harness.WriteEvents(ctx, cl, d.gen, topic, nexmarkPartitions, from, to); err != nil {
+	// A generator is not safe for concurrent use, and parallel subtests
+	// write at once: each write has its own (the events are the same).
+	if err := harness.WriteEvents(ctx, cl, d.gen.Clone(), topic, nexmarkPartitions, from, to); err != nil {
 		t.Fatal(err)
 	}
 }
