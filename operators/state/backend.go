@@ -37,7 +37,7 @@ type Options struct {
 	// (4 MiB). Every checkpoint flushes the memtable, so a bigger one buys
 	// fewer, larger L0 files at the cost of a slower flush on a barrier.
 	MemTableSize uint64
-	// CacheSize is the size of the block cache. Default Pebble's (8 MiB).
+	// CacheSize is the size of the block cache. Default DefaultCacheSize.
 	CacheSize int64
 	// BatchSize is how many bytes of pending writes the backend accumulates
 	// before it commits them to Pebble on its own. Default 4 MiB.
@@ -48,6 +48,17 @@ type Options struct {
 }
 
 const defaultBatchSize = 4 << 20
+
+// DefaultCacheSize is the default block cache of a backend. Every scan of
+// a key's rows (a join's lookup, a cleanup, a timer round) seeks an
+// iterator in every L0 file (up to l0CompactionThreshold of them, each
+// spanning every key), reading an index and a data block of each: once the
+// blocks of the live files outgrow the cache, it thrashes and every seek
+// reads and decompresses them from disk. Pebble's default, 8 MiB, made
+// Nexmark q7 and q4 cost 3 to 4 times the CPU they cost with this size
+// (docs/joins.md "Cost"). The cache holds only blocks read, so a small
+// state costs no more memory.
+const DefaultCacheSize = 64 << 20
 
 // DefaultMaxManifestSize bounds the MANIFEST, which every checkpoint
 // copies whole: Pebble's default, 128 MB, lets it grow by an edit with
@@ -67,6 +78,9 @@ const l0CompactionThreshold = 24
 func (o Options) withDefaults() (Options, error) {
 	if o.MaxParallelism == 0 {
 		o.MaxParallelism = DefaultMaxParallelism
+	}
+	if o.CacheSize == 0 {
+		o.CacheSize = DefaultCacheSize
 	}
 	if o.KeyGroups == (KeyGroupRange{}) {
 		o.KeyGroups = AllKeyGroups(o.MaxParallelism)
