@@ -46,6 +46,8 @@ type GraphConfig struct {
 	Log      *zap.Logger
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// Guard is passed to every operator and committer (OpenContext.Guard).
+	Guard func(ctx context.Context) error
 }
 
 // Restored is what a graph resumes from.
@@ -471,7 +473,7 @@ func (g *Graph) Run(ctx context.Context) error {
 				State: t.backend, Log: t.log.Named(nd.name), Now: g.cfg.Now,
 				Reject: t.reject(nd.name), RestoredCheckpoint: g.restored.Checkpoint,
 				PendingTransactions: g.restored.Transactions[t.id], HoldUntil: g.restored.HoldUntil,
-				Committer: t.committer,
+				Committer: t.committer, Guard: g.cfg.Guard,
 			}
 			if err := nd.op.Open(ctx, oc); err != nil {
 				return fmt.Errorf("%s: open %s: %w", t.id, nd.name, err)

@@ -34,6 +34,11 @@ type OpenContext struct {
 	// RestoredCheckpoint is the id of the checkpoint the task's state was
 	// restored from (0 on a fresh start).
 	RestoredCheckpoint int64
+	// Guard, if set, returns an error (wrapping checkpoint.ErrZombie)
+	// once a newer instance took the job over. A committer calls it before
+	// it initialises a transactional id, which would fence (and abort)
+	// that instance's pending transaction on the same id.
+	Guard func(ctx context.Context) error
 	// PendingTransactions are this task's sink transactions that the newest
 	// complete checkpoint (HoldUntil) lists as pending; recovery settled
 	// them already. Their ids must start no new transaction until a

@@ -77,6 +77,7 @@ type TaskCommitter struct {
 
 	task       int
 	log        *zap.Logger
+	guard      func(context.Context) error // OpenContext.Guard
 	txnVersion int16
 	slots      [PoolSize]slot
 	cur        int
@@ -137,7 +138,7 @@ func (t *TaskCommitter) Open(ctx context.Context, oc operators.OpenContext) erro
 }
 
 func (t *TaskCommitter) open(ctx context.Context, oc operators.OpenContext) error {
-	t.task, t.log = oc.Task, oc.Log
+	t.task, t.log, t.guard = oc.Task, oc.Log, oc.Guard
 	if t.log == nil {
 		t.log = zap.NewNop()
 	}
@@ -280,6 +281,12 @@ const EpochLimit = math.MaxInt16 - 4
 // epoch is at or above EpochLimit.
 func (t *TaskCommitter) freshEpoch(ctx context.Context, s *slot) (*kgo.Client, error) {
 	for range 8 {
+		if s.cl == nil && t.guard != nil {
+			// A new client initialises the id: fencing whoever holds it.
+			if err := t.guard(ctx); err != nil {
+				return nil, fmt.Errorf("sink: not initialising %s: %w", s.id, err)
+			}
+		}
 		cl, err := t.client(s)
 		if err != nil {
 			return nil, err

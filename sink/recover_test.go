@@ -1,6 +1,7 @@
 package sink_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"testing"
@@ -323,5 +324,35 @@ func TestDecide(t *testing.T) {
 				t.Errorf("plan = restore %d, commit %v, abort %v, duplicated %v", p.Restore, p.Commit, p.Abort, p.Duplicated)
 			}
 		})
+	}
+}
+
+// TestGuardBeforeInitialisingAnID: a committer whose job was taken over
+// (its Guard fails) does not initialise a transactional id, which would
+// fence the new owner's pending transaction on it; it fails naming why.
+func TestGuardBeforeInitialisingAnID(t *testing.T) {
+	e := newEnv(t)
+	zombie := errors.New("a newer instance took the job over")
+	calls := 0
+	s := sink.NewTransactional(e.cfg, e.base, nil)
+	oc := operators.OpenContext{Name: "sink", Log: zaptest.NewLogger(t), Guard: func(context.Context) error {
+		calls++
+		if calls > 1 {
+			return zombie
+		}
+		return nil
+	}}
+	if err := s.Open(e.ctx, oc); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	e.write(s, "first") // slot 0 initialised: the guard passed
+	e.snapshot(s, 1)
+	err := s.Process(e.ctx, []operators.Record{{Key: []byte("k"), Value: []byte("second")}}, nil)
+	if !errors.Is(err, zombie) {
+		t.Fatalf("writing on a new slot after the takeover: %v, want the guard's error", err)
+	}
+	if calls != 2 {
+		t.Errorf("guard called %d times, want once per id initialised (2)", calls)
 	}
 }

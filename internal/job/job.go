@@ -455,6 +455,9 @@ func (j *Job) attempt(ctx context.Context, ro checkpoint.RestoreOptions) (err er
 		MaxParallelism: s.MaxParallelism, ExactlyOnce: s.ExactlyOnce, AlignmentTimeout: s.AlignmentTimeout,
 		LocalDir: localDir, Log: log, Now: s.Now,
 	}
+	if s.Owner != nil {
+		gc.Guard = s.Owner.Check
+	}
 	var g *operators.Graph
 	if s.Graph != nil {
 		g, err = operators.NewDAG(gc, *s.Graph, stageSources, backendOf, restored, coord)
