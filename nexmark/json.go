@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+
+	tmjson "github.com/tidemark/tidemark/format/json"
 )
 
 // AppendJSON appends the event in the Flink suite's Kafka layout
@@ -81,45 +83,9 @@ func appendStringField(dst []byte, name, s string) []byte {
 	return AppendString(append(dst, name...), s)
 }
 
-const hexDigits = "0123456789abcdef"
-
-// needsEscape marks the bytes a JSON string cannot hold as is.
-var needsEscape = func() (t [256]bool) {
-	for c := range 0x20 {
-		t[c] = true
-	}
-	t['"'], t['\\'] = true, true
-	return t
-}()
-
-// AppendString appends s as a JSON string: quotes, backslashes and control
-// characters escaped, everything else (UTF-8 included) as is.
-func AppendString(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !needsEscape[c] {
-			continue
-		}
-		dst = append(dst, s[start:i]...)
-		switch c {
-		case '"', '\\':
-			dst = append(dst, '\\', c)
-		case '\n':
-			dst = append(dst, '\\', 'n')
-		case '\r':
-			dst = append(dst, '\\', 'r')
-		case '\t':
-			dst = append(dst, '\\', 't')
-		default:
-			dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-		}
-		start = i + 1
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
-}
+// AppendString appends s as a JSON string (format/json's encoding, as the
+// processor's sink writes strings).
+func AppendString(dst []byte, s string) []byte { return tmjson.AppendString(dst, s) }
 
 // ErrJSON marks a record ParseJSON cannot read as a Nexmark event.
 var ErrJSON = errors.New("nexmark: not a Nexmark event")
