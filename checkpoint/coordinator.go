@@ -269,7 +269,7 @@ func (c *Coordinator) Counts() (completed, failed int64) {
 // savepoints/<name>/. It returns the savepoint's directory key. Run must be
 // running.
 func (c *Coordinator) Savepoint(ctx context.Context, name string) (string, error) {
-	if err := validateSavepointName(name); err != nil {
+	if err := ValidateSavepointName(name); err != nil {
 		return "", err
 	}
 	req := &savepointRequest{name: name, reply: make(chan savepointResult, 1)}
@@ -297,7 +297,7 @@ func (c *Coordinator) Drain(ctx context.Context) (int64, error) {
 // savepoint's directory.
 func (c *Coordinator) DrainSavepoint(ctx context.Context, name string) (int64, string, error) {
 	if name != "" {
-		if err := validateSavepointName(name); err != nil {
+		if err := ValidateSavepointName(name); err != nil {
 			return 0, "", err
 		}
 	}

@@ -296,7 +296,9 @@ func allKeys(m *Metadata) []string {
 	return keys
 }
 
-func validateSavepointName(name string) error {
+// ValidateSavepointName checks that name can name a savepoint directory:
+// not empty, at most 200 bytes, no path separators or white space.
+func ValidateSavepointName(name string) error {
 	if name == "" || len(name) > 200 || strings.ContainsAny(name, "/\\ \t\n") || name == "." || name == ".." {
 		return fmt.Errorf("checkpoint: invalid savepoint name %q: use letters, digits, '.', '_', '-'", name)
 	}
@@ -332,7 +334,7 @@ func writeSavepoint(ctx context.Context, st storage.Store, m *Metadata, name str
 // the bytes copied so far and in all. It returns the savepoint's
 // directory.
 func ExportSavepoint(ctx context.Context, src, dst storage.Store, m *Metadata, name string, progress func(done, total int64)) (string, error) {
-	if err := validateSavepointName(name); err != nil {
+	if err := ValidateSavepointName(name); err != nil {
 		return "", err
 	}
 	dir := SavepointDir(name)

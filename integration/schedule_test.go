@@ -971,9 +971,12 @@ func (s *sched) waitTxnsAborted(j *sjob, d time.Duration) int {
 }
 
 // refused reports whether a savepoint's output is the processor's refusal
-// while its job restores (at start, or restarting in-process).
+// while its job restores (at start, or restarting in-process), or, for a
+// stop with savepoint, the refusal after its final checkpoint failed (the
+// job restarts and keeps running).
 func refused(out string) bool {
-	return strings.Contains(out, "the job has not restored yet") || strings.Contains(out, "job: not running")
+	return strings.Contains(out, "the job has not restored yet") || strings.Contains(out, "job: not running") ||
+		strings.Contains(out, "it keeps running")
 }
 
 // spCall is a savepoint asked for in the background.

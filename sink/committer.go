@@ -16,14 +16,38 @@ import (
 	"github.com/tidemark/tidemark/operators"
 )
 
-// PoolSize is the number of transactional ids each sink-bearing task may
-// use: <prefix>-<stage>-<task>-<slot> (<prefix>-<task>-<slot> for the
-// legacy stage), slot in [0, PoolSize). An id is reused only once the
+// PoolSize is the smallest number of transactional ids each sink-bearing
+// task may use: <prefix>-<stage>-<task>-<slot> (<prefix>-<task>-<slot> for
+// the legacy stage), slot in [0, pool size). An id is reused only once the
 // transaction it held is committed and no checkpoint a restore may choose
-// lists it any more. It is a constant, not a setting, so that recovery
-// always knows every id a previous run may have left a transaction on
-// (checkpoints record it too, see Pool).
+// lists it any more. The pool of a job is PoolSizeFor its checkpoint
+// settings, at least PoolSize; checkpoints record it (see Pool), and
+// recovery aborts lingering transactions on every id of the configured
+// pool, of the restored checkpoint's, and every id of the exact form the
+// broker lists as open, so a pool that shrinks leaves nothing behind.
 const PoolSize = 8
+
+// PoolSizeFor is the pool size of a job whose checkpoints run up to
+// maxConcurrent at once and tolerate tolerable failures in a row: room
+// for MaxPendingFor transactions waiting for their checkpoints, as many
+// ids held after their commit, the open transaction and one spare.
+func PoolSizeFor(maxConcurrent, tolerable int) int {
+	return max(PoolSize, 2*MaxPendingFor(maxConcurrent, tolerable)+2)
+}
+
+// MaxPendingFor is how many pre-committed transactions a task may have to
+// keep waiting before the job restarts anyway: one per checkpoint that may
+// fail in a row without a restart (tolerable + 1), one per other
+// checkpoint in flight (maxConcurrent - 1), and one for a savepoint, which
+// does not wait for max_concurrent. At least MaxPending.
+func MaxPendingFor(maxConcurrent, tolerable int) int {
+	return max(MaxPending, tolerable+max(maxConcurrent, 1)+1)
+}
+
+// ConfiguredPoolSize is the pool size of cfg's sink-bearing tasks.
+func ConfiguredPoolSize(cfg *config.Config) int {
+	return PoolSizeFor(cfg.Checkpoint.MaxConcurrent, cfg.Checkpoint.TolerableFailures)
+}
 
 // TransactionalID is the id of slot of task task of a single-chain
 // config's sink: <prefix>-<task>-<slot>.
@@ -31,18 +55,20 @@ func TransactionalID(cfg *config.Config, task, slot int) string {
 	return StageTransactionalID(cfg.TxnIDPrefix(), LegacyStage, task, slot)
 }
 
-// MaxPending is the most pre-committed transactions a task's committer
-// keeps waiting for their checkpoints. Together with the ids held after a
-// commit (see slot.held) and the open transaction it leaves an id free for
-// the next transaction in the common case: (PoolSize-2)/2. When none is
-// free, the checkpoint is declined (ErrPoolExhausted) and the open
-// transaction carries on.
+// MaxPending is the fewest pre-committed transactions a task's committer
+// keeps waiting for their checkpoints, (PoolSize-2)/2; a pool of n ids
+// keeps up to (n-2)/2. Together with the ids held after a commit (see
+// slot.held) and the open transaction it leaves an id free for the next
+// transaction. When none is free, the checkpoint is declined
+// (ErrPoolExhausted) and the open transaction carries on.
 const MaxPending = (PoolSize - 2) / 2
 
-// ErrPoolExhausted: MaxPending transactions of a task already wait for
-// their checkpoints (which failed); the checkpoint is declined and the open
-// transaction carries on to the next one. Checkpoints keep failing until
-// the job restarts from its newest complete checkpoint.
+// ErrPoolExhausted: the most transactions a task's pool allows already
+// wait for their checkpoints (which failed); the checkpoint is declined
+// and the open transaction carries on to the next one. With the pool
+// PoolSizeFor the job's settings this happens only after more checkpoint
+// failures in a row than checkpoint.tolerable_failures, when the job
+// restarts from its newest complete checkpoint anyway.
 var ErrPoolExhausted = errors.New("sink: every transactional id holds a transaction waiting for a checkpoint")
 
 // CommitterConfig configures the committer of one sink-bearing task.
@@ -60,6 +86,9 @@ type CommitterConfig struct {
 	// Written counts output records the broker acknowledged (not yet
 	// necessarily committed; dead letters not counted), when set.
 	Written *atomic.Int64
+	// PoolSize is the number of transactional ids of the task (PoolSize
+	// when below it).
+	PoolSize int
 }
 
 // TaskCommitter is the exactly-once output of one sink-bearing task
@@ -79,7 +108,7 @@ type TaskCommitter struct {
 	log        *zap.Logger
 	guard      func(context.Context) error // OpenContext.Guard
 	txnVersion int16
-	slots      [PoolSize]slot
+	slots      []slot
 	cur        int
 	barrier    int64 // the last barrier seen
 	pending    []operators.Transaction
@@ -114,7 +143,7 @@ type slot struct {
 // NewTaskCommitter returns the committer of a task; base are the shared
 // client options. Open it before use.
 func NewTaskCommitter(cc CommitterConfig, base []kgo.Opt) *TaskCommitter {
-	return &TaskCommitter{cc: cc, base: base}
+	return &TaskCommitter{cc: cc, base: base, slots: make([]slot, max(cc.PoolSize, PoolSize))}
 }
 
 // Open prepares the committer of task oc.Task: it checks that the topics
@@ -168,7 +197,7 @@ func (t *TaskCommitter) open(ctx context.Context, oc operators.OpenContext) erro
 		// Held until a checkpoint after the newest complete one (which
 		// lists them) completes. Ids of another prefix or stage (the
 		// setting changed since) are not this task's to use anyway.
-		if i := slotOf(tx.TransactionalID, t.slots[:]); i >= 0 {
+		if i := slotOf(tx.TransactionalID, t.slots); i >= 0 {
 			t.slots[i].held = true
 			t.slots[i].listed = max(t.slots[i].listed, oc.HoldUntil)
 		}
@@ -384,7 +413,7 @@ func (t *TaskCommitter) PreCommit(ctx context.Context, id int64) error {
 	// Checkpoint id lists every transaction pending after this call.
 	defer func() {
 		for _, tx := range t.pending {
-			if i := slotOf(tx.TransactionalID, t.slots[:]); i >= 0 {
+			if i := slotOf(tx.TransactionalID, t.slots); i >= 0 {
 				t.slots[i].listed = max(t.slots[i].listed, id)
 			}
 		}
@@ -401,7 +430,7 @@ func (t *TaskCommitter) PreCommit(ctx context.Context, id int64) error {
 	// stay warm (a new transactional client's first transaction waits for
 	// its producer id).
 	next := -1
-	if len(t.pending) >= MaxPending {
+	if len(t.pending) >= (len(t.slots)-2)/2 {
 		return fmt.Errorf("checkpoint %d: %w (%d pending)", id, ErrPoolExhausted, len(t.pending))
 	}
 	for j := range t.slots {
@@ -456,7 +485,7 @@ func (t *TaskCommitter) NotifyCheckpointComplete(ctx context.Context, id int64) 
 			keep = append(keep, tx)
 			continue
 		}
-		s := &t.slots[slotOf(tx.TransactionalID, t.slots[:])]
+		s := &t.slots[slotOf(tx.TransactionalID, t.slots)]
 		if err := s.cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
 			return fmt.Errorf("sink: commit %s (checkpoint %d): %w", tx.TransactionalID, tx.Checkpoint, err)
 		}

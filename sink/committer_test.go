@@ -245,7 +245,7 @@ func TestPoolOwnsStagesExactly(t *testing.T) {
 		"tidemark-clicks/counts/0-0":    {true, false},
 		"tidemark-clicks/counts/5-7":    {true, false},
 		"tidemark-clicks-0-0":           {false, true},
-		"tidemark-clicks/counts/0-8":    {false, false},
+		"tidemark-clicks/counts/0-8":    {true, false}, // a larger pool
 		"tidemark-clicks/counts/x/0-1":  {false, false},
 		"tidemark-clicks-counts/x/0-1":  {false, false}, // stage "x" of job "clicks-counts"
 		"tidemark-clicks-counts-0-1":    {false, false}, // job "clicks-counts"
@@ -263,7 +263,7 @@ func TestPoolOwnsStagesExactly(t *testing.T) {
 	if len(ids) != 2*sink.PoolSize || ids[0] != "tidemark-clicks/counts/0-0" || ids[len(ids)-1] != "tidemark-clicks/counts/1-7" {
 		t.Errorf("ids %v", ids)
 	}
-	if got := sink.StagePools("p", []string{sink.LegacyStage, "a"}, 3); fmt.Sprint(got) != "[{p  3 8} {p a 3 8}]" {
+	if got := sink.StagePools("p", []string{sink.LegacyStage, "a"}, 3, sink.PoolSize); fmt.Sprint(got) != "[{p  3 8} {p a 3 8}]" {
 		t.Errorf("StagePools = %v", got)
 	}
 	// A pool recorded before stages existed reads as the legacy pool, and
@@ -272,7 +272,7 @@ func TestPoolOwnsStagesExactly(t *testing.T) {
 	if err := json.Unmarshal([]byte(`{"transactional_id_prefix":"tidemark-clicks","tasks":2,"pool_size":8}`), &old); err != nil || !old.Owns("tidemark-clicks-1-1") {
 		t.Errorf("old pool %+v (%v) does not own tidemark-clicks-1-1", old, err)
 	}
-	if b, _ := json.Marshal(sink.StagePools("p", []string{sink.LegacyStage}, 1)[0]); string(b) != `{"transactional_id_prefix":"p","tasks":1,"pool_size":8}` {
+	if b, _ := json.Marshal(sink.StagePools("p", []string{sink.LegacyStage}, 1, sink.PoolSize)[0]); string(b) != `{"transactional_id_prefix":"p","tasks":1,"pool_size":8}` {
 		t.Errorf("legacy pool recorded as %s", b)
 	}
 }
@@ -301,7 +301,7 @@ func TestLingeringAbortStagesExactly(t *testing.T) {
 	}
 	settle := func(prefix string, stages ...string) {
 		t.Helper()
-		st := sink.Settler{Output: e.output(prefix), Base: e.base, Pools: sink.StagePools(prefix, stages, 1), Log: zaptest.NewLogger(t)}
+		st := sink.Settler{Output: e.output(prefix), Base: e.base, Pools: sink.StagePools(prefix, stages, 1, sink.PoolSize), Log: zaptest.NewLogger(t)}
 		if _, err := st.Settle(e.ctx, sink.Recovery{}); err != nil {
 			t.Fatal(err)
 		}
@@ -351,7 +351,7 @@ func TestSettleSeveralStages(t *testing.T) {
 	for _, c := range []*sink.TaskCommitter{a, b, gone} {
 		_ = c.Close() // the crash
 	}
-	st := sink.Settler{Output: e.output("tidemark-sinktest"), Base: e.base, Pools: sink.StagePools("tidemark-sinktest", []string{"a", "b"}, 1), Log: zaptest.NewLogger(t)}
+	st := sink.Settler{Output: e.output("tidemark-sinktest"), Base: e.base, Pools: sink.StagePools("tidemark-sinktest", []string{"a", "b"}, 1, sink.PoolSize), Log: zaptest.NewLogger(t)}
 	r := sink.Recovery{Newest: 1, Pending: pending, Target: 1,
 		Pools: []sink.Pool{{Prefix: "tidemark-sinktest", Stage: "gone", Tasks: 1, Slots: sink.PoolSize}}}
 	got, err := st.Settle(e.ctx, r)

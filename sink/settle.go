@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"regexp"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -39,15 +38,16 @@ type Pool struct {
 // ConfiguredPool is the pool cfg's single-chain sink uses (the legacy
 // stage).
 func ConfiguredPool(cfg *config.Config) Pool {
-	return Pool{Prefix: cfg.TxnIDPrefix(), Tasks: cfg.Job.Parallelism, Slots: PoolSize}
+	return Pool{Prefix: cfg.TxnIDPrefix(), Tasks: cfg.Job.Parallelism, Slots: ConfiguredPoolSize(cfg)}
 }
 
 // StagePools are the pools of a job whose sink-bearing stages are stages,
-// each run by tasks tasks, with transactional id prefix prefix.
-func StagePools(prefix string, stages []string, tasks int) []Pool {
+// each run by tasks tasks with slots ids each (at least PoolSize), with
+// transactional id prefix prefix.
+func StagePools(prefix string, stages []string, tasks, slots int) []Pool {
 	out := make([]Pool, len(stages))
 	for i, st := range stages {
-		out[i] = Pool{Prefix: prefix, Stage: idStage(st), Tasks: tasks, Slots: PoolSize}
+		out[i] = Pool{Prefix: prefix, Stage: idStage(st), Tasks: tasks, Slots: max(slots, PoolSize)}
 	}
 	return out
 }
@@ -65,10 +65,10 @@ func (p Pool) IDs() []string {
 
 // Owns reports whether id has the exact form of an id of the pool's
 // prefix and stage, <prefix>-<stage>-<task>-<slot> (<prefix>-<task>-<slot>
-// for the legacy stage) with decimal task and a slot below the pool size,
-// whatever the task count: ids of another job whose prefix merely starts
-// with this one's (job "clicks" and job "clicks-v2"), and ids of another
-// stage, never match.
+// for the legacy stage) with decimal task and slot, whatever the task
+// count and pool size (a run with other settings may have used more):
+// ids of another job whose prefix merely starts with this one's (job
+// "clicks" and job "clicks-v2"), and ids of another stage, never match.
 func (p Pool) Owns(id string) bool {
 	head := p.Prefix + "-"
 	if st := idStage(p.Stage); st != "" {
@@ -78,12 +78,7 @@ func (p Pool) Owns(id string) bool {
 	if !ok {
 		return false
 	}
-	m := idSuffix.FindStringSubmatch(rest)
-	if m == nil {
-		return false
-	}
-	slot, err := strconv.Atoi(m[2])
-	return err == nil && slot < max(p.Slots, PoolSize)
+	return idSuffix.MatchString(rest)
 }
 
 var idSuffix = regexp.MustCompile(`^(0|[1-9][0-9]{0,5})-(0|[1-9][0-9]{0,5})$`)

@@ -38,7 +38,7 @@ func NewTransactional(cfg *config.Config, base []kgo.Opt, written *atomic.Int64)
 // legacyCommitter is the committer config of cfg's single sink.
 func legacyCommitter(cfg *config.Config, written *atomic.Int64) CommitterConfig {
 	return CommitterConfig{Output: LegacyOutput(cfg), Stage: LegacyStage,
-		Topics: []Topic{{Name: cfg.Sink.Topic, Key: "sink.topic"}}, Written: written}
+		Topics: []Topic{{Name: cfg.Sink.Topic, Key: "sink.topic"}}, Written: written, PoolSize: ConfiguredPoolSize(cfg)}
 }
 
 // Open implements operators.Operator. Recovery has settled every

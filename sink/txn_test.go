@@ -307,6 +307,57 @@ func TestPoolExhausted(t *testing.T) {
 	}
 }
 
+// TestPoolCoversTolerableFailures: with max_concurrent 3 and
+// tolerable_failures 3, a checkpoint may fail, time out or be in flight
+// tolerable_failures + max_concurrent times in a row, plus a savepoint,
+// before the job restarts: the pool has an id for each, so no checkpoint
+// is declined for want of one before then (a pool of 8 declined the 4th,
+// and a stop-with-savepoint after an S3 outage failed: CI schedule
+// 2026-11-29), and the next complete one commits them all.
+func TestPoolCoversTolerableFailures(t *testing.T) {
+	e := newEnv(t)
+	e.cfg.Checkpoint.MaxConcurrent, e.cfg.Checkpoint.TolerableFailures = 3, 3
+	if got := sink.ConfiguredPoolSize(e.cfg); got != 16 {
+		t.Errorf("pool size %d, want 16", got)
+	}
+	s := e.open(0, nil)
+	n := int64(sink.MaxPendingFor(3, 3))
+	for id := int64(1); id <= n; id++ {
+		e.write(s, fmt.Sprint(id))
+		if err := s.SnapshotState(e.ctx, id); err != nil {
+			t.Fatalf("checkpoint %d with %d pending: %v", id, id-1, err)
+		}
+	}
+	e.write(s, "declined")
+	if err := s.SnapshotState(e.ctx, n+1); !errors.Is(err, sink.ErrPoolExhausted) {
+		t.Fatalf("checkpoint %d with %d pending = %v, want ErrPoolExhausted", n+1, n, err)
+	}
+	if err := s.NotifyCheckpointComplete(e.ctx, n); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SnapshotState(e.ctx, n+2); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.NotifyCheckpointComplete(e.ctx, n+2); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(e.committed()); got != int(n)+1 {
+		t.Errorf("%d records committed, want %d", got, n+1)
+	}
+}
+
+// TestPoolSizeFor: the defaults keep the pool of 8 ids; it grows with
+// max_concurrent and tolerable_failures.
+func TestPoolSizeFor(t *testing.T) {
+	for _, c := range []struct{ conc, tol, want int }{
+		{1, 0, 8}, {1, 2, 10}, {3, 0, 10}, {3, 3, 16}, {0, 0, 8},
+	} {
+		if got := sink.PoolSizeFor(c.conc, c.tol); got != c.want {
+			t.Errorf("PoolSizeFor(%d, %d) = %d, want %d", c.conc, c.tol, got, c.want)
+		}
+	}
+}
+
 // TestCommittedIdsAreHeld: an id whose transaction the newest complete
 // checkpoint lists as pending starts no new transaction until a later
 // checkpoint completes, so a recovery of that checkpoint can still

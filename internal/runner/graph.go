@@ -80,7 +80,7 @@ func graphSpec(env *plugin.Environment, cfg *config.Config, base []kgo.Opt, st s
 			return ks, nil
 		},
 		Committer: func(stage *plan.Stage, _ operators.TaskID) (operators.TaskCommitter, error) {
-			return sink.NewCommitter(sink.CommitterConfig{Output: out, Stage: stage.Name, Topics: topicsOf[stage.Name], Written: written}, base), nil
+			return sink.NewCommitter(sink.CommitterConfig{Output: out, Stage: stage.Name, Topics: topicsOf[stage.Name], Written: written, PoolSize: sink.ConfiguredPoolSize(cfg)}, base), nil
 		},
 	}
 	graph, err := job.GraphSpec(p, b)
@@ -90,7 +90,7 @@ func graphSpec(env *plugin.Environment, cfg *config.Config, base []kgo.Opt, st s
 	var rec job.Recoverer
 	var pools []checkpoint.SinkPool
 	if out.Delivery == config.ExactlyOnce {
-		sp := sink.StagePools(out.TransactionalIDPrefix, sinkStages, p.Parallelism)
+		sp := sink.StagePools(out.TransactionalIDPrefix, sinkStages, p.Parallelism, sink.ConfiguredPoolSize(cfg))
 		rec = sink.Settler{Output: out, Base: base, Pools: sp, Log: log.Named("sink")}
 		for _, pl := range sp {
 			pools = append(pools, checkpoint.SinkPool{TransactionalIDPrefix: pl.Prefix, Stage: pl.Stage, Tasks: pl.Tasks, PoolSize: pl.Slots})

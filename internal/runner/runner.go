@@ -156,6 +156,9 @@ func Run(ctx context.Context, cfg *config.Config, opts Options, log *zap.Logger,
 	}
 	stopReq := make(chan stopRequest)
 	stopWithSavepoint := func(ctx context.Context, name string) (string, error) {
+		if err := checkpoint.ValidateSavepointName(name); err != nil {
+			return "", fmt.Errorf("%w; the job keeps running", err)
+		}
 		r := stopRequest{name: name, reply: make(chan stopResult, 1)}
 		select {
 		case stopReq <- r:
@@ -190,44 +193,64 @@ func Run(ctx context.Context, cfg *config.Config, opts Options, log *zap.Logger,
 		return err
 	})
 	g.Go(func() error {
-		var req stopRequest
-		select {
-		case <-stop.Done():
-		case req = <-stopReq:
-		case <-ctx.Done():
-			return nil
-		}
+		// A stop asked for through the API (savepoint --stop) that cannot
+		// be served (the job is restoring or restarting, or its final
+		// checkpoint failed) is refused, and the job keeps running: it
+		// restarts from its newest complete checkpoint when the final
+		// checkpoint failed, since its sources stopped reading. A signal
+		// stops the process in any case.
 		defer cancelRun()
-		select {
-		case <-ready:
-		default:
-			if req.reply != nil {
-				req.reply <- stopResult{err: errors.New("the job has not restored yet")}
+		var req stopRequest
+		for {
+			req = stopRequest{}
+			select {
+			case <-stop.Done():
+			case req = <-stopReq:
+			case <-ctx.Done():
+				return nil
 			}
-			return nil // nothing restored yet: nothing to checkpoint
-		}
-		if !j.Ready() {
-			// Restoring or waiting to restart: the next start recovers.
-			if req.reply != nil {
-				req.reply <- stopResult{err: errors.New("the job is not running: " + j.Status().State)}
+			asked := req.reply != nil
+			select {
+			case <-ready:
+			default:
+				if asked {
+					req.reply <- stopResult{err: errors.New("the job has not restored yet: it keeps running; ask again once it runs")}
+					continue
+				}
+				return nil // nothing restored yet: nothing to checkpoint
 			}
-			log.Info("stopping while the job is not running: no final checkpoint", zap.String("state", j.Status().State))
-			return nil
-		}
-		if req.name != "" {
-			log.Info("stopping with savepoint: sources stop reading, the final checkpoint is written as the savepoint", zap.String("savepoint", req.name))
-		} else {
-			log.Info("stopping: sources stop reading, taking a final checkpoint")
+			if !j.Ready() {
+				// Restoring or waiting to restart: the next start recovers.
+				if asked {
+					req.reply <- stopResult{err: errors.New("the job is not running (" + j.Status().State + "): it keeps running; ask again once it runs")}
+					continue
+				}
+				log.Info("stopping while the job is not running: no final checkpoint", zap.String("state", j.Status().State))
+				return nil
+			}
+			if req.name != "" {
+				log.Info("stopping with savepoint: sources stop reading, the final checkpoint is written as the savepoint", zap.String("savepoint", req.name))
+			} else {
+				log.Info("stopping: sources stop reading, taking a final checkpoint")
+			}
+			dctx, cancel := context.WithTimeout(ctx, cfg.Checkpoint.Timeout)
+			dir, err := j.DrainSavepoint(dctx, req.name)
+			cancel()
+			if err != nil && asked && ctx.Err() == nil {
+				log.Warn("stop with savepoint failed: the job restarts from its newest complete checkpoint and keeps running", zap.Error(err))
+				req.reply <- stopResult{err: fmt.Errorf("%w; the job restarts from its newest complete checkpoint and keeps running", err)}
+				continue
+			}
+			if asked {
+				req.reply <- stopResult{dir: dir, err: err}
+			}
+			if err != nil {
+				return fmt.Errorf("clean stop: %w", err)
+			}
+			break
 		}
 		dctx, cancel := context.WithTimeout(ctx, cfg.Checkpoint.Timeout)
 		defer cancel()
-		dir, err := j.DrainSavepoint(dctx, req.name)
-		if req.reply != nil {
-			req.reply <- stopResult{dir: dir, err: err}
-		}
-		if err != nil {
-			return fmt.Errorf("clean stop: %w", err)
-		}
 		// The next instance need not wait for the lease to time out.
 		released = true
 		if err := lease.Release(dctx); err != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -165,4 +166,45 @@ func TestQuickstartRestartContinues(t *testing.T) {
 	// The second run seeds 300 more on the persisted broker.
 	got := runQuickstart(t, cfg, cfg.Sink.Topic, wellFormed(cfg, 600))
 	checkCounts(t, cfg, got, 600)
+}
+
+// TestRefusedStopKeepsRunning: a stop with savepoint that cannot be
+// served (here: a name no savepoint can have) fails with the reason and
+// leaves the job running; a later stop with a good name stops it with its
+// savepoint. (It used to end the process without a final checkpoint.)
+func TestRefusedStopKeepsRunning(t *testing.T) {
+	cfg := quickstart(t, 300)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	stopc := make(chan func(context.Context, string) (string, error), 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- runner.Run(ctx, cfg, runner.Options{}, zaptest.NewLogger(t), runner.Hooks{
+			Stopper: func(stop func(context.Context, string) (string, error)) { stopc <- stop },
+		})
+	}()
+	var stop func(context.Context, string) (string, error)
+	select {
+	case stop = <-stopc:
+	case err := <-done:
+		t.Fatalf("run ended before it was ready: %v", err)
+	}
+	if _, err := stop(ctx, "no/slashes"); err == nil || !strings.Contains(err.Error(), "keeps running") {
+		t.Fatalf("stop with a bad name = %v, want a refusal saying the job keeps running", err)
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("the run ended after a refused stop: %v", err)
+	default:
+	}
+	dir, err := stop(ctx, "good")
+	if err != nil {
+		t.Fatalf("stop with savepoint: %v", err)
+	}
+	if !strings.Contains(dir, "savepoints/good") {
+		t.Errorf("savepoint dir %q", dir)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("run after the stop: %v", err)
+	}
 }
