@@ -40,7 +40,11 @@ const defaultScheduleSteps = 20
 
 // Settings every run of the schedule shares.
 const (
-	txnTimeout   = 12 * time.Second
+	// Above the longest broker restart of a schedule on a loaded machine:
+	// a pending transaction older than this when the broker comes back is
+	// aborted, which after a crash that split a checkpoint's commits
+	// halts the job (see docs/exactly-once.md).
+	txnTimeout   = 20 * time.Second
 	ckptTimeout  = 3 * time.Second
 	leaseTimeout = 2 * time.Second
 	inputRate    = 400 // records per second per job
