@@ -40,11 +40,12 @@ const defaultScheduleSteps = 20
 
 // Settings every run of the schedule shares.
 const (
-	// Above the longest broker restart of a schedule on a loaded machine:
-	// a pending transaction older than this when the broker comes back is
-	// aborted, which after a crash that split a checkpoint's commits
-	// halts the job (see docs/exactly-once.md).
-	txnTimeout   = 20 * time.Second
+	// Well above the longest broker restart of a schedule on a loaded
+	// machine (27s seen with load 10): a pending transaction older than
+	// this when the broker comes back is aborted, and if a checkpoint's
+	// commits were split (one task committed, the broker went away before
+	// the other's commit) that halts the job (see docs/exactly-once.md).
+	txnTimeout   = 45 * time.Second
 	ckptTimeout  = 3 * time.Second
 	leaseTimeout = 2 * time.Second
 	inputRate    = 400 // records per second per job
