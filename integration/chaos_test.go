@@ -226,7 +226,10 @@ type producer struct {
 }
 
 func (j *chaosJob) produce(ctx context.Context, keys, perSecond int) *producer {
-	cl := j.kafka.Client(j.t)
+	// Ride out a broker restart (27s seen on a loaded machine): by
+	// default a request, the producer id's among them, is retried 20
+	// times within 30s, and a failure fails the buffered records.
+	cl := j.kafka.Client(j.t, kgo.RequestRetries(10000), kgo.RetryTimeout(3*time.Minute))
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan map[string]int, 1)
 	go func() {
