@@ -981,7 +981,7 @@ func (s *sched) waitTxnsAborted(j *sjob, d time.Duration) int {
 // job restarts and keeps running).
 func refused(out string) bool {
 	return strings.Contains(out, "the job has not restored yet") || strings.Contains(out, "job: not running") ||
-		strings.Contains(out, "it keeps running")
+		strings.Contains(out, "keeps running")
 }
 
 // spCall is a savepoint asked for in the background.
