@@ -211,15 +211,16 @@ func randomSuffix(t *testing.T) string {
 
 // startContainer runs the image in the foreground as j's next run: host
 // network, the job's configuration mounted read-only where the image's
-// command reads it, state on the named volume.
-func (j *chaosJob) startContainer(pm *podman, image, name, volume string) *process {
+// command reads it, state on the named volume, more podman run flags.
+func (j *chaosJob) startContainer(pm *podman, image, name, volume string, flags ...string) *process {
 	j.t.Helper()
 	pm.cleanup("rm", "--force", "--ignore", "--volumes", name)
-	return j.startCmd(pm.cmd("run", "--name", name, "--network", "host",
-		"--volume", volume+":/var/lib/tidemark",
-		"--volume", j.config+":/etc/tidemark/tidemark.yaml:ro",
-		"--env", "AWS_ACCESS_KEY_ID="+j.s3.AccessKey, "--env", "AWS_SECRET_ACCESS_KEY="+j.s3.SecretKey,
-		image))
+	args := append([]string{"run", "--name", name, "--network", "host",
+		"--volume", volume + ":/var/lib/tidemark",
+		"--volume", j.config + ":/etc/tidemark/tidemark.yaml:ro",
+		"--env", "AWS_ACCESS_KEY_ID=" + j.s3.AccessKey, "--env", "AWS_SECRET_ACCESS_KEY=" + j.s3.SecretKey,
+	}, flags...)
+	return j.startCmd(pm.cmd(append(args, image)...))
 }
 
 // logCheckpoint returns the checkpoint field of the first line of p's log
@@ -285,7 +286,8 @@ func committedOutput(ctx context.Context, t *testing.T, k testenv.KafkaEnv, topi
 // /readyz and the checkpoint API and commits output; `podman stop` sends
 // SIGTERM and the container exits 0 after a final checkpoint; a new
 // container on the same volume restores that checkpoint and carries on,
-// every count written exactly once.
+// every count written exactly once. The second container runs with a
+// read-only root file system, as the Kubernetes manifest asks.
 func TestContainerImage(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -386,8 +388,10 @@ log:
 	}
 	t.Logf("SIGTERM: final checkpoint %d, exit 0 after %v", final, time.Since(stopped).Round(time.Millisecond))
 
-	// A new container on the same volume restores it and carries on.
-	second := j.startContainer(pm, image, "tidemark-test-2-"+suffix, volume)
+	// A new container on the same volume restores it and carries on; this
+	// one with a read-only root file system (a tmpfs on /tmp), as
+	// deploy/kubernetes/tidemark.yaml runs it.
+	second := j.startContainer(pm, image, "tidemark-test-2-"+suffix, volume, "--read-only", "--read-only-tmpfs")
 	j.waitRunning(ctx, second)
 	if got := logCheckpoint(second, "restoring from checkpoint"); got != final {
 		t.Fatalf("the new container restored checkpoint %d, want the final checkpoint %d:\n%s", got, final, second.tail(30))
