@@ -7,7 +7,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 UNIT_PKGS = $$($(GO) list ./... | grep -v '/integration')
 GOTEST_FLAGS ?= -race -count=1 -p 2 -timeout 15m
 
-.PHONY: test lint unit integration chaos chaos-quickstart checkpoint-growth build image run clean
+.PHONY: test lint unit integration chaos chaos-quickstart checkpoint-growth build image container-tools run clean
 test: lint build unit integration
 
 lint:
@@ -20,8 +20,7 @@ unit:
 
 # Starts the real Kafka broker and S3 server (installing them on first use),
 # runs the integration tests against them, and stops them whatever happens.
-integration:
-	bash deploy/container.sh install
+integration: container-tools
 	trap 'bash integration/services.sh stop' EXIT; \
 	bash integration/services.sh start; \
 	eval "$$(bash integration/services.sh env)"; \
@@ -106,6 +105,11 @@ build:
 IMAGE ?= tidemark:dev
 image: build
 	bash deploy/container.sh image $(IMAGE)
+
+# podman and runc (apt-get when missing, as root) and CONTAINERS_CONF, for
+# the container test; fails, never skips, if podman cannot be set up.
+container-tools:
+	bash deploy/container.sh install
 
 run:
 	$(GO) run ./cmd/processor run --config configs/quickstart.yaml
