@@ -120,26 +120,25 @@ func checkImage(t *testing.T, pm *podman, image string) {
 	}
 
 	name := "tidemark-files-" + randomSuffix(t)
+	pm.cleanup("rm", "--force", "--ignore", "--volumes", name)
 	pm.run("create", "--name", name, image)
-	defer pm.run("rm", "--volumes", name)
-	export := pm.cmd("export", name)
-	out, err := export.StdoutPipe()
+	tarPath := filepath.Join(t.TempDir(), "image.tar")
+	pm.run("export", "--output", tarPath, name)
+	tf, err := os.Open(tarPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := export.Start(); err != nil {
-		t.Fatal(err)
-	}
+	defer tf.Close()
 	files := map[string][]byte{}
 	var dirs []string
-	tr := tar.NewReader(out)
+	tr := tar.NewReader(tf)
 	for {
 		h, err := tr.Next()
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
-			t.Fatalf("podman export: %v", err)
+			t.Fatalf("podman export %s: %v", name, err)
 		}
 		switch h.Typeflag {
 		case tar.TypeDir:
@@ -153,9 +152,6 @@ func checkImage(t *testing.T, pm *podman, image string) {
 		default:
 			t.Errorf("image holds %s (type %c): want only files and directories", h.Name, h.Typeflag)
 		}
-	}
-	if err := export.Wait(); err != nil {
-		t.Fatalf("podman export: %v", err)
 	}
 	var names []string
 	for n := range files {
@@ -262,7 +258,6 @@ func committedOutput(ctx context.Context, t *testing.T, k testenv.KafkaEnv, topi
 	t.Helper()
 	cl := k.Client(t, kgo.ConsumeTopics(topic), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	defer cl.Close()
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	for ctx.Err() == nil {
