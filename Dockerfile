@@ -1,43 +1,33 @@
-# syntax=docker/dockerfile:1
-# The Tidemark processor: a static Go binary on a small base, run as a
-# non-root user. See docs/deployment.md.
+# The Tidemark processor: the static binary of `make build` on an empty
+# base, run as the non-root user tidemark (uid 65532). No base image is
+# pulled: every file comes from the build context. See docs/deployment.md.
 #
-#   docker build -t tidemark .
-#   docker run -v tidemark-state:/var/lib/tidemark \
-#     -v "$PWD/tidemark.yaml:/etc/tidemark/tidemark.yaml:ro" -p 8081:8081 tidemark
-
-# Build on the builder's own platform; Go cross-compiles to the target.
-FROM --platform=$BUILDPLATFORM golang:1.26 AS build
-WORKDIR /src
-# Modules first: a source change does not download them again.
-COPY go.mod go.sum ./
-RUN go mod download
-COPY . .
-ARG TARGETOS
-ARG TARGETARCH
-# Exactly the Makefile's build, which `make test` (CI) runs too:
-# CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o bin/processor ./cmd/processor
-RUN GOOS=$TARGETOS GOARCH=$TARGETARCH make build
-
-# Alpine rather than distroless: its busybox wget lets a container
-# healthcheck call /healthz (the processor has no such subcommand).
-FROM alpine:3.22
-RUN apk add --no-cache ca-certificates \
-	&& addgroup -S -g 65532 tidemark \
-	&& adduser -S -D -H -u 65532 -G tidemark -h /var/lib/tidemark tidemark \
-	&& mkdir -p /etc/tidemark /var/lib/tidemark \
-	&& chown tidemark:tidemark /var/lib/tidemark
-COPY --from=build /src/bin/processor /usr/local/bin/processor
+#   make image                    # make build, then deploy/container.sh image
+#   podman run --rm tidemark:dev version
+#
+# The build context must hold (`make image` writes them):
+#   bin/processor   CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" (make build)
+#   bin/rootfs/     CA certificates, /etc/passwd and /etc/group with the user
+#                   tidemark, /etc/tidemark, /var/lib/tidemark, /tmp
+#                   (deploy/container.sh rootfs)
+FROM scratch
+COPY bin/rootfs/ /
+# The state volume's directory belongs to the user, so a new named volume
+# (which takes the directory's owner) is writable by it.
+COPY --chown=65532:65532 bin/rootfs/var/lib/ /var/lib/
+COPY bin/processor /usr/local/bin/processor
+ENV PATH=/usr/local/bin
 USER 65532:65532
 WORKDIR /var/lib/tidemark
 # Local state: Pebble databases, snapshots being uploaded, the newest one for
-# local recovery (state.dir must be under it). A new named volume takes this
-# directory's owner, so the non-root user can write it.
+# local recovery (state.dir must be under it).
 VOLUME ["/var/lib/tidemark"]
-# http.listen: ":8081" (/healthz, /readyz, /api/v1/checkpoints).
+# http.listen: ":8081" (/healthz, /readyz, /api/v1/...).
 EXPOSE 8081
-# The configuration is a file mounted at /etc/tidemark/tidemark.yaml; secrets
-# come from the environment (${VAR} in the file, AWS_* for S3). On SIGTERM the
-# processor stops its sources, takes a final checkpoint and exits 0.
+# The configuration is a file mounted at /etc/tidemark/tidemark.yaml,
+# readable by uid 65532; secrets come from the environment (${VAR} in the
+# file, AWS_* for S3). On SIGTERM the processor stops its sources, takes a
+# final checkpoint and exits 0.
+STOPSIGNAL SIGTERM
 ENTRYPOINT ["processor"]
 CMD ["run", "--config", "/etc/tidemark/tidemark.yaml"]

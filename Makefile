@@ -7,7 +7,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 UNIT_PKGS = $$($(GO) list ./... | grep -v '/integration')
 GOTEST_FLAGS ?= -race -count=1 -p 2 -timeout 15m
 
-.PHONY: test lint unit integration chaos chaos-quickstart checkpoint-growth build run clean
+.PHONY: test lint unit integration chaos chaos-quickstart checkpoint-growth build image container-tools run clean
 test: lint build unit integration
 
 lint:
@@ -20,7 +20,7 @@ unit:
 
 # Starts the real Kafka broker and S3 server (installing them on first use),
 # runs the integration tests against them, and stops them whatever happens.
-integration:
+integration: container-tools
 	trap 'bash integration/services.sh stop' EXIT; \
 	bash integration/services.sh start; \
 	eval "$$(bash integration/services.sh env)"; \
@@ -94,9 +94,22 @@ chaos-quickstart:
 checkpoint-growth:
 	TIDEMARK_CHECKPOINTS=10000 $(GO) test -count=1 -timeout 60m -v -run TestUploadPerCheckpointStaysFlat ./internal/job/
 
-# The static binary; the Dockerfile builds with this same command.
+# The static binary; the image (Dockerfile) holds exactly this file.
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o bin/processor ./cmd/processor
+
+# The container image (Dockerfile, docs/deployment.md): FROM scratch with
+# bin/processor and the files deploy/container.sh writes, built with podman
+# (`bash deploy/container.sh install` installs it; CI's integration target
+# does, and TestContainerImage builds and runs the image).
+IMAGE ?= tidemark:dev
+image: build
+	bash deploy/container.sh image $(IMAGE)
+
+# podman and runc (apt-get when missing, as root) and CONTAINERS_CONF, for
+# the container test; fails, never skips, if podman cannot be set up.
+container-tools:
+	bash deploy/container.sh install
 
 run:
 	$(GO) run ./cmd/processor run --config configs/quickstart.yaml

@@ -1,7 +1,8 @@
 // Package deploy holds the files that run the processor as a container:
-// docker-compose.yaml starts Apache Kafka, MinIO and the processor built from
-// the repository's Dockerfile with configs/production.yaml (see
-// docs/deployment.md). It has no Go code; its tests check that the compose
-// file parses and agrees with the Dockerfile and the production configuration,
-// because no Docker engine runs on the development and CI machines.
+// container.sh (podman set-up, the image's extra files, `make image`) and
+// kubernetes/tidemark.yaml (a StatefulSet of one processor with its
+// ConfigMap and Service); see docs/deployment.md. It has no Go code. Its
+// tests check the Dockerfile's contract and validate the Kubernetes manifest
+// against the Kubernetes OpenAPI schemas vendored in testdata/kubernetes;
+// integration/container_test.go builds and runs the image.
 package deploy

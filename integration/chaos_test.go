@@ -147,14 +147,21 @@ func (j *chaosJob) start() *process {
 // and run arguments.
 func (j *chaosJob) startArgs(config string, env []string, args ...string) *process {
 	j.t.Helper()
+	cmd := exec.Command(j.bin, append([]string{"run", "--config", config}, args...)...)
+	cmd.Env = append(append(os.Environ(), "AWS_ACCESS_KEY_ID="+j.s3.AccessKey, "AWS_SECRET_ACCESS_KEY="+j.s3.SecretKey), env...)
+	return j.startCmd(cmd)
+}
+
+// startCmd starts cmd, a processor run (or a container running one), with
+// its stderr logged to the job's next run-NNN.log.
+func (j *chaosJob) startCmd(cmd *exec.Cmd) *process {
+	j.t.Helper()
 	j.runs++
-	p := &process{logPath: filepath.Join(j.dir, fmt.Sprintf("run-%03d.log", j.runs)), running: make(chan struct{}), exited: make(chan error, 1)}
+	p := &process{cmd: cmd, logPath: filepath.Join(j.dir, fmt.Sprintf("run-%03d.log", j.runs)), running: make(chan struct{}), exited: make(chan error, 1)}
 	logf, err := os.Create(p.logPath)
 	if err != nil {
 		j.t.Fatal(err)
 	}
-	p.cmd = exec.Command(j.bin, append([]string{"run", "--config", config}, args...)...)
-	p.cmd.Env = append(append(os.Environ(), "AWS_ACCESS_KEY_ID="+j.s3.AccessKey, "AWS_SECRET_ACCESS_KEY="+j.s3.SecretKey), env...)
 	stderr, err := p.cmd.StderrPipe()
 	if err != nil {
 		j.t.Fatal(err)
