@@ -447,8 +447,12 @@ func (b *bench) records(ctx context.Context, topic string) (int64, error) {
 
 func (b *bench) topic(s string) string { return "nexmarkbench-" + b.runID + "-" + s }
 
+// createTopics creates the run's topics, keeping their records for ever:
+// output records carry their event time, which the generator puts in
+// 2025, and the broker's time-based retention would delete them mid-run.
 func (b *bench) createTopics(ctx context.Context, partitions int, names ...string) error {
-	resp, err := b.adm.CreateTopics(ctx, int32(partitions), 1, nil, names...)
+	forever := "-1"
+	resp, err := b.adm.CreateTopics(ctx, int32(partitions), 1, map[string]*string{"retention.ms": &forever}, names...)
 	if err == nil {
 		err = resp.Error()
 	}

@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"context"
+	"maps"
 	"os"
 	"strings"
 	"testing"
@@ -70,9 +71,22 @@ func (e KafkaEnv) Admin(t testing.TB) *kadm.Client {
 
 // CreateTopic creates a topic with a name unique to this test and returns
 // the name. configs may be nil. The topic is deleted when the test ends,
-// unless the test failed (to leave it for inspection).
+// unless the test failed (to leave it for inspection). It keeps its
+// records for ever (retention.ms -1) unless configs say otherwise: output
+// records carry their event time, and the Nexmark generator's lies in
+// 2025, so with the broker's time-based retention the broker deleted a
+// test's output while the test ran (TestNexmarkRestore/q1, CI
+// 2026-11-29: "Deleting segment ... due to log retention time breach").
 func (e KafkaEnv) CreateTopic(t testing.TB, partitions int32, configs map[string]*string) string {
 	t.Helper()
+	if _, ok := configs["retention.ms"]; !ok {
+		configs = maps.Clone(configs)
+		if configs == nil {
+			configs = map[string]*string{}
+		}
+		forever := "-1"
+		configs["retention.ms"] = &forever
+	}
 	name := UniqueName(t, "tm")
 	adm := e.Admin(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
