@@ -178,3 +178,55 @@ func TestProgress(t *testing.T) {
 		}
 	}
 }
+
+// TestSavepointsRetainedLive: a running job deletes, at start, a partial
+// savepoint a crash left, and after each savepoint the ones beyond
+// savepoints.retained.
+func TestSavepointsRetainedLive(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	mem := storage.NewMem()
+	const partial = "savepoints/cut-short/keyed-0/000001.sst"
+	if err := mem.Put(ctx, partial, strings.NewReader("half"), 4); err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, input(33, 2, 100000, 20), mem)
+	h.target = -1
+	spec := h.spec(5 * time.Millisecond)
+	spec.Checkpoint.SavepointsRetained = 2
+	j := job.New(spec)
+	stop, _ := run(ctx, j)
+	defer func() {
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+	}()
+	<-h.complete
+	gone := func(key string) bool { _, err := mem.Stat(ctx, key); return errors.Is(err, storage.ErrNotFound) }
+	for !gone(partial) {
+		select {
+		case <-ctx.Done():
+			t.Fatal("the partial savepoint was not collected")
+		case <-h.complete: // a checkpoint interval later
+		}
+	}
+	for _, name := range []string{"sp-1", "sp-2", "sp-3"} {
+		if _, err := j.Savepoint(ctx, name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for !gone("savepoints/sp-1/_metadata") {
+		select {
+		case <-ctx.Done():
+			t.Fatal("savepoint sp-1 was not expired")
+		case <-h.complete:
+		}
+	}
+	l, err := checkpoint.List(ctx, mem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(l.Savepoints, ",") != "sp-2,sp-3" {
+		t.Fatalf("savepoints left: %v (partial %v)", l.Savepoints, l.PartialSavepoints)
+	}
+}
