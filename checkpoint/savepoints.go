@@ -27,7 +27,8 @@ type savepointDir struct {
 	// CompletedAt (the metadata object's time if it cannot be read).
 	completed time.Time
 	id        int64
-	keys      []string // every object, metadata last
+	written   time.Time // the metadata object's time: ties of exports of one checkpoint
+	keys      []string  // every object, metadata last
 }
 
 // writingSavepoints is the set of savepoints this process is writing:
@@ -64,7 +65,8 @@ func (w *writingSavepoints) has(name string) bool {
 }
 
 // listSavepointDirs lists the directories under savepoints/, complete
-// ones first, oldest first, then partial ones by name. With withTimes it
+// ones first, oldest first (by completion of their checkpoint, then by
+// when their metadata was written), then partial ones by name. With withTimes it
 // reads each complete savepoint's metadata for its completion time.
 func listSavepointDirs(ctx context.Context, st storage.Store, withTimes bool) ([]savepointDir, error) {
 	infos, err := st.List(ctx, savepointsDir)
@@ -97,7 +99,7 @@ func listSavepointDirs(ctx context.Context, st storage.Store, withTimes bool) ([
 		d := byName[n]
 		if d.complete {
 			d.keys = append(d.keys, SavepointDir(n)+metadataName)
-			d.completed = metaTime[n]
+			d.completed, d.written = metaTime[n], metaTime[n]
 			if withTimes {
 				if m, err := readMetadata(ctx, st, SavepointDir(n)+metadataName); err == nil {
 					d.completed, d.id = m.CompletedAt, m.CheckpointID
@@ -117,6 +119,8 @@ func listSavepointDirs(ctx context.Context, st storage.Store, withTimes bool) ([
 			return a.completed.Compare(b.completed)
 		case a.complete && a.id != b.id:
 			return cmp.Compare(a.id, b.id)
+		case a.complete && !a.written.Equal(b.written):
+			return a.written.Compare(b.written)
 		}
 		return cmp.Compare(a.name, b.name)
 	})
