@@ -117,9 +117,11 @@ function renderCheckpoints(resp) {
   for (const c of resp.history) {
     const tr = el("tr", { "data-status": c.status, "data-id": String(c.id) });
     const note = c.failure_reason || (c.savepoint ? "savepoint " + c.savepoint : "") + (c.unaligned ? " unaligned" : "");
-    for (const [v, cls] of [[String(c.id)], [c.status.replace("_", " ")], [when(c.triggered_at)], [ms(c.duration_ns)],
-      [ms(c.sync_duration_ns)], [ms(c.async_duration_ns)], [ms(c.alignment_duration_ns)], [bytes(c.state_size)],
-      [bytes(c.bytes_uploaded)], [c.files_uploaded + " / " + c.files_reused], [note, "note"]]) {
+    const done = c.status !== "in_progress";
+    const d = ns => (done ? ms(ns) : "…");
+    for (const [v, cls] of [[String(c.id)], [c.status.replace("_", " ")], [when(c.triggered_at)], [d(c.duration_ns)],
+      [d(c.sync_duration_ns)], [d(c.async_duration_ns)], [d(c.alignment_duration_ns)], [done ? bytes(c.state_size) : "…"],
+      [done ? bytes(c.bytes_uploaded) : "…"], [done ? c.files_uploaded + " / " + c.files_reused : "…"], [note, "note"]]) {
       tr.append(el("td", cls ? { class: cls } : {}, v));
     }
     tbody.append(tr);
