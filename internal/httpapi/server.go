@@ -121,8 +121,9 @@ func Listen(addr string, opts ...Option) (*Server, error) {
 		o(&s.opts)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("GET /{$}", dashboard.Handler())
-	mux.Handle("GET /assets/", dashboard.Handler())
+	dash := dashboard.Handler()
+	mux.Handle("GET /{$}", dash)
+	mux.Handle("GET /assets/", dash)
 	mux.HandleFunc("GET /api/v1/sources", s.serveSources)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))
