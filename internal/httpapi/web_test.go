@@ -85,7 +85,7 @@ type fakeCkpts struct {
 	hold  chan struct{} // nil: answer at once
 }
 
-func (f *fakeCkpts) Stats() []checkpoint.Stats      { return nil }
+func (f *fakeCkpts) Stats() []checkpoint.Stats         { return nil }
 func (f *fakeCkpts) Counts() (completed, failed int64) { return 0, 0 }
 func (f *fakeCkpts) Savepoint(ctx context.Context, name string) (string, error) {
 	f.mu.Lock()
