@@ -167,6 +167,13 @@ func TestDashboardInBrowser(t *testing.T) {
 	if restored != fmt.Sprint(final) {
 		t.Errorf("latest restore shows checkpoint %q, want %d", restored, final)
 	}
+	name, err := chromedp.Run(bctx, chromedp.Evaluate[string](`document.getElementById("job-name").textContent + "|" + document.title`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if name != j.name+"|"+j.name+" · Tidemark" {
+		t.Errorf("job name and title shown: %q, want job %s", name, j.name)
+	}
 	foreign, err := chromedp.Run(bctx, chromedp.Evaluate[[]string](`performance.getEntriesByType("resource").map(e => e.name).filter(n => !n.startsWith(location.origin))`))
 	if err != nil {
 		t.Fatal(err)

@@ -21,6 +21,8 @@ const (
 // Status is what the job is doing, for /readyz and the HTTP API. Counters
 // run over the life of the process, across in-process restarts.
 type Status struct {
+	// Job is the job's name.
+	Job   string `json:"job"`
 	State string `json:"state"`
 	// Ready is what /readyz answers: the job processes records and is not
 	// in a series of failures it has not yet shown to be over.
@@ -228,7 +230,7 @@ func (j *Job) Status() Status {
 	j.mu.Unlock()
 	now := j.spec.Now()
 	st := Status{
-		State: r.state, Since: r.since, Attempt: r.attempt, Restarts: r.restarts, FailuresInARow: r.inARow,
+		Job: j.spec.Name, State: r.state, Since: r.since, Attempt: r.attempt, Restarts: r.restarts, FailuresInARow: r.inARow,
 		Progress: r.progress, LastFailure: r.last, CheckpointsCompleted: c, CheckpointsFailed: f,
 		LastRestore: j.LastRestore(), RecentFailures: j.RecentFailures(),
 	}

@@ -56,6 +56,10 @@ async function getJSON(path) {
 }
 
 function renderJob(st) {
+  if (st.job && $("job-name").textContent !== st.job) {
+    $("job-name").textContent = st.job;
+    document.title = st.job + " · Tidemark";
+  }
   const s = $("state");
   s.textContent = st.state;
   s.dataset.state = st.state;
