@@ -20,10 +20,16 @@ unit:
 
 # Starts the real Kafka broker and S3 server (installing them on first use),
 # runs the integration tests against them, and stops them whatever happens.
+# integration/chromium.sh installs Debian's chromium (the dashboard's browser
+# test) when missing; files tests leave (the dashboard's screenshot) go to
+# TIDEMARK_TEST_OUTPUT.
+TIDEMARK_TEST_OUTPUT ?= $(CURDIR)/integration/.run/test-output
 integration: container-tools
+	bash integration/chromium.sh
 	trap 'bash integration/services.sh stop' EXIT; \
 	bash integration/services.sh start; \
 	eval "$$(bash integration/services.sh env)"; \
+	export TIDEMARK_TEST_OUTPUT="$(TIDEMARK_TEST_OUTPUT)"; \
 	$(GO) test $(GOTEST_FLAGS) -v ./integration/...
 
 # Benchmarks (docs/benchmarks.md), one after the other, never in parallel.

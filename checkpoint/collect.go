@@ -26,6 +26,11 @@ type GCOptions struct {
 	// called in a dry run.
 	BeforeDelete func(ctx context.Context) error
 	Log          *zap.Logger
+	// Savepoints collects savepoints too: those beyond the newest
+	// SavepointsRetained (0 keeps them all; savepoints.retained) and every
+	// partial savepoint (a directory without metadata).
+	Savepoints         bool
+	SavepointsRetained int
 }
 
 // GCReport says what a garbage collection deleted, or would delete.
@@ -39,6 +44,11 @@ type GCReport struct {
 	// Zombies are complete checkpoints an instance completed after it had
 	// lost the job: never restored.
 	Zombies []int64
+	// ExpiredSavepoints are savepoints beyond GCOptions.SavepointsRetained
+	// and PartialSavepoints savepoint directories without metadata,
+	// collected with GCOptions.Savepoints.
+	ExpiredSavepoints []string
+	PartialSavepoints []string
 	// Deleted are the objects deleted (or to delete), in order.
 	Deleted []Deletion
 }
@@ -105,6 +115,9 @@ func CollectGarbage(ctx context.Context, st storage.Store, o GCOptions) (*GCRepo
 		gcReport: &GCReport{}, gcDry: o.DryRun, gcGone: map[string]bool{},
 	}
 	err = c.gc(ctx, gcPlan{retained: o.Retained, floor: fallbackFloor(latest), pending: map[int64]bool{}, nextID: l.maxID + 1})
+	if err == nil && o.Savepoints {
+		err = c.collectSavepoints(ctx, o.SavepointsRetained)
+	}
 	for i := range c.gcReport.Deleted {
 		c.gcReport.Deleted[i].Size = sizes[c.gcReport.Deleted[i].Key]
 	}

@@ -63,6 +63,10 @@ type Config struct {
 	MaxConcurrent               int
 	TolerableFailures           int
 	Retained                    int
+	// SavepointsRetained is how many complete savepoints are kept: older
+	// ones are deleted at start and after each savepoint (savepoints.go).
+	// 0 keeps every savepoint. Partial savepoints are deleted then too.
+	SavepointsRetained int
 	// LocalDir is where tasks put their snapshots (chk-<n>/<task>/); the
 	// newest complete one stays for local recovery.
 	LocalDir string
@@ -141,6 +145,9 @@ type Coordinator struct {
 	uploadSem  chan struct{}
 	background sync.WaitGroup
 	bgCtx      context.Context
+
+	// spWriting are the savepoints being written (savepoints.go).
+	spWriting writingSavepoints
 }
 
 type event struct {
@@ -344,6 +351,7 @@ func (c *Coordinator) Run(ctx context.Context, g Graph) error {
 	}()
 	c.verifyRestored(ctx)
 	c.startGC()
+	c.collectSavepointsInBackground()
 	c.lastStart = c.cfg.Now().Add(-c.cfg.Interval)
 
 	timer := time.NewTimer(time.Hour)

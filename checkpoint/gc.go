@@ -311,13 +311,23 @@ func ValidateSavepointName(name string) error {
 func (c *Coordinator) copySavepoint(m *Metadata, req *savepointRequest) {
 	holder := -m.CheckpointID
 	c.reg.hold(holder, allKeys(m), false)
+	if !c.spWriting.start(req.name) {
+		c.reg.release(holder)
+		req.reply <- savepointResult{id: m.CheckpointID, err: fmt.Errorf("checkpoint: savepoint %s is being written already", req.name)}
+		return
+	}
 	c.background.Go(func() {
 		defer c.reg.release(holder)
 		dir, err := writeSavepoint(c.bgCtx, c.st, m, req.name)
+		c.spWriting.end(req.name)
 		if err == nil {
 			c.log.Info("savepoint written", zap.String("savepoint", dir), zap.Int64("checkpoint", m.CheckpointID))
 		}
 		req.reply <- savepointResult{dir: dir, id: m.CheckpointID, err: err}
+		// Expire old savepoints, and remove what a failed copy left.
+		if cerr := c.collectSavepoints(c.bgCtx, c.cfg.SavepointsRetained); cerr != nil && c.bgCtx.Err() == nil {
+			c.log.Warn("savepoint collection", zap.Error(cerr))
+		}
 	})
 }
 

@@ -508,7 +508,7 @@ func printReport(w io.Writer, r *drill.Report) {
 
 func newCkptGCCmd(f *ckptFlags) *cobra.Command {
 	var dry bool
-	var retained int
+	var retained, spRetained int
 	var leaseTimeout time.Duration
 	cmd := &cobra.Command{
 		Use:   "gc [--dry-run]",
@@ -517,7 +517,10 @@ func newCkptGCCmd(f *ckptFlags) *cobra.Command {
 rules: the newest checkpoint.retained checkpoints stay (and an older one a
 recovery may fall back to), checkpoints completed by an instance that had
 lost the job go, directories of checkpoints that never completed go, and so
-do shared files no retained checkpoint references. Savepoints stay.
+do shared files no retained checkpoint references. Savepoints stay, but
+those beyond savepoints.retained (--savepoints-retained; 0, the default,
+keeps them all) and partial ones (a directory without metadata, left by a
+copy that failed or was cut short).
 
 --dry-run only prints what would go. A real run takes the job's lease first
 and deletes nothing while an instance holds it and keeps renewing it (a
@@ -536,6 +539,12 @@ from a dead one.`,
 			if !cmd.Flags().Changed("retained") && t.cfg != nil {
 				retained = t.cfg.Checkpoint.Retained
 			}
+			if !cmd.Flags().Changed("savepoints-retained") && t.cfg != nil {
+				spRetained = t.cfg.Savepoints.Retained
+			}
+			if spRetained < 0 {
+				return usageError{fmt.Errorf("--savepoints-retained must not be negative, got %d", spRetained)}
+			}
 			if !cmd.Flags().Changed("lease-timeout") && t.cfg != nil {
 				leaseTimeout = t.cfg.Checkpoint.LeaseTimeout
 			}
@@ -550,7 +559,7 @@ from a dead one.`,
 				}
 			}
 			host, _ := os.Hostname()
-			r, err := inspect.Collect(ctx, t.st, inspect.CollectOptions{Retained: retained, DryRun: dry, LeaseTimeout: leaseTimeout, Log: log,
+			r, err := inspect.Collect(ctx, t.st, inspect.CollectOptions{Retained: retained, SavepointsRetained: spRetained, DryRun: dry, LeaseTimeout: leaseTimeout, Log: log,
 				Holder: checkpoint.Holder{Host: host, PID: os.Getpid(), Instance: "processor checkpoints gc", Started: time.Now()}})
 			if err != nil {
 				return err
@@ -564,6 +573,7 @@ from a dead one.`,
 	}
 	cmd.Flags().BoolVar(&dry, "dry-run", false, "print what would be deleted, delete nothing")
 	cmd.Flags().IntVar(&retained, "retained", 3, "complete checkpoints to keep (default checkpoint.retained with --config)")
+	cmd.Flags().IntVar(&spRetained, "savepoints-retained", 0, "complete savepoints to keep, 0 for all (default savepoints.retained with --config)")
 	cmd.Flags().DurationVar(&leaseTimeout, "lease-timeout", 15*time.Second, "checkpoint.lease_timeout: how long a lease holder's heartbeat must stand still for it to count as dead")
 	return cmd
 }
@@ -579,6 +589,12 @@ func printGC(w io.Writer, r *checkpoint.GCReport, dry bool) {
 	}
 	if len(r.Zombies) > 0 {
 		fmt.Fprintf(w, "checkpoints of instances that had lost the job: %s\n", idsText(r.Zombies))
+	}
+	if len(r.ExpiredSavepoints) > 0 {
+		fmt.Fprintf(w, "expired savepoints: %s\n", strings.Join(r.ExpiredSavepoints, ", "))
+	}
+	if len(r.PartialSavepoints) > 0 {
+		fmt.Fprintf(w, "partial savepoints: %s\n", strings.Join(r.PartialSavepoints, ", "))
 	}
 	fmt.Fprintf(w, "%s %d objects, %s:\n", verb, len(r.Deleted), bytesText(r.Bytes()))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)

@@ -221,9 +221,11 @@ were lost (the broker aborted them) and no checkpoint can write them again.`,
 func runJob(ctx context.Context, cfg *config.Config, opts runner.Options, log *zap.Logger) error {
 	g, ctx := errgroup.WithContext(ctx)
 	var srv *httpapi.Server
+	ends := &endOffsets{cfg: cfg, log: log.Named("http")}
+	defer ends.Close()
 	if cfg.HTTP.Listen != "" {
 		var err error
-		if srv, err = httpapi.Listen(cfg.HTTP.Listen); err != nil {
+		if srv, err = listenHTTP(cfg, log); err != nil {
 			return err
 		}
 		g.Go(func() error { return srv.Serve(ctx, log.Named("http")) })
@@ -235,6 +237,11 @@ func runJob(ctx context.Context, cfg *config.Config, opts runner.Options, log *z
 				// job from its first restore on, restarts included.
 				srv.SetJob(j)
 				srv.SetCheckpoints(j)
+				srv.SetSources(j)
+			}
+		}, Ready: func(brokers []string, _ *job.Job) {
+			if srv != nil {
+				srv.SetEndOffsets(ends.lookup(brokers))
 			}
 		}, Stopper: func(stop func(context.Context, string) (string, error)) {
 			if srv != nil {

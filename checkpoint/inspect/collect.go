@@ -30,6 +30,10 @@ type CollectOptions struct {
 	// dead. Default 15s.
 	LeaseTimeout time.Duration
 	Log          *zap.Logger
+	// SavepointsRetained is savepoints.retained: the complete savepoints
+	// beyond the newest this many go (0 keeps them all). Partial
+	// savepoints (without metadata) go whatever it says.
+	SavepointsRetained int
 }
 
 // Collect runs the coordinator's garbage collection on the job's storage
@@ -47,7 +51,7 @@ func Collect(ctx context.Context, st storage.Store, o CollectOptions) (*checkpoi
 	if o.LeaseTimeout <= 0 {
 		o.LeaseTimeout = 15 * time.Second
 	}
-	gc := checkpoint.GCOptions{Retained: o.Retained, DryRun: o.DryRun, Log: o.Log}
+	gc := checkpoint.GCOptions{Retained: o.Retained, DryRun: o.DryRun, Log: o.Log, Savepoints: true, SavepointsRetained: o.SavepointsRetained}
 	if !o.DryRun {
 		lease, err := takeLease(ctx, st, o)
 		if err != nil {

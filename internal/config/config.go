@@ -24,6 +24,7 @@ type Config struct {
 	State      State      `yaml:"state"`
 	S3         S3         `yaml:"s3"`
 	HTTP       HTTP       `yaml:"http"`
+	Savepoints Savepoints `yaml:"savepoints"` // web.go
 	Log        Log        `yaml:"log"`
 	Restart    Restart    `yaml:"restart"`
 
@@ -283,6 +284,11 @@ type HTTP struct {
 	// Listen address, host:port; empty disables the server. Default
 	// "127.0.0.1:8081".
 	Listen string `yaml:"listen"`
+	// Token, if set, is the bearer token the mutating endpoints
+	// (savepoints) require; empty: the environment variable
+	// TIDEMARK_HTTP_TOKEN, if set (see BearerToken). Without a token they
+	// answer only on a loopback listen address.
+	Token string `yaml:"token"`
 }
 
 // Log configures logging.
@@ -321,6 +327,8 @@ func Default() Config {
 
 		// restart.go
 		Restart: DefaultRestart(),
+		// web.go
+		Savepoints: DefaultSavepoints(),
 	}
 }
 

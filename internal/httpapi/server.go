@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/tidemark/tidemark/checkpoint"
+	"github.com/tidemark/tidemark/internal/dashboard"
 	"github.com/tidemark/tidemark/internal/job"
 )
 
@@ -38,8 +40,17 @@ type Server struct {
 	ckpts   atomic.Pointer[Checkpoints]
 	stopper atomic.Pointer[Stopper]
 	job     atomic.Pointer[Job]
+	sources atomic.Pointer[Sources]
+	ends    atomic.Pointer[EndOffsets]
 	srv     *http.Server
 	ln      net.Listener
+	opts    options // options.go
+
+	// Savepoint rate limit (options.go): whether one is being taken, and
+	// when the last one started.
+	spMu      sync.Mutex
+	spBusy    bool
+	spStarted time.Time
 }
 
 // SetJob connects /readyz and GET /api/v1/job to the job: from then on
@@ -100,13 +111,20 @@ type SavepointResponse struct {
 }
 
 // Listen binds addr (host:port; port 0 picks a free one). Serve must follow.
-func Listen(addr string) (*Server, error) {
+func Listen(addr string, opts ...Option) (*Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("http.listen %s: %w", addr, err)
 	}
-	s := &Server{ln: ln}
+	s := &Server{ln: ln, opts: defaultOptions()}
+	for _, o := range opts {
+		o(&s.opts)
+	}
 	mux := http.NewServeMux()
+	dash := dashboard.Handler()
+	mux.Handle("GET /{$}", dash)
+	mux.Handle("GET /assets/", dash)
+	mux.HandleFunc("GET /api/v1/sources", s.serveSources)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))
 	})
@@ -148,6 +166,9 @@ func Listen(addr string) (*Server, error) {
 		writeJSON(w, http.StatusOK, resp)
 	})
 	mux.HandleFunc("POST /api/v1/savepoints", func(w http.ResponseWriter, r *http.Request) {
+		if !s.authorized(w, r) {
+			return
+		}
 		c := s.checkpoints(w)
 		if c == nil {
 			return
@@ -158,7 +179,14 @@ func Listen(addr string) (*Server, error) {
 			return
 		}
 		if req.Name == "" {
-			req.Name = "savepoint-" + time.Now().UTC().Format("20060102-150405")
+			req.Name = "savepoint-" + s.opts.now().UTC().Format("20060102-150405")
+		}
+		if !req.Stop {
+			release, ok := s.startSavepoint(w)
+			if !ok {
+				return
+			}
+			defer release()
 		}
 		var dir string
 		var err error

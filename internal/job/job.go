@@ -150,6 +150,7 @@ type Job struct {
 	finished bool
 	onReady  func()
 	run      runState // restart.go
+	obs      observed // observe.go
 }
 
 // SetOnReady sets a function called each time the job has restored and

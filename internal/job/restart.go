@@ -21,6 +21,8 @@ const (
 // Status is what the job is doing, for /readyz and the HTTP API. Counters
 // run over the life of the process, across in-process restarts.
 type Status struct {
+	// Job is the job's name.
+	Job   string `json:"job"`
 	State string `json:"state"`
 	// Ready is what /readyz answers: the job processes records and is not
 	// in a series of failures it has not yet shown to be over.
@@ -47,6 +49,10 @@ type Status struct {
 	// CheckpointsCompleted and CheckpointsFailed count over every attempt.
 	CheckpointsCompleted int64 `json:"checkpoints_completed"`
 	CheckpointsFailed    int64 `json:"checkpoints_failed"`
+	// LastRestore is the newest restore and RecentFailures the newest
+	// failures, newest first (observe.go).
+	LastRestore    *Restore  `json:"last_restore,omitempty"`
+	RecentFailures []Failure `json:"recent_failures,omitempty"`
 }
 
 // Failure is a failed attempt.
@@ -108,6 +114,7 @@ func (j *Job) beginAttempt() {
 func (j *Job) noteRestored(m *checkpoint.Metadata) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	j.observeRestore(m)
 	j.run.base = map[partition]int64{}
 	if m != nil {
 		j.run.base = positions(m)
@@ -118,6 +125,7 @@ func (j *Job) noteRestored(m *checkpoint.Metadata) {
 func (j *Job) becameReady() {
 	j.mu.Lock()
 	j.run.readyAt = j.spec.Now()
+	j.observeReady(j.run.readyAt)
 	j.setState(StateRunning)
 	j.mu.Unlock()
 	if j.onReady != nil {
@@ -129,6 +137,7 @@ func (j *Job) becameReady() {
 func (j *Job) checkpointCompleted(m *checkpoint.Metadata) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	j.observeCheckpoint(m)
 	if len(m.PendingTransactions) > 0 {
 		// A checkpoint lists only the transactions its attempt
 		// pre-committed: output was written.
@@ -191,6 +200,7 @@ func (j *Job) failedAttempt(err error, class restart.Class, inARow int, delay ti
 	defer j.mu.Unlock()
 	now := j.spec.Now()
 	j.run.last = &Failure{At: now, Attempt: j.run.attempt, Error: err.Error(), Class: class.String()}
+	j.observeFailure(*j.run.last)
 	j.run.inARow = inARow
 	if class == restart.Permanent {
 		j.setState(StateFailed)
@@ -220,8 +230,9 @@ func (j *Job) Status() Status {
 	j.mu.Unlock()
 	now := j.spec.Now()
 	st := Status{
-		State: r.state, Since: r.since, Attempt: r.attempt, Restarts: r.restarts, FailuresInARow: r.inARow,
+		Job: j.spec.Name, State: r.state, Since: r.since, Attempt: r.attempt, Restarts: r.restarts, FailuresInARow: r.inARow,
 		Progress: r.progress, LastFailure: r.last, CheckpointsCompleted: c, CheckpointsFailed: f,
+		LastRestore: j.LastRestore(), RecentFailures: j.RecentFailures(),
 	}
 	if r.state == StateRestarting {
 		next := r.nextAt

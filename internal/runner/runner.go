@@ -403,7 +403,7 @@ func common(cfg *config.Config, st storage.Store, log *zap.Logger) job.Spec {
 		Checkpoint: checkpoint.Config{
 			Interval: cfg.Checkpoint.Interval, Timeout: cfg.Checkpoint.Timeout, MinPause: cfg.Checkpoint.MinPause,
 			MaxConcurrent: cfg.Checkpoint.MaxConcurrent, TolerableFailures: cfg.Checkpoint.TolerableFailures,
-			Retained: cfg.Checkpoint.Retained,
+			Retained: cfg.Checkpoint.Retained, SavepointsRetained: cfg.Savepoints.Retained,
 		},
 		ExactlyOnce:      cfg.Checkpoint.Mode == config.ExactlyOnce,
 		AlignmentTimeout: cfg.Checkpoint.AlignmentTimeout,
