@@ -319,6 +319,8 @@ checkpoint:
   tolerable_failures: %d
   retained: %d
   lease_timeout: %s
+savepoints:
+  min_interval: 0s
 state:
   dir: %s
 s3:
