@@ -84,10 +84,10 @@ func TestMetricsFollowCheckpoints(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, want := range map[string]float64{
-		"tidemark_checkpoints_completed_total": 2,
-		"tidemark_checkpoints_failed_total":    1,
-		"tidemark_checkpoints_in_progress":     0,
-		"tidemark_checkpoint_full_size_bytes":  float64(last.StateSize()),
+		"tidemark_checkpoints_completed_total":                 2,
+		"tidemark_checkpoints_failed_total":                    1,
+		"tidemark_checkpoints_in_progress":                     0,
+		"tidemark_checkpoint_full_size_bytes":                  float64(last.StateSize()),
 		"tidemark_checkpoint_last_completed_timestamp_seconds": float64(now().Unix()),
 		"tidemark_checkpoint_since_last_completed_seconds":     0,
 	} {
