@@ -100,7 +100,7 @@ type task struct {
 	metrics   *Metrics           // nil: not counted
 	srcIn     prometheus.Counter // records the source read; nil without metrics
 	wmCell    *atomic.Int64      // the task's watermark for its lag metric; nil without metrics
-	failure   error // an operator's TaskFailure: the task ends with it
+	failure   error              // an operator's TaskFailure: the task ends with it
 	notified  *notifyTracker
 }
 
