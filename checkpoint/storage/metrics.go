@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"sync"
 	"time"
@@ -35,9 +36,9 @@ var operations = []string{OpPut, OpPutIfAbsent, OpGet, OpStat, OpList, OpDelete}
 //     (ErrNotFound), an object that exists already (ErrExists on
 //     PutIfAbsent), and a request cancelled because its context ended.
 //
-// Register it once per registry: a second wrapper on the same registry
-// fails to register and panics.
-func WrapWithMetrics(st Store, reg prometheus.Registerer) Store {
+// Wrap one store per registry: a second wrapper on the same registry
+// fails to register.
+func WrapWithMetrics(st Store, reg prometheus.Registerer) (Store, error) {
 	m := &metricStore{
 		inner: st,
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -60,9 +61,13 @@ func WrapWithMetrics(st Store, reg prometheus.Registerer) Store {
 		m.errors.WithLabelValues(op)
 	}
 	if reg != nil {
-		reg.MustRegister(m.duration, m.requests, m.errors)
+		for _, c := range []prometheus.Collector{m.duration, m.requests, m.errors} {
+			if err := reg.Register(c); err != nil {
+				return nil, fmt.Errorf("storage: register metrics: %w", err)
+			}
+		}
 	}
-	return m
+	return m, nil
 }
 
 type metricStore struct {

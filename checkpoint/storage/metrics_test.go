@@ -19,7 +19,11 @@ import (
 // suite.
 func TestWrapWithMetricsBehaves(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T) storage.Store {
-		return storage.WrapWithMetrics(storage.NewMem(), prometheus.NewRegistry())
+		st, err := storage.WrapWithMetrics(storage.NewMem(), prometheus.NewRegistry())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
 	})
 }
 
@@ -31,8 +35,14 @@ func TestWrapWithMetricsCounts(t *testing.T) {
 	ctx := context.Background()
 	reg := prometheus.NewRegistry()
 	fs := faulty.New(storage.NewMem())
-	st := storage.WrapWithMetrics(fs, reg)
+	st, err := storage.WrapWithMetrics(fs, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer st.Close()
+	if _, err := storage.WrapWithMetrics(fs, reg); err == nil {
+		t.Error("a second wrapper registered on the same registry")
+	}
 	if err := st.Put(ctx, "a", strings.NewReader("xy"), 2); err != nil {
 		t.Fatal(err)
 	}

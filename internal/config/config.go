@@ -26,6 +26,7 @@ type Config struct {
 	HTTP       HTTP       `yaml:"http"`
 	Log        Log        `yaml:"log"`
 	Restart    Restart    `yaml:"restart"`
+	Drill      Drill      `yaml:"drill"` // drill.go
 
 	// The job graph form (graph.go): Sources, Operators (each parsed with
 	// its type's spec, see ParseOperators), Sinks, the Output settings
@@ -321,6 +322,8 @@ func Default() Config {
 
 		// restart.go
 		Restart: DefaultRestart(),
+		// drill.go
+		Drill: DefaultDrill(),
 	}
 }
 

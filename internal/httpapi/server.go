@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/tidemark/tidemark/checkpoint"
@@ -38,6 +39,7 @@ type Server struct {
 	ckpts   atomic.Pointer[Checkpoints]
 	stopper atomic.Pointer[Stopper]
 	job     atomic.Pointer[Job]
+	metrics atomic.Pointer[prometheus.Gatherer] // metrics.go
 	srv     *http.Server
 	ln      net.Listener
 }
@@ -122,6 +124,7 @@ func Listen(addr string) (*Server, error) {
 		}
 		_, _ = w.Write([]byte("ready\n"))
 	})
+	mux.HandleFunc("GET /metrics", s.serveMetrics) // metrics.go
 	mux.HandleFunc("GET /api/v1/job", func(w http.ResponseWriter, _ *http.Request) {
 		j := s.job.Load()
 		if j == nil {
