@@ -212,6 +212,7 @@ func (k *Kafka) assign(ctx context.Context, all []tp, now time.Time) error {
 	k.tps = append(k.tps, fresh...)
 	slices.SortFunc(k.tps, compareTP)
 	k.cl.AddConsumePartitions(add)
+	k.lagAtAssign(ctx, fresh, start)
 	return nil
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"go.uber.org/zap"
 )
 
 // Metrics export the consumer lag of every partition the Kafka sources of
@@ -154,5 +155,33 @@ func (k *Kafka) position(p tp, next, end int64) {
 	pm.next.Store(next)
 	if end >= 0 {
 		pm.end.Store(end)
+	}
+}
+
+// lagAtAssign records the last stable offset of the partitions ps just
+// assigned (starting at start), so that their lag shows before their
+// first fetch returns. A failure only leaves it to the fetches.
+func (k *Kafka) lagAtAssign(ctx context.Context, ps []tp, start map[tp]int64) {
+	if k.metrics == nil || k.adm == nil {
+		return
+	}
+	var topics []string
+	for _, p := range ps {
+		if !slices.Contains(topics, p.topic) {
+			topics = append(topics, p.topic)
+		}
+	}
+	ends, err := k.adm.ListCommittedOffsets(ctx, topics...)
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		k.log.Debug("source: end offsets for the lag metric not listed", zap.Error(err))
+		return
+	}
+	for _, p := range ps {
+		if o, ok := ends.Lookup(p.topic, p.partition); ok && o.Err == nil && o.Offset >= 0 {
+			k.position(p, start[p], o.Offset)
+		}
 	}
 }
