@@ -97,6 +97,9 @@ type Config struct {
 	// OnGC, if set, is called after each garbage collection with its
 	// error, from a background goroutine: it must not block.
 	OnGC func(error)
+	// Metrics, if set, records checkpoint durations, sizes and counts
+	// (one per job, shared by its coordinators: see NewMetrics).
+	Metrics *Metrics
 }
 
 // Graph is what the coordinator drives: a running operators.Graph.
@@ -248,6 +251,7 @@ func New(ctx context.Context, cfg Config, st storage.Store, restored *Metadata) 
 		}
 		c.nextID = max(c.nextID, restored.CheckpointID+1)
 	}
+	cfg.Metrics.coordinatorStarted(cfg.Interval, restored)
 	return c, nil
 }
 
@@ -417,6 +421,7 @@ func (c *Coordinator) maybeTrigger(now time.Time, sp *savepointRequest) {
 		p.stats.Savepoint = sp.name
 	}
 	c.pending[id] = p
+	c.cfg.Metrics.pending(len(c.pending))
 	c.lastStart = now
 	c.hist.put(p.stats)
 	if sp != nil && sp.final {
@@ -592,10 +597,12 @@ func (c *Coordinator) tryComplete(ctx context.Context, p *inFlight) error {
 	c.latest = m
 	c.failures = 0
 	c.lastEnd = now
+	c.cfg.Metrics.pending(len(c.pending))
 	p.stats.Status = StatusCompleted
 	p.stats.Duration = now.Sub(p.stats.TriggeredAt)
 	p.stats.StateSize = m.StateSize()
 	c.hist.put(p.stats)
+	c.cfg.Metrics.completed(p.stats, m)
 	for _, u := range c.uploaders {
 		u.completed(p.id)
 	}
@@ -629,6 +636,7 @@ func (c *Coordinator) tryComplete(ctx context.Context, p *inFlight) error {
 // tolerated number return ErrTooManyFailures.
 func (c *Coordinator) fail(p *inFlight, reason string, counts bool) error {
 	delete(c.pending, p.id)
+	c.cfg.Metrics.pending(len(c.pending))
 	p.cancel()
 	if p.maybeWritten {
 		c.reg.complete(p.id)
@@ -659,6 +667,7 @@ func (c *Coordinator) fail(p *inFlight, reason string, counts bool) error {
 		return nil
 	}
 	c.failures++
+	c.cfg.Metrics.failed()
 	c.log.Warn("checkpoint failed", zap.Int64("checkpoint", p.id), zap.String("reason", reason),
 		zap.Int("failures_in_a_row", c.failures), zap.Int("tolerable", c.cfg.TolerableFailures))
 	if c.failures > c.cfg.TolerableFailures {

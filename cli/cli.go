@@ -228,6 +228,10 @@ func runJob(ctx context.Context, cfg *config.Config, opts runner.Options, log *z
 		if srv, err = listenHTTP(cfg, log); err != nil {
 			return err
 		}
+		// The job's metrics, on a registry of its own (no globals).
+		reg := newRegistry()
+		opts.Metrics = reg
+		srv.SetMetrics(reg)
 		g.Go(func() error { return srv.Serve(ctx, log.Named("http")) })
 	}
 	g.Go(func() error {

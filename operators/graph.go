@@ -48,6 +48,9 @@ type GraphConfig struct {
 	Now func() time.Time
 	// Guard is passed to every operator and committer (OpenContext.Guard).
 	Guard func(ctx context.Context) error
+	// Metrics, if set, counts records and dead letters and exports
+	// watermark lag (one per job: see NewMetrics).
+	Metrics *Metrics
 }
 
 // Restored is what a graph resumes from.
@@ -258,10 +261,11 @@ func NewDAG(cfg GraphConfig, spec GraphSpec, sources map[string][]Source, backen
 				id: id, ckpt: ckpt, log: cfg.Log.With(zap.Stringer("task", id)), now: cfg.Now, mail: newMailbox(),
 				notified: g.notified, dlCount: &g.dlCount, localDir: cfg.LocalDir,
 				exactlyOnce: cfg.ExactlyOnce, alignTimeout: cfg.AlignmentTimeout, procInterval: cfg.ProcessingTimeInterval,
-				replay: restored.InFlight[id],
+				replay: restored.InFlight[id], metrics: cfg.Metrics, wmCell: cfg.Metrics.watermark(id),
 			}
 			if st.IsSource {
 				t.src, t.srcName = srcs[i], st.Source
+				t.srcIn = cfg.Metrics.source(st.Source)
 				t.onEnded = g.sourceEnded
 			}
 			if st.Stateful {
@@ -275,7 +279,7 @@ func NewDAG(cfg GraphConfig, spec GraphSpec, sources map[string][]Source, backen
 				if err != nil {
 					return nil, fmt.Errorf("operators: create %s for %s: %w", ns.Name, id, err)
 				}
-				nd := taskNode{name: ns.Name, op: op}
+				nd := taskNode{name: ns.Name, op: op, counts: cfg.Metrics.node(ns.Name)}
 				if m, ok := op.(MultiInput); ok {
 					nd.multi = m
 				}

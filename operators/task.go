@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/tidemark/tidemark/operators/state"
@@ -96,7 +97,10 @@ type task struct {
 	rejects   []DeadLetter // collected during one run through the nodes
 	dlSink    DeadLetterSink
 	dlCount   *atomic.Int64
-	failure   error // an operator's TaskFailure: the task ends with it
+	metrics   *Metrics           // nil: not counted
+	srcIn     prometheus.Counter // records the source read; nil without metrics
+	wmCell    *atomic.Int64      // the task's watermark for its lag metric; nil without metrics
+	failure   error              // an operator's TaskFailure: the task ends with it
 	notified  *notifyTracker
 }
 
@@ -108,6 +112,8 @@ type taskNode struct {
 	// outs are the node's successors by output port.
 	outs [][]target
 	buf  portCollector
+	// counts are its records in and out (nil counters without metrics).
+	counts nodeCounters
 }
 
 // target is where records go: a node of the task and its input port, or
@@ -190,6 +196,7 @@ func (t *task) push(ctx context.Context, n, port int, recs []Record) error {
 	if err != nil {
 		return err
 	}
+	nd.counts.count(len(recs), c)
 	return t.emitFrom(ctx, nd, c)
 }
 
@@ -278,11 +285,13 @@ func (t *task) flushRejects(ctx context.Context) error {
 	switch {
 	case t.committer != nil:
 		t.dlCount.Add(int64(len(dls)))
+		t.metrics.rejected(dls)
 		if err := t.committer.DeadLetters(ctx, dls); err != nil {
 			return fmt.Errorf("write dead letters: %w", err)
 		}
 	case t.dlSink != nil:
 		t.dlCount.Add(int64(len(dls)))
+		t.metrics.rejected(dls)
 		if err := t.dlSink.DeadLetters(ctx, dls); err != nil {
 			return fmt.Errorf("write dead letters: %w", err)
 		}
@@ -293,6 +302,7 @@ func (t *task) flushRejects(ctx context.Context) error {
 		}
 	default:
 		t.dlCount.Add(int64(len(dls)))
+		t.metrics.rejected(dls)
 		for _, d := range dls {
 			t.log.Warn("record rejected and dropped (no dead-letter sink)", zap.String("operator", d.Operator),
 				zap.String("reason", d.Reason), zap.String("topic", d.Record.Topic), zap.Int32("partition", d.Record.Partition), zap.Int64("offset", d.Record.Offset))
@@ -316,12 +326,16 @@ func (t *task) broadcast(ctx context.Context, e element) error {
 // they see it, then it goes to every output.
 func (t *task) advanceWatermark(ctx context.Context, wm int64) error {
 	t.wm = wm
+	if t.wmCell != nil {
+		t.wmCell.Store(wm)
+	}
 	for i := range t.nodes {
 		nd := &t.nodes[i]
 		var out portCollector
 		if err := nd.op.OnWatermark(ctx, wm, &out); err != nil {
 			return err
 		}
+		nd.counts.count(0, &out)
 		if err := t.emitFrom(ctx, nd, &out); err != nil {
 			return err
 		}
@@ -384,8 +398,14 @@ func (t *task) runSource(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("%s: poll: %w", t.id, err)
 		}
+		read := len(recs)
 		if rs, ok := t.src.(RejectingSource); ok {
-			t.rejects = append(t.rejects, rs.TakeRejects()...)
+			taken := rs.TakeRejects()
+			read += len(taken)
+			t.rejects = append(t.rejects, taken...)
+		}
+		if t.srcIn != nil && read > 0 {
+			t.srcIn.Add(float64(read))
 		}
 		if len(recs) > 0 || len(t.rejects) > 0 {
 			t.outIdle = false
@@ -749,6 +769,7 @@ func (t *task) onProcessingTime(ctx context.Context) error {
 		if err := pt.OnProcessingTime(ctx, now, &out); err != nil {
 			return err
 		}
+		nd.counts.count(0, &out)
 		if err := t.emitFrom(ctx, nd, &out); err != nil {
 			return err
 		}

@@ -26,8 +26,10 @@ type Resources struct {
 	// State is the task's keyed state backend: nil in a stage without
 	// keyed operators; also given to Open (operators.OpenContext).
 	State *state.Backend
-	// Metrics registers the operator's own metrics; the runtime adds the
-	// labels operator and task to them.
+	// Metrics registers the operator's own metrics: the job's registry
+	// (what /metrics serves), nil when none is kept. Every task of every
+	// attempt gets the same one, so register a metric once and label its
+	// series by operator (see operators/opmetrics).
 	Metrics prometheus.Registerer
 }
 

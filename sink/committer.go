@@ -86,6 +86,8 @@ type CommitterConfig struct {
 	// Written counts output records the broker acknowledged (not yet
 	// necessarily committed; dead letters not counted), when set.
 	Written *atomic.Int64
+	// Metrics, if set, counts records written and transactions committed.
+	Metrics *Metrics
 	// PoolSize is the number of transactional ids of the task (PoolSize
 	// when below it).
 	PoolSize int
@@ -395,8 +397,11 @@ func (t *TaskCommitter) promise(r *kgo.Record, err error) {
 		t.fail(produceError(r, err))
 		return
 	}
-	if t.cc.Written != nil && r.Topic != t.cc.Output.DeadLetterTopic {
-		t.cc.Written.Add(1)
+	if r.Topic != t.cc.Output.DeadLetterTopic {
+		if t.cc.Written != nil {
+			t.cc.Written.Add(1)
+		}
+		t.cc.Metrics.wrote(r.Topic)
 	}
 }
 
@@ -489,6 +494,7 @@ func (t *TaskCommitter) NotifyCheckpointComplete(ctx context.Context, id int64) 
 		if err := s.cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
 			return fmt.Errorf("sink: commit %s (checkpoint %d): %w", tx.TransactionalID, tx.Checkpoint, err)
 		}
+		t.cc.Metrics.committed()
 		crashpoint.Hit(crashpoint.SinkAfterCommit)
 		// Checkpoint id and maybe later ones in flight list it: held
 		// until one after s.listed completes.

@@ -141,8 +141,11 @@ func (k *IdempotentCommitter) promise(r *kgo.Record, err error) {
 		k.fail(produceError(r, err))
 		return
 	}
-	if k.cc.Written != nil && r.Topic != k.cc.Output.DeadLetterTopic {
-		k.cc.Written.Add(1)
+	if r.Topic != k.cc.Output.DeadLetterTopic {
+		if k.cc.Written != nil {
+			k.cc.Written.Add(1)
+		}
+		k.cc.Metrics.wrote(r.Topic)
 	}
 }
 

@@ -21,6 +21,8 @@ type Kafka struct {
 	base []kgo.Opt
 	// Written counts records acknowledged by the broker, when set.
 	Written *atomic.Int64
+	// Metrics, if set, counts records written.
+	Metrics *Metrics
 
 	c   *IdempotentCommitter
 	buf []operators.SinkRecord
@@ -33,7 +35,7 @@ func NewKafka(cfg *config.Config, base []kgo.Opt, written *atomic.Int64) *Kafka 
 
 // Open implements operators.Operator.
 func (k *Kafka) Open(ctx context.Context, oc operators.OpenContext) error {
-	k.c = NewIdempotentCommitter(legacyCommitter(k.cfg, k.Written), k.base)
+	k.c = NewIdempotentCommitter(legacyCommitter(k.cfg, k.Written, k.Metrics), k.base)
 	return k.c.Open(ctx, oc)
 }
 

@@ -24,6 +24,8 @@ type Transactional struct {
 	// Written counts records acknowledged by the broker (not yet
 	// necessarily committed), when set.
 	Written *atomic.Int64
+	// Metrics, if set, counts records written and transactions committed.
+	Metrics *Metrics
 
 	c   *TaskCommitter
 	buf []operators.SinkRecord
@@ -36,15 +38,15 @@ func NewTransactional(cfg *config.Config, base []kgo.Opt, written *atomic.Int64)
 }
 
 // legacyCommitter is the committer config of cfg's single sink.
-func legacyCommitter(cfg *config.Config, written *atomic.Int64) CommitterConfig {
+func legacyCommitter(cfg *config.Config, written *atomic.Int64, m *Metrics) CommitterConfig {
 	return CommitterConfig{Output: LegacyOutput(cfg), Stage: LegacyStage,
-		Topics: []Topic{{Name: cfg.Sink.Topic, Key: "sink.topic"}}, Written: written, PoolSize: ConfiguredPoolSize(cfg)}
+		Topics: []Topic{{Name: cfg.Sink.Topic, Key: "sink.topic"}}, Written: written, Metrics: m, PoolSize: ConfiguredPoolSize(cfg)}
 }
 
 // Open implements operators.Operator. Recovery has settled every
 // transaction of the prefix already.
 func (t *Transactional) Open(ctx context.Context, oc operators.OpenContext) error {
-	t.c = NewTaskCommitter(legacyCommitter(t.cfg, t.Written), t.base)
+	t.c = NewTaskCommitter(legacyCommitter(t.cfg, t.Written, t.Metrics), t.base)
 	return t.c.Open(ctx, oc)
 }
 

@@ -82,6 +82,8 @@ type Kafka struct {
 	// after it are not read, and partitions found later are not read.
 	stopAtEnd bool
 	ends      map[tp]int64
+
+	metrics *Metrics // nil: no lag metrics
 }
 
 // Option configures a Kafka source.
@@ -199,6 +201,7 @@ func (k *Kafka) assign(ctx context.Context, all []tp, now time.Time) error {
 	for _, p := range fresh {
 		o := start[p]
 		k.next[p] = o
+		k.position(p, o, -1)
 		delete(k.pending, p)
 		k.wms.add(p, now)
 		if add[p.topic] == nil {
@@ -209,6 +212,7 @@ func (k *Kafka) assign(ctx context.Context, all []tp, now time.Time) error {
 	k.tps = append(k.tps, fresh...)
 	slices.SortFunc(k.tps, compareTP)
 	k.cl.AddConsumePartitions(add)
+	k.lagAtAssign(ctx, fresh, start)
 	return nil
 }
 
@@ -324,13 +328,20 @@ func (k *Kafka) Poll(ctx context.Context) ([]operators.Record, int64, error) {
 	// Positions and event-time maxima change once per partition per poll,
 	// not per record.
 	fs.EachPartition(func(fp kgo.FetchTopicPartition) {
+		end := fp.LastStableOffset
+		if end < 0 {
+			end = fp.HighWatermark
+		}
 		if len(fp.Records) == 0 {
+			if n, ok := k.next[tp{fp.Topic, fp.Partition}]; ok {
+				k.position(tp{fp.Topic, fp.Partition}, n, end)
+			}
 			return
 		}
 		maxTS := int64(math.MinInt64)
-		end, bounded := k.ends[tp{fp.Topic, fp.Partition}]
+		stop, bounded := k.ends[tp{fp.Topic, fp.Partition}]
 		for _, r := range fp.Records {
-			if r.Attrs.IsControl() || bounded && r.Offset >= end {
+			if r.Attrs.IsControl() || bounded && r.Offset >= stop {
 				continue
 			}
 			var hs []operators.Header
@@ -353,8 +364,9 @@ func (k *Kafka) Poll(ctx context.Context) ([]operators.Record, int64, error) {
 		p := tp{fp.Topic, fp.Partition}
 		k.next[p] = fp.Records[len(fp.Records)-1].Offset + 1
 		if bounded {
-			k.next[p] = min(k.next[p], end)
+			k.next[p] = min(k.next[p], stop)
 		}
+		k.position(p, k.next[p], end)
 		if maxTS != math.MinInt64 {
 			k.wms.observe(p, maxTS, now)
 		}

@@ -27,6 +27,7 @@ type Config struct {
 	Savepoints Savepoints `yaml:"savepoints"` // web.go
 	Log        Log        `yaml:"log"`
 	Restart    Restart    `yaml:"restart"`
+	Drill      Drill      `yaml:"drill"` // drill.go
 
 	// The job graph form (graph.go): Sources, Operators (each parsed with
 	// its type's spec, see ParseOperators), Sinks, the Output settings
@@ -329,6 +330,8 @@ func Default() Config {
 		Restart: DefaultRestart(),
 		// web.go
 		Savepoints: DefaultSavepoints(),
+		// drill.go
+		Drill: DefaultDrill(),
 	}
 }
 

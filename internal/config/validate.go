@@ -32,6 +32,7 @@ func (c *Config) Validate() error {
 	c.validateCheckpoint(&ps)
 	c.validateRestart(&ps)
 	c.validateWeb(&ps)
+	c.validateDrill(&ps)
 	if c.State.Dir == "" {
 		ps.add("state.dir", 0, "must not be empty")
 	}

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/tidemark/tidemark/checkpoint"
@@ -42,6 +43,7 @@ type Server struct {
 	job     atomic.Pointer[Job]
 	sources atomic.Pointer[Sources]
 	ends    atomic.Pointer[EndOffsets]
+	metrics atomic.Pointer[prometheus.Gatherer] // metrics.go
 	srv     *http.Server
 	ln      net.Listener
 	opts    options // options.go
@@ -140,6 +142,7 @@ func Listen(addr string, opts ...Option) (*Server, error) {
 		}
 		_, _ = w.Write([]byte("ready\n"))
 	})
+	mux.HandleFunc("GET /metrics", s.serveMetrics) // metrics.go
 	mux.HandleFunc("GET /api/v1/job", func(w http.ResponseWriter, _ *http.Request) {
 		j := s.job.Load()
 		if j == nil {

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -91,6 +92,9 @@ type Spec struct {
 	Now   func() time.Time
 	After func(time.Duration) <-chan time.Time
 	Rand  func() float64
+	// Metrics, if set, records the job's metrics (NewMetrics): one per
+	// job, across its attempts.
+	Metrics *Metrics
 }
 
 // Recoverer settles a transactional sink's transactions at a restore:
@@ -151,6 +155,10 @@ type Job struct {
 	onReady  func()
 	run      runState // restart.go
 	obs      observed // observe.go
+	// restore is what the current attempt restored, for the restore
+	// metrics: state size and bytes downloaded.
+	restoreSize int64
+	downloaded  atomic.Int64
 }
 
 // SetOnReady sets a function called each time the job has restored and
@@ -248,6 +256,7 @@ func (j *Job) Run(ctx context.Context) error {
 			return err
 		}
 		j.failedAttempt(err, class, strategy.InARow(), pause)
+		j.spec.Metrics.restarted()
 		j.spec.Log.Warn("restarting the job from its newest complete checkpoint", zap.Error(err),
 			zap.Int("failures_in_a_row", strategy.InARow()), zap.Bool("made_progress", a.Progress),
 			zap.Duration("ran", a.Ran), zap.Duration("after", pause))
@@ -344,6 +353,12 @@ func (j *Job) attempt(ctx context.Context, ro checkpoint.RestoreOptions) (err er
 	}
 	m := rec.restore
 	j.noteRestored(m)
+	j.downloaded.Store(0)
+	j.restoreSize = 0
+	if m != nil {
+		j.restoreSize = m.StateSize()
+	}
+	fetch := countingStore{Store: s.Store, n: &j.downloaded}
 	localDir := filepath.Join(s.StateDir, "checkpoints")
 	if err := clearLocalSnapshots(localDir, m); err != nil {
 		return err
@@ -404,7 +419,7 @@ func (j *Job) attempt(ctx context.Context, ro checkpoint.RestoreOptions) (err er
 			dest := filepath.Join(s.StateDir, "restore", id.String())
 			var inFlight []operators.InFlight
 			var reused int
-			inFlight, reused, err = checkpoint.PrepareTask(ctx, s.Store, m, id, localDir, dest)
+			inFlight, reused, err = checkpoint.PrepareTask(ctx, fetch, m, id, localDir, dest)
 			if err == nil {
 				restored.InFlight[id] = inFlight
 				b, err = state.OpenFrom(dest, live, opts)
@@ -426,7 +441,7 @@ func (j *Job) attempt(ctx context.Context, ro checkpoint.RestoreOptions) (err er
 				continue
 			}
 			dest := filepath.Join(s.StateDir, "restore", id.String())
-			inFlight, _, err := checkpoint.PrepareTask(ctx, s.Store, m, id, localDir, dest)
+			inFlight, _, err := checkpoint.PrepareTask(ctx, fetch, m, id, localDir, dest)
 			_ = os.RemoveAll(dest)
 			if err != nil {
 				return fmt.Errorf("in-flight data of %s: %w", id, err)
@@ -448,13 +463,14 @@ func (j *Job) attempt(ctx context.Context, ro checkpoint.RestoreOptions) (err er
 	cc.MaxParallelism, cc.Parallelism = s.MaxParallelism, s.Parallelism
 	cc.LocalDir = localDir
 	cc.Log, cc.Now = log.Named("checkpoint"), s.Now
+	cc.Metrics = s.Metrics.checkpoint()
 	coord, err := checkpoint.New(ctx, cc, s.Store, m)
 	if err != nil {
 		return err
 	}
 	gc := operators.GraphConfig{
 		MaxParallelism: s.MaxParallelism, ExactlyOnce: s.ExactlyOnce, AlignmentTimeout: s.AlignmentTimeout,
-		LocalDir: localDir, Log: log, Now: s.Now,
+		LocalDir: localDir, Log: log, Now: s.Now, Metrics: s.Metrics.tasks(),
 	}
 	if s.Owner != nil {
 		gc.Guard = s.Owner.Check
@@ -667,6 +683,7 @@ func (j *Job) recover(ctx context.Context, plan *checkpoint.RestorePlan, ro chec
 		if err := s.Recovery.Execute(ctx, p, examined, pools); err != nil {
 			return recovered{}, err
 		}
+		s.Metrics.sink().Settled(p)
 	}
 	if s.Owner != nil {
 		if err := s.Owner.Fence(ctx, newest); err != nil {

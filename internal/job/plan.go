@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/tidemark/tidemark/expression"
@@ -24,6 +25,9 @@ type Builders struct {
 	Committer func(st *plan.Stage, task operators.TaskID) (operators.TaskCommitter, error)
 	Log       *zap.Logger
 	Now       func() time.Time
+	// Metrics is where operators register their own metrics
+	// (plugin.Resources.Metrics); none when nil.
+	Metrics prometheus.Registerer
 }
 
 // GraphSpec turns a job graph's plan into the graph the runtime runs:
@@ -80,7 +84,7 @@ func nodeMaker(n *plan.Node, st *plan.Stage, b Builders) func(int) (operators.Op
 		}
 	}
 	return func(task int) (operators.Operator, error) {
-		return n.New(&plugin.Resources{Name: n.Operator, Task: task, Parallelism: st.Tasks, Log: b.Log.Named(n.Name), Now: b.Now})
+		return n.New(&plugin.Resources{Name: n.Operator, Task: task, Parallelism: st.Tasks, Log: b.Log.Named(n.Name), Now: b.Now, Metrics: b.Metrics})
 	}
 }
 

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/tidemark/tidemark/checkpoint"
 	"github.com/tidemark/tidemark/internal/restart"
 )
@@ -126,8 +128,12 @@ func (j *Job) becameReady() {
 	j.mu.Lock()
 	j.run.readyAt = j.spec.Now()
 	j.observeReady(j.run.readyAt)
+	took := j.run.readyAt.Sub(j.run.since) // since the attempt began restoring
 	j.setState(StateRunning)
 	j.mu.Unlock()
+	j.spec.Metrics.restored(took, j.downloaded.Load(), j.restoreSize)
+	j.spec.Log.Info("restored: processing records", zap.Duration("took", took),
+		zap.Int64("state_bytes", j.restoreSize), zap.Int64("downloaded_bytes", j.downloaded.Load()))
 	if j.onReady != nil {
 		j.onReady()
 	}

@@ -45,7 +45,7 @@ func GraphOutput(cfg *config.Config, p *plan.Job) sink.Output {
 // each sink-bearing stage (transactional ids <prefix>-<stage>-<task>-<slot>);
 // with exactly-once delivery the recovery settles every sink-bearing
 // stage's pool, and checkpoints record them.
-func graphSpec(env *plugin.Environment, cfg *config.Config, base []kgo.Opt, st storage.Store, written *atomic.Int64, log *zap.Logger) (job.Spec, error) {
+func graphSpec(env *plugin.Environment, cfg *config.Config, base []kgo.Opt, st storage.Store, written *atomic.Int64, ms *metrics, log *zap.Logger) (job.Spec, error) {
 	p, err := plan.Build(cfg, env)
 	if err != nil {
 		return job.Spec{}, err
@@ -66,7 +66,7 @@ func graphSpec(env *plugin.Environment, cfg *config.Config, base []kgo.Opt, st s
 		}
 	}
 	b := job.Builders{
-		Log: log,
+		Log: log, Metrics: ms.registerer(),
 		Sink: func(n *plan.Node, _ operators.TaskID) (operators.Operator, error) {
 			sc := n.Sink
 			ks, err := sink.NewKafkaSink(sink.Spec{
@@ -80,7 +80,8 @@ func graphSpec(env *plugin.Environment, cfg *config.Config, base []kgo.Opt, st s
 			return ks, nil
 		},
 		Committer: func(stage *plan.Stage, _ operators.TaskID) (operators.TaskCommitter, error) {
-			return sink.NewCommitter(sink.CommitterConfig{Output: out, Stage: stage.Name, Topics: topicsOf[stage.Name], Written: written, PoolSize: sink.ConfiguredPoolSize(cfg)}, base), nil
+			return sink.NewCommitter(sink.CommitterConfig{Output: out, Stage: stage.Name, Topics: topicsOf[stage.Name], Written: written,
+				Metrics: ms.sinkMetrics(), PoolSize: sink.ConfiguredPoolSize(cfg)}, base), nil
 		},
 	}
 	graph, err := job.GraphSpec(p, b)
@@ -104,7 +105,7 @@ func graphSpec(env *plugin.Environment, cfg *config.Config, base []kgo.Opt, st s
 			gs := source.GraphSource{Config: s.Config, Key: s.Key, EventTime: s.EventTime, Job: cfg.Job.Name}
 			n := s.Stage.Tasks
 			for i := range n {
-				srcs[s.Stage.Name] = append(srcs[s.Stage.Name], source.NewGraphKafka(gs, base, i, n, log.Named("source").With(zap.String("source", s.Name))))
+				srcs[s.Stage.Name] = append(srcs[s.Stage.Name], source.NewGraphKafka(gs, base, i, n, log.Named("source").With(zap.String("source", s.Name)), source.WithMetrics(ms.sourceMetrics())))
 			}
 		}
 		return srcs, nil

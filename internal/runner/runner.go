@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
@@ -69,6 +70,9 @@ type Options struct {
 	// Env holds the operator types a job graph's operators are planned
 	// with; plugin.Default() when nil.
 	Env *plugin.Environment
+	// Metrics, if set, is where the job's metrics are registered (what
+	// /metrics serves); none are kept when nil.
+	Metrics prometheus.Registerer
 }
 
 // ProgressInterval is how often Run logs progress.
@@ -119,6 +123,15 @@ func Run(ctx context.Context, cfg *config.Config, opts Options, log *zap.Logger,
 		return fmt.Errorf("checkpoint.storage: %w", err)
 	}
 	defer st.Close()
+	ms, err := newMetrics(opts.Metrics)
+	if err != nil {
+		return err
+	}
+	if opts.Metrics != nil {
+		if st, err = storage.WrapWithMetrics(st, opts.Metrics); err != nil {
+			return err
+		}
+	}
 
 	jobStore := checkpoint.JobStore(st, cfg.Job.Name)
 	lease, err := acquireLeaseRetrying(stop, cfg, jobStore, log)
@@ -137,9 +150,17 @@ func Run(ctx context.Context, cfg *config.Config, opts Options, log *zap.Logger,
 
 	var written atomic.Int64
 	var completed atomic.Int64
-	spec, err := SpecWith(opts.Env, cfg, base, jobStore, &written, log)
+	spec, err := specWith(opts.Env, cfg, base, jobStore, &written, ms, log)
 	if err != nil {
 		return err
+	}
+	spec.Metrics = ms.jobMetrics()
+	drills, err := newDrill(cfg, jobStore, ms.registerer(), log)
+	if err != nil {
+		return err
+	}
+	if drills != nil {
+		g.Go(func() error { return drills.Run(ctx) })
 	}
 	spec.Owner = lease
 	spec.AcceptLoss = opts.AcceptLoss
@@ -274,7 +295,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options, log *zap.Logger,
 			zap.Strings("from", sourceNames(cfg)), zap.String("to", strings.Join(cfg.SinkTopics(), ",")),
 			zap.String("delivery", cfg.Output.Delivery), zap.Strings("brokers", brokers),
 			zap.Duration("checkpoint_interval", cfg.Checkpoint.Interval), zap.String("checkpoint_storage", cfg.Checkpoint.Storage))
-		return report(ctx, cfg, base, j, &written, &completed, log)
+		return report(ctx, cfg, base, j, &written, &completed, ms, log)
 	})
 	return g.Wait()
 }
@@ -331,17 +352,23 @@ func acquireLease(ctx context.Context, cfg *config.Config, st storage.Store, log
 // source task, the pipeline's operators and the Kafka sink in each keyed
 // task, as before. A job graph: see graphSpec.
 func Spec(cfg *config.Config, base []kgo.Opt, st storage.Store, written *atomic.Int64, log *zap.Logger) (job.Spec, error) {
-	return SpecWith(nil, cfg, base, st, written, log)
+	return specWith(nil, cfg, base, st, written, nil, log)
 }
 
 // SpecWith is Spec planning a job graph's operators with the operator
 // types of env (plugin.Default() when nil).
 func SpecWith(env *plugin.Environment, cfg *config.Config, base []kgo.Opt, st storage.Store, written *atomic.Int64, log *zap.Logger) (job.Spec, error) {
+	return specWith(env, cfg, base, st, written, nil, log)
+}
+
+// specWith is SpecWith with the sources, sinks and operators recording
+// into ms (none when nil).
+func specWith(env *plugin.Environment, cfg *config.Config, base []kgo.Opt, st storage.Store, written *atomic.Int64, ms *metrics, log *zap.Logger) (job.Spec, error) {
 	if cfg.IsGraph() {
 		if env == nil {
 			env = plugin.Default()
 		}
-		return graphSpec(env, cfg, base, st, written, log)
+		return graphSpec(env, cfg, base, st, written, ms, log)
 	}
 	var chain, sourceChain []operators.OperatorSpec
 	for i, op := range cfg.Pipeline.Operators {
@@ -370,9 +397,13 @@ func SpecWith(env *plugin.Environment, cfg *config.Config, base []kgo.Opt, st st
 	exactlyOnce := cfg.Sink.Delivery == config.ExactlyOnce
 	chain = append(chain, operators.OperatorSpec{Name: "sink", Describe: "type=kafka", New: func(int) (operators.Operator, error) {
 		if exactlyOnce {
-			return sink.NewTransactional(cfg, base, written), nil
+			s := sink.NewTransactional(cfg, base, written)
+			s.Metrics = ms.sinkMetrics()
+			return s, nil
 		}
-		return sink.NewKafka(cfg, base, written), nil
+		s := sink.NewKafka(cfg, base, written)
+		s.Metrics = ms.sinkMetrics()
+		return s, nil
 	}})
 	var rec job.Recoverer
 	var pool *checkpoint.SinkPool
@@ -386,7 +417,7 @@ func SpecWith(env *plugin.Environment, cfg *config.Config, base []kgo.Opt, st st
 	spec.NewSources = func() ([]operators.Source, error) {
 		srcs := make([]operators.Source, n)
 		for i := range srcs {
-			srcs[i] = source.NewKafka(cfg, base, i, n, log.Named("source"))
+			srcs[i] = source.NewKafka(cfg, base, i, n, log.Named("source"), source.WithMetrics(ms.sourceMetrics()))
 		}
 		return srcs, nil
 	}
@@ -448,7 +479,7 @@ func sourceNames(cfg *config.Config) []string {
 
 // report logs throughput, checkpoints and the sum of the sink topic's log
 // end offsets (markers included) every ProgressInterval.
-func report(ctx context.Context, cfg *config.Config, base []kgo.Opt, j *job.Job, written, completed *atomic.Int64, log *zap.Logger) error {
+func report(ctx context.Context, cfg *config.Config, base []kgo.Opt, j *job.Job, written, completed *atomic.Int64, ms *metrics, log *zap.Logger) error {
 	cl, err := kgo.NewClient(base...)
 	if err != nil {
 		return fmt.Errorf("progress client: %w", err)
@@ -465,6 +496,11 @@ func report(ctx context.Context, cfg *config.Config, base []kgo.Opt, j *job.Job,
 			return nil
 		case <-t.C:
 		}
+		ms.updateLag(ctx, func(ctx context.Context, m *source.Metrics) error {
+			lctx, cancel := context.WithTimeout(ctx, ProgressInterval)
+			defer cancel()
+			return m.UpdateEndOffsets(lctx, adm)
+		}, log)
 		out := written.Load()
 		fields := []zap.Field{
 			zap.Int64("records_out", out),
