@@ -28,6 +28,13 @@ type gcPlan struct {
 	floor   int64
 	pending map[int64]bool // checkpoints in flight: their directories stay
 	nextID  int64          // and so do those of checkpoints triggered later
+	// upTo is the newest complete checkpoint when the plan was made (0:
+	// no bound). Checkpoints that complete while the collection runs are
+	// neither counted for retention nor expired by it: floor was computed
+	// without their pending transactions, so counting them could expire
+	// the fallback one of them needs (the next collection, planned after
+	// they completed, decides about them).
+	upTo int64
 }
 
 // startGC collects, in the background, checkpoints beyond retention,
@@ -45,6 +52,9 @@ func (c *Coordinator) startGC() {
 	}
 	c.gcRunning = true
 	plan := gcPlan{retained: c.cfg.Retained, pending: map[int64]bool{}, nextID: c.nextID, floor: fallbackFloor(c.latest)}
+	if c.latest != nil {
+		plan.upTo = c.latest.CheckpointID
+	}
 	for id := range c.pending {
 		plan.pending[id] = true
 	}
@@ -78,16 +88,27 @@ func (c *Coordinator) gc(ctx context.Context, plan gcPlan) error {
 	for _, id := range l.complete {
 		complete[id] = true
 	}
-	retained := l.complete
-	if n := len(l.complete); n > plan.retained {
-		retained = l.complete[n-plan.retained:]
-		keep := int64(0) // the fallback for the newest checkpoint's transactions
+	counted, newer := l.complete, []int64(nil)
+	if plan.upTo > 0 {
+		counted = nil
 		for _, id := range l.complete {
+			if id <= plan.upTo {
+				counted = append(counted, id)
+			} else {
+				newer = append(newer, id)
+			}
+		}
+	}
+	retained := counted
+	if n := len(counted); n > plan.retained {
+		retained = counted[n-plan.retained:]
+		keep := int64(0) // the fallback for the newest checkpoint's transactions
+		for _, id := range counted {
 			if plan.floor > 0 && id <= plan.floor {
 				keep = id
 			}
 		}
-		for _, id := range l.complete[:n-plan.retained] {
+		for _, id := range counted[:n-plan.retained] {
 			if id == keep {
 				retained = append([]int64{id}, retained...)
 				continue
@@ -107,6 +128,7 @@ func (c *Coordinator) gc(ctx context.Context, plan gcPlan) error {
 			c.log.Debug("checkpoint expired", zap.Int64("checkpoint", id))
 		}
 	}
+	retained = append(retained, newer...)
 	// Retained checkpoints this process did not write (an earlier run's)
 	// hold their files from now on.
 	for _, id := range retained {
