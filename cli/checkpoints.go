@@ -49,6 +49,22 @@ type ckptTarget struct {
 func (t *ckptTarget) Close() error { return t.root.Close() }
 
 // open resolves --config or --storage/--job and opens the storage.
+// withTarget makes a command's RunE that opens the checkpoint store the
+// flags name, with a context that an interrupt cancels, and closes it after
+// fn.
+func (f *ckptFlags) withTarget(fn func(ctx context.Context, t *ckptTarget, cmd *cobra.Command, args []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		ctx, stop := interruptible(cmd.Context())
+		defer stop()
+		t, err := f.open(ctx)
+		if err != nil {
+			return err
+		}
+		defer t.Close()
+		return fn(ctx, t, cmd, args)
+	}
+}
+
 func (f *ckptFlags) open(ctx context.Context) (*ckptTarget, error) {
 	t := &ckptTarget{s3: f.s3}
 	switch {
@@ -144,14 +160,7 @@ func newCkptListCmd(f *ckptFlags) *cobra.Command {
 		Use:   "list",
 		Short: "List checkpoints and savepoints: time, size, lease generation, validity, and the one a start restores",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, stop := interruptible(cmd.Context())
-			defer stop()
-			t, err := f.open(ctx)
-			if err != nil {
-				return err
-			}
-			defer t.Close()
+		RunE: f.withTarget(func(ctx context.Context, t *ckptTarget, cmd *cobra.Command, _ []string) error {
 			l, err := inspect.List(ctx, t.st)
 			if err != nil {
 				return err
@@ -161,7 +170,7 @@ func newCkptListCmd(f *ckptFlags) *cobra.Command {
 			}
 			printListing(cmd.OutOrStdout(), t, l, time.Now())
 			return nil
-		},
+		}),
 	}
 }
 
@@ -287,14 +296,7 @@ func newCkptInspectCmd(f *ckptFlags) *cobra.Command {
 		Use:   "inspect [ID|NAME]",
 		Short: "Show a checkpoint's offsets, operators, state files and sizes per task, pending transactions, lease generation and origin",
 		Args:  cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx, stop := interruptible(cmd.Context())
-			defer stop()
-			t, err := f.open(ctx)
-			if err != nil {
-				return err
-			}
-			defer t.Close()
+		RunE: f.withTarget(func(ctx context.Context, t *ckptTarget, cmd *cobra.Command, args []string) error {
 			d, err := inspect.Describe(ctx, t.st, oneName(args))
 			if err != nil {
 				return err
@@ -304,7 +306,7 @@ func newCkptInspectCmd(f *ckptFlags) *cobra.Command {
 			}
 			printDetails(cmd.OutOrStdout(), d)
 			return nil
-		},
+		}),
 	}
 }
 
@@ -429,14 +431,7 @@ belongs to the task's key groups, and decodes in-flight records. It prints
 PASS or FAIL with every problem found and exits 0 or 1. With no name it
 verifies the checkpoint a start would restore.`,
 		Args: cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx, stop := interruptible(cmd.Context())
-			defer stop()
-			t, err := f.open(ctx)
-			if err != nil {
-				return err
-			}
-			defer t.Close()
+		RunE: f.withTarget(func(ctx context.Context, t *ckptTarget, cmd *cobra.Command, args []string) error {
 			m, err := inspect.Resolve(ctx, t.st, oneName(args))
 			if err != nil {
 				return err
@@ -467,7 +462,7 @@ verifies the checkpoint a start would restore.`,
 				return fmt.Errorf("checkpoint %s failed the recovery drill: %s", r.Checkpoint, r.Reason)
 			}
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().StringVar(&scratch, "scratch-dir", "", "directory to download into and open the state in (a new directory inside it, removed at the end; default the system's temporary directory)")
 	cmd.Flags().Int64Var(&bps, "max-bytes-per-second", 0, "pace downloads to this many bytes per second (0: no limit)")
@@ -528,14 +523,7 @@ running processor collects its garbage itself): it names that instance and
 exits 1. It waits up to about checkpoint.lease_timeout to tell a live holder
 from a dead one.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, stop := interruptible(cmd.Context())
-			defer stop()
-			t, err := f.open(ctx)
-			if err != nil {
-				return err
-			}
-			defer t.Close()
+		RunE: f.withTarget(func(ctx context.Context, t *ckptTarget, cmd *cobra.Command, _ []string) error {
 			if !cmd.Flags().Changed("retained") && t.cfg != nil {
 				retained = t.cfg.Checkpoint.Retained
 			}
@@ -569,7 +557,7 @@ from a dead one.`,
 			}
 			printGC(cmd.OutOrStdout(), r, dry)
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().BoolVar(&dry, "dry-run", false, "print what would be deleted, delete nothing")
 	cmd.Flags().IntVar(&retained, "retained", 3, "complete checkpoints to keep (default checkpoint.retained with --config)")
@@ -618,17 +606,13 @@ with --from savepoints/NAME; verify and inspect read it with --storage
 file://DIR --job <job>. NAME defaults to the savepoint's name, or
 checkpoint-<id>.`,
 		Args: cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		PreRunE: func(*cobra.Command, []string) error {
 			if to == "" {
 				return usageError{errors.New("--to is required: a directory or a store URI")}
 			}
-			ctx, stop := interruptible(cmd.Context())
-			defer stop()
-			t, err := f.open(ctx)
-			if err != nil {
-				return err
-			}
-			defer t.Close()
+			return nil
+		},
+		RunE: f.withTarget(func(ctx context.Context, t *ckptTarget, cmd *cobra.Command, args []string) error {
 			m, err := inspect.Resolve(ctx, t.st, oneName(args))
 			if err != nil {
 				return err
@@ -665,7 +649,7 @@ checkpoint-<id>.`,
 			fmt.Fprintf(cmd.OutOrStdout(), "exported %s (%s) to %s/%s/%s\nrestore it with checkpoint.storage: %s and: processor run --config FILE --from savepoints/%s\n",
 				inspect.NameOf(m), bytesText(m.StateSize()), strings.TrimSuffix(dstURI, "/"), t.job, dir, dstURI, name)
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().StringVar(&to, "to", "", "destination: a directory or a store URI (file:///path, s3://bucket/prefix)")
 	cmd.Flags().StringVar(&name, "name", "", "savepoint name at the destination (default the savepoint's name, or checkpoint-<id>)")
