@@ -170,24 +170,7 @@ func TestQuickstartSIGKILL(t *testing.T) {
 	rng := rand.New(rand.NewPCG(seed, seed))
 
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "processor")
-	if out, err := exec.Command("go", "build", "-o", bin, processorPkg).CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
-	data, err := os.ReadFile("../configs/quickstart.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := strings.NewReplacer(
-		"/tmp/tidemark-quickstart", dir,
-		"listen: 127.0.0.1:8081", "listen: 127.0.0.1:0",
-		"format: auto", "format: json",
-		"interval: 5s", "interval: 1s",
-	).Replace(killTestConfig(string(data)))
-	cfgPath := filepath.Join(dir, "quickstart.yaml")
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	bin, cfg, cfgPath := quickstartUnderTest(t, dir)
 	// The last run adds no events, so that it can process them all.
 	quiet := strings.NewReplacer("records: 1000 ", "records: 0 ", "rate_per_second: 200 ", "rate_per_second: 0 ").Replace(cfg)
 	if quiet == cfg {
@@ -367,4 +350,32 @@ func waitCommitted(t *testing.T, ctx context.Context, addrs []string, topic stri
 		fs.EachError(func(tp string, p int32, err error) { t.Fatalf("read %s[%d]: %v", tp, p, err) })
 		got += fs.NumRecords()
 	}
+}
+
+// quickstartUnderTest builds the processor into dir and writes the
+// quickstart's configuration for a test there: state and checkpoints in
+// dir, a free HTTP port, JSON logs, 1 s checkpoints and the kill test's
+// settings (killTestConfig). It returns the binary, the configuration and
+// its path.
+func quickstartUnderTest(t *testing.T, dir string) (bin, cfg, cfgPath string) {
+	t.Helper()
+	bin = filepath.Join(dir, "processor")
+	if out, err := exec.Command("go", "build", "-o", bin, processorPkg).CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	data, err := os.ReadFile("../configs/quickstart.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg = strings.NewReplacer(
+		"/tmp/tidemark-quickstart", dir,
+		"listen: 127.0.0.1:8081", "listen: 127.0.0.1:0",
+		"format: auto", "format: json",
+		"interval: 5s", "interval: 1s",
+	).Replace(killTestConfig(string(data)))
+	cfgPath = filepath.Join(dir, "quickstart.yaml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return bin, cfg, cfgPath
 }

@@ -114,24 +114,7 @@ func TestTailEmbedded(t *testing.T) {
 	dir := t.TempDir()
 	stateDir := filepath.Join(dir, "state")
 	t.Cleanup(func() { _ = waitBrokerGone(stateDir) })
-	bin := filepath.Join(dir, "processor")
-	if out, err := exec.Command("go", "build", "-o", bin, processorPkg).CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
-	data, err := os.ReadFile("../configs/quickstart.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := strings.NewReplacer(
-		"/tmp/tidemark-quickstart", dir,
-		"listen: 127.0.0.1:8081", "listen: 127.0.0.1:0",
-		"format: auto", "format: json",
-		"interval: 5s", "interval: 1s",
-	).Replace(killTestConfig(string(data)))
-	cfgPath := filepath.Join(dir, "quickstart.yaml")
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	bin, _, cfgPath := quickstartUnderTest(t, dir)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	start := time.Now()
