@@ -14,6 +14,7 @@ import (
 
 	"github.com/tidemark/tidemark/checkpoint"
 	"github.com/tidemark/tidemark/checkpoint/storage"
+	"github.com/tidemark/tidemark/internal/promtest"
 	"github.com/tidemark/tidemark/operators"
 )
 
@@ -100,7 +101,7 @@ func TestMetricsFollowCheckpoints(t *testing.T) {
 	}
 	for _, h := range []string{"tidemark_checkpoint_duration_seconds", "tidemark_checkpoint_sync_duration_seconds",
 		"tidemark_checkpoint_async_duration_seconds", "tidemark_checkpoint_alignment_duration_seconds"} {
-		if n := histogramCount(t, reg, h); n != 2 {
+		if n := promtest.HistogramCount(t, reg, h); n != 2 {
 			t.Errorf("%s counted %d checkpoints, want 2", h, n)
 		}
 	}
@@ -109,7 +110,7 @@ func TestMetricsFollowCheckpoints(t *testing.T) {
 	}
 	var sum float64
 	for _, k := range []string{"keyed-0", "keyed-1"} {
-		v := labelled(t, reg, "tidemark_task_state_size_bytes", "task", k)
+		v := promtest.Labelled(t, reg, "tidemark_task_state_size_bytes", "task", k)
 		if v <= 0 {
 			t.Errorf("state size of %s: %v", k, v)
 		}
@@ -144,56 +145,7 @@ func TestMetricsFollowCheckpoints(t *testing.T) {
 // value returns the value of the unlabelled gauge or counter name in reg.
 func value(t *testing.T, reg prometheus.Gatherer, name string) float64 {
 	t.Helper()
-	return labelled(t, reg, name, "", "")
-}
-
-// labelled returns the value of the series of name whose label has value
-// (any series when label is "").
-func labelled(t *testing.T, reg prometheus.Gatherer, name, label, val string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, s := range mf.GetMetric() {
-			match := label == ""
-			for _, l := range s.GetLabel() {
-				if l.GetName() == label && l.GetValue() == val {
-					match = true
-				}
-			}
-			if !match {
-				continue
-			}
-			switch {
-			case s.Gauge != nil:
-				return s.GetGauge().GetValue()
-			case s.Counter != nil:
-				return s.GetCounter().GetValue()
-			}
-		}
-	}
-	t.Fatalf("no series %s{%s=%q}", name, label, val)
-	return 0
-}
-
-func histogramCount(t *testing.T, reg prometheus.Gatherer, name string) uint64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
-			return mf.GetMetric()[0].GetHistogram().GetSampleCount()
-		}
-	}
-	t.Fatalf("no histogram %s", name)
-	return 0
+	return promtest.Labelled(t, reg, name, "", "")
 }
 
 // gaugeFunc wraps the gauge name of reg as a collector for testutil.

@@ -11,6 +11,7 @@ import (
 	"github.com/tidemark/tidemark/checkpoint/storage"
 	"github.com/tidemark/tidemark/checkpoint/storage/faulty"
 	"github.com/tidemark/tidemark/internal/job"
+	"github.com/tidemark/tidemark/internal/promtest"
 )
 
 // TestJobMetrics: a job given Metrics exports its checkpoints, records,
@@ -67,11 +68,11 @@ func TestJobMetrics(t *testing.T) {
 		"tidemark_operator_records_in_total":      func(v float64) bool { return v > 0 },
 		"tidemark_restore_downloaded_bytes_total": func(v float64) bool { return v >= 0 },
 	} {
-		if v := gathered(t, reg, name); !check(v) {
+		if v := promtest.Sum(t, reg, name); !check(v) {
 			t.Errorf("%s = %v", name, v)
 		}
 	}
-	if n := histogramCount(t, reg, "tidemark_restore_duration_seconds"); n != 2 {
+	if n := promtest.HistogramCount(t, reg, "tidemark_restore_duration_seconds"); n != 2 {
 		t.Errorf("%d restores timed, want 2 (the start and the restart)", n)
 	}
 
@@ -97,47 +98,11 @@ func TestJobMetrics(t *testing.T) {
 	if err := stop2(); err != nil {
 		t.Fatal(err)
 	}
-	size := gathered(t, reg2, "tidemark_restore_state_size_bytes")
+	size := promtest.Sum(t, reg2, "tidemark_restore_state_size_bytes")
 	if size < float64(last.StateSize()) {
 		t.Errorf("restored state of %v bytes, want at least the checkpoint's %d", size, last.StateSize())
 	}
-	if d := gathered(t, reg2, "tidemark_restore_downloaded_bytes_total"); d < size || size == 0 {
+	if d := promtest.Sum(t, reg2, "tidemark_restore_downloaded_bytes_total"); d < size || size == 0 {
 		t.Errorf("downloaded %v bytes for a restore of %v bytes with no local copy", d, size)
 	}
-}
-
-// gathered returns the sum of every series of name in reg.
-func gathered(t *testing.T, reg prometheus.Gatherer, name string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		var sum float64
-		for _, s := range mf.GetMetric() {
-			sum += s.GetGauge().GetValue() + s.GetCounter().GetValue()
-		}
-		return sum
-	}
-	t.Fatalf("no metric %s", name)
-	return 0
-}
-
-func histogramCount(t *testing.T, reg prometheus.Gatherer, name string) uint64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
-			return mf.GetMetric()[0].GetHistogram().GetSampleCount()
-		}
-	}
-	t.Fatalf("no histogram %s", name)
-	return 0
 }
