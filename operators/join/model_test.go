@@ -9,6 +9,7 @@ import (
 
 	"github.com/tidemark/tidemark/format/json"
 	"github.com/tidemark/tidemark/operators"
+	"github.com/tidemark/tidemark/operators/join"
 	"github.com/tidemark/tidemark/operators/optest"
 )
 
@@ -117,12 +118,21 @@ func regularModel(t *testing.T, how string, seed uint64) {
 // equal keys and r + lower <= l <= r + upper is emitted exactly once,
 // nothing else is, and late rows go to the late output. Cleanup never
 // drops a row that a row still to come could join.
+//
+// It runs with the default bound of rows listed in a key's meta, and
+// with a bound of 3, so that keys go from listed rows to scanned ones and
+// back.
 func TestIntervalModel(t *testing.T) {
-	for _, b := range [][2]int64{{-2000, 1000}, {0, 0}, {1000, 3000}, {-5000, -1000}} {
-		for seed := range uint64(3) {
-			t.Run(fmt.Sprintf("between=%d,%d/seed=%d", b[0], b[1], seed), func(t *testing.T) {
-				intervalModel(t, b[0], b[1], seed)
-			})
+	def := join.SetMaxListed(0)
+	defer join.SetMaxListed(def)
+	for _, listed := range []int{def, 3} {
+		join.SetMaxListed(listed)
+		for _, b := range [][2]int64{{-2000, 1000}, {0, 0}, {1000, 3000}, {-5000, -1000}} {
+			for seed := range uint64(3) {
+				t.Run(fmt.Sprintf("listed=%d/between=%d,%d/seed=%d", listed, b[0], b[1], seed), func(t *testing.T) {
+					intervalModel(t, b[0], b[1], seed)
+				})
+			}
 		}
 	}
 }
