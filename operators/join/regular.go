@@ -251,6 +251,11 @@ func (j *regularJoin) store(s int, key, row []byte, ts, retain int64, acc bool) 
 		// It cannot match anything that may still come: joined, not kept.
 		return nil
 	}
+	if found && cur.retain <= j.wm {
+		// Past its retain time, waiting for the cleanup: gone already
+		// (it matches nothing), so the row starts over.
+		found = false
+	}
 	if found {
 		cur.count++
 		cur.ts = max(cur.ts, ts)
