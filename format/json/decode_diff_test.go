@@ -15,9 +15,6 @@ import (
 // of its tree), kept as the reference Decoder must agree with.
 type fastjsonDecoder struct {
 	p fastjson.Parser
-	// keys interns object keys, so that the maps of many records share
-	// their key strings instead of allocating them per record.
-	keys map[string]string
 	// arena holds the bytes of the strings of the value being decoded:
 	// one allocation for all of them.
 	arena []byte
