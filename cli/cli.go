@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"runtime/pprof"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -156,10 +157,10 @@ func buildVersion() string {
 }
 
 func newRunCmd(env *plugin.Environment) *cobra.Command {
-	var path string
+	var path, cpuProfile string
 	var opts runner.Options
 	cmd := &cobra.Command{
-		Use:   "run --config FILE [--from CHECKPOINT|SAVEPOINT] [--fallback] [--fresh] [--accept-loss]",
+		Use:   "run --config FILE [--from CHECKPOINT|SAVEPOINT] [--fallback] [--fresh] [--accept-loss] [--cpuprofile FILE]",
 		Short: "Run the job described by a configuration file",
 		Long: `Run restores the job from its newest complete checkpoint (or the checkpoint or
 savepoint named by --from), then runs it until SIGTERM or SIGINT. The first
@@ -200,6 +201,13 @@ were lost (the broker aborted them) and no checkpoint can write them again.`,
 				return err
 			}
 			defer unlock()
+			if cpuProfile != "" {
+				stopProfile, err := startCPUProfile(cpuProfile)
+				if err != nil {
+					return err
+				}
+				defer stopProfile()
+			}
 			ctx, stop := signalContext(cmd.Context(), log)
 			defer stop()
 			if err := checkKafka(ctx, &cfg, log); err != nil {
@@ -213,7 +221,25 @@ were lost (the broker aborted them) and no checkpoint can write them again.`,
 	cmd.Flags().BoolVar(&opts.Fallback, "fallback", false, "restore the previous retained checkpoint if the newest one is corrupted")
 	cmd.Flags().BoolVar(&opts.Fresh, "fresh", false, "start without state, ignoring every checkpoint (after a change of the job graph); output already committed stays")
 	cmd.Flags().BoolVar(&opts.AcceptLoss, "accept-loss", false, "carry on even if sink transactions whose records precede the restored checkpoint were lost (the error names them)")
+	cmd.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile (go tool pprof) of the whole run to this file")
 	return cmd
+}
+
+// startCPUProfile starts writing a CPU profile to path; the function it
+// returns stops it and closes the file.
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("--cpuprofile %s: %w", path, err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		_ = f.Close()
+	}, nil
 }
 
 // runJob runs the HTTP server and the job side by side until ctx is done or

@@ -73,6 +73,9 @@ type Program struct {
 	ctx  Context
 	prog *vm.Program
 	used names
+	// fast evaluates the expression without expr's VM when it can (nil
+	// when the expression uses something it does not handle).
+	fast fastFn
 	// plain: the result is read from the environment as it is (a name or
 	// a member of one), never built by the expression, so it needs no
 	// normalisation of lists and maps.
@@ -103,7 +106,7 @@ func Compile(src string, ctx Context, opts ...Option) (*Program, error) {
 		// time: EvalBool refuses it instead.)
 		return nil, whole(src, fmt.Sprintf("want a bool, got %s", t))
 	}
-	return &Program{src: src, ctx: ctx, prog: prog, used: used, plain: isPlain(tree.Node)}, nil
+	return &Program{src: src, ctx: ctx, prog: prog, used: used, fast: fastCompile(tree.Node), plain: isPlain(tree.Node)}, nil
 }
 
 // MustCompile is Compile that panics on an error, for expressions fixed in
@@ -192,9 +195,15 @@ func (p *Program) Eval(env *Env) (any, error) {
 	if env.pending != 0 {
 		env.derive(p.used)
 	}
-	out, err := env.vm.Run(p.prog, env)
-	if err != nil {
-		return nil, fromExpr(err)
+	out, ok := any(nil), false
+	if p.fast != nil {
+		out, ok = p.fast(env)
+	}
+	if !ok {
+		var err error
+		if out, err = env.vm.Run(p.prog, env); err != nil {
+			return nil, fromExpr(err)
+		}
 	}
 	if p.plain {
 		return scalarOf(out), nil

@@ -24,7 +24,9 @@
 // CPU-second count the same things for the pipe and the processor.
 // Records are input events. With -check (default) each query's committed
 // output is compared with nexmark/reference before its figures are
-// printed: a wrong answer is an error, not a result.
+// printed: a wrong answer is an error, not a result. -cpuprofile DIR
+// writes a CPU profile of each query's processor to DIR/<query>-<round>.pprof
+// (`processor run --cpuprofile`).
 //
 // Allocations: `go test -run '^$' -bench -allocs-bench -benchmem` in the
 // packages of -allocs-pkgs (the operator packages' benchmarks process b.N

@@ -51,6 +51,7 @@ type options struct {
 	dir         string
 	keep        bool
 	markdown    bool
+	cpuProfile  string
 }
 
 func main() {
@@ -99,6 +100,7 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.dir, "dir", "", "directory for state, checkpoints, configurations and logs (default: a new temporary directory, removed afterwards unless -keep)")
 	fs.BoolVar(&o.keep, "keep", false, "keep topics and the directory")
 	fs.BoolVar(&o.markdown, "markdown", false, "print the tables as Markdown (docs/benchmarks.md)")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "directory to write a CPU profile of each query's processor into (processor run --cpuprofile DIR/<query>-<round>.pprof)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -364,7 +366,14 @@ func (b *bench) runQuery(ctx context.Context, q, in string, round int, ref *refe
 	if err := os.WriteFile(path, cfg, 0o600); err != nil {
 		return result{}, err
 	}
-	r, err := b.child(ctx, name, b.o.processor, "run", "--config", path)
+	args := []string{"run", "--config", path}
+	if b.o.cpuProfile != "" {
+		if err := os.MkdirAll(b.o.cpuProfile, 0o755); err != nil {
+			return result{}, fmt.Errorf("-cpuprofile: %w", err)
+		}
+		args = append(args, "--cpuprofile", filepath.Join(b.o.cpuProfile, fmt.Sprintf("%s-%d.pprof", q, round)))
+	}
+	r, err := b.child(ctx, name, b.o.processor, args...)
 	if err != nil {
 		return r, err
 	}

@@ -8,8 +8,9 @@
 // works with: objects become map[string]any, arrays []any, strings string,
 // true/false bool, null nil, and numbers int64 when they are integral
 // (no fraction, no exponent) and fit, float64 otherwise (1.0 and 1e3 are
-// floats). A Decoder reuses a fastjson parser, so decoding allocates only
-// what it returns; one Decoder belongs to one goroutine.
+// floats). A Decoder parses in one pass straight into these values, so
+// decoding allocates only what it returns; one Decoder belongs to one
+// goroutine.
 //
 // The decoder accepts a little more than strict JSON: control characters
 // in strings, unknown escapes and unpaired UTF-16 surrogate escapes

@@ -103,10 +103,26 @@ func (slotCodec) Decode(b []byte) (slot, error) {
 // rows: the last seq given out, and how many rows each side holds (so
 // that a side without rows is never scanned: a point lookup costs far
 // less than an iterator).
+//
+// An interval join also lists the (t, seq) of every row of the key while
+// there are few (listed): it then finds the rows that match and those
+// that expire without an iterator, by point reads and blind deletes.
+// Past maxListed rows on a side, or for a meta written before lists
+// existed, listed is false and the rows are scanned.
 type meta struct {
-	seq  int64
-	rows [2]int64
+	seq    int64
+	rows   [2]int64
+	listed bool
+	refs   [2][]timed // listed: each side's rows, in (t, seq) order
 }
+
+// maxListed bounds the rows a side lists in its key's meta: the meta is
+// rewritten with every row, so its size must stay small. (A variable for
+// tests only.)
+var maxListed = 64
+
+// metaListed marks a meta encoding followed by its lists.
+const metaListed = 1
 
 type metaCodec struct{}
 
@@ -114,17 +130,57 @@ func (metaCodec) Encode(m meta) ([]byte, error) {
 	b := make([]byte, 0, 3*binary.MaxVarintLen64)
 	b = binary.AppendVarint(b, m.seq)
 	b = binary.AppendVarint(b, m.rows[0])
-	return binary.AppendVarint(b, m.rows[1]), nil
+	b = binary.AppendVarint(b, m.rows[1])
+	if !m.listed {
+		return b, nil
+	}
+	b = append(b, metaListed)
+	for s := range 2 {
+		b = binary.AppendUvarint(b, uint64(len(m.refs[s])))
+		for _, r := range m.refs[s] {
+			b = binary.AppendVarint(binary.AppendVarint(b, r.t), r.seq)
+		}
+	}
+	return b, nil
 }
 
 func (metaCodec) Decode(b []byte) (meta, error) {
 	var m meta
+	corrupt := fmt.Errorf("%w: join key meta", state.ErrCorrupt)
 	for _, p := range []*int64{&m.seq, &m.rows[0], &m.rows[1]} {
 		v, n := binary.Varint(b)
 		if n <= 0 {
-			return m, fmt.Errorf("%w: join key meta", state.ErrCorrupt)
+			return m, corrupt
 		}
 		*p, b = v, b[n:]
+	}
+	if len(b) == 0 {
+		return m, nil // no lists (a window join's, or written before lists)
+	}
+	if b[0] != metaListed {
+		return m, corrupt
+	}
+	b = b[1:]
+	m.listed = true
+	for s := range 2 {
+		n, k := binary.Uvarint(b)
+		if k <= 0 || n > uint64(len(b)) {
+			return m, corrupt
+		}
+		b = b[k:]
+		m.refs[s] = make([]timed, n)
+		for i := range m.refs[s] {
+			for _, p := range []*int64{&m.refs[s][i].t, &m.refs[s][i].seq} {
+				v, k := binary.Varint(b)
+				if k <= 0 {
+					return m, corrupt
+				}
+				*p, b = v, b[k:]
+			}
+		}
+	}
+	if len(b) > 0 {
+		return m, corrupt
 	}
 	return m, nil
 }

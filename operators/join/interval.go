@@ -3,6 +3,7 @@ package join
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/tidemark/tidemark/operators"
 	"github.com/tidemark/tidemark/operators/state"
@@ -76,15 +77,16 @@ func (j *intervalJoin) one(s int, r *operators.Record, out operators.Collector) 
 	if s == right {
 		lo, hi = t+j.cfg.lower, t+j.cfg.upper
 	}
-	m, _, err := j.meta.Get(key)
+	m, found, err := j.meta.Get(key)
 	if err != nil {
 		return fmt.Errorf("join %s: %w", j.name, err)
 	}
+	if !found {
+		m.listed = true // a new key lists its rows
+	}
 	j.outs = j.outs[:0]
 	var ferr error
-	if m.rows[1-s] == 0 {
-		// Nothing to scan.
-	} else if err := j.rows[1-s].Range(key, func(k timed, orow []byte) bool {
+	visit := func(k timed, orow []byte) bool {
 		if k.t < lo {
 			return true
 		}
@@ -108,8 +110,34 @@ func (j *intervalJoin) one(s int, r *operators.Record, out operators.Collector) 
 				Topic: r.Topic, Partition: r.Partition, Offset: r.Offset})
 		}
 		return true
-	}); err != nil {
-		return fmt.Errorf("join %s: %w", j.name, err)
+	}
+	switch {
+	case m.rows[1-s] == 0:
+		// Nothing to scan.
+	case m.listed:
+		// The rows listed in [lo, hi], read by point lookups.
+		for _, k := range m.refs[1-s] {
+			if k.t < lo {
+				continue
+			}
+			if k.t > hi {
+				break
+			}
+			orow, ok, err := j.rows[1-s].Get(key, k)
+			if err == nil && !ok {
+				err = fmt.Errorf("%w: row (%d, %d) of the %s side listed but absent", state.ErrCorrupt, k.t, k.seq, sideNames[1-s])
+			}
+			if err != nil {
+				return fmt.Errorf("join %s: %w", j.name, err)
+			}
+			if !visit(k, orow) {
+				break
+			}
+		}
+	default:
+		if err := j.rows[1-s].Range(key, visit); err != nil {
+			return fmt.Errorf("join %s: %w", j.name, err)
+		}
 	}
 	if ferr != nil {
 		if rejectable(ferr) {
@@ -121,9 +149,20 @@ func (j *intervalJoin) one(s int, r *operators.Record, out operators.Collector) 
 	if exp := j.expiry(s, t); exp > j.wm {
 		m.seq++
 		m.rows[s]++
+		k := timed{t: t, seq: m.seq}
+		if m.listed && len(m.refs[s]) < maxListed {
+			// In (t, seq) order: after every row at or before t.
+			i := len(m.refs[s])
+			for i > 0 && m.refs[s][i-1].t > t {
+				i--
+			}
+			m.refs[s] = slices.Insert(m.refs[s], i, k)
+		} else {
+			m.listed, m.refs = false, [2][]timed{}
+		}
 		err := j.meta.Put(key, m)
 		if err == nil {
-			err = j.rows[s].Put(key, timed{t: t, seq: m.seq}, row)
+			err = j.rows[s].Put(key, k, row)
 		}
 		if err == nil {
 			err = j.timers.Register(state.EventTime, cleanupAt(exp), key)
@@ -160,7 +199,12 @@ func (j *intervalJoin) OnWatermark(_ context.Context, wm int64, _ operators.Coll
 			if m.rows[s] == 0 {
 				continue
 			}
-			dropped, err := j.dropUntil(s, key)
+			var dropped int64
+			if m.listed {
+				dropped, err = j.dropListed(s, key, &m)
+			} else {
+				dropped, err = j.dropUntil(s, key)
+			}
 			if err != nil {
 				return err
 			}
@@ -176,6 +220,20 @@ func (j *intervalJoin) OnWatermark(_ context.Context, wm int64, _ operators.Coll
 		}
 		return nil
 	})
+}
+
+// dropListed drops the rows of side s whose expiry the watermark reached,
+// listed in m (which it updates), and says how many.
+func (j *intervalJoin) dropListed(s int, key []byte, m *meta) (int64, error) {
+	n := 0
+	for n < len(m.refs[s]) && j.expiry(s, m.refs[s][n].t) <= j.wm {
+		if err := j.rows[s].Delete(key, m.refs[s][n]); err != nil {
+			return 0, fmt.Errorf("join %s: drop expired rows: %w", j.name, err)
+		}
+		n++
+	}
+	m.refs[s] = m.refs[s][n:]
+	return int64(n), nil
 }
 
 // dropUntil drops the rows of side s whose expiry the watermark reached,

@@ -9,6 +9,7 @@ import (
 
 	"github.com/tidemark/tidemark/format/json"
 	"github.com/tidemark/tidemark/operators"
+	"github.com/tidemark/tidemark/operators/join"
 	"github.com/tidemark/tidemark/operators/optest"
 )
 
@@ -117,12 +118,21 @@ func regularModel(t *testing.T, how string, seed uint64) {
 // equal keys and r + lower <= l <= r + upper is emitted exactly once,
 // nothing else is, and late rows go to the late output. Cleanup never
 // drops a row that a row still to come could join.
+//
+// It runs with the default bound of rows listed in a key's meta, and
+// with a bound of 3, so that keys go from listed rows to scanned ones and
+// back.
 func TestIntervalModel(t *testing.T) {
-	for _, b := range [][2]int64{{-2000, 1000}, {0, 0}, {1000, 3000}, {-5000, -1000}} {
-		for seed := range uint64(3) {
-			t.Run(fmt.Sprintf("between=%d,%d/seed=%d", b[0], b[1], seed), func(t *testing.T) {
-				intervalModel(t, b[0], b[1], seed)
-			})
+	def := join.SetMaxListed(0)
+	defer join.SetMaxListed(def)
+	for _, listed := range []int{def, 3} {
+		join.SetMaxListed(listed)
+		for _, b := range [][2]int64{{-2000, 1000}, {0, 0}, {1000, 3000}, {-5000, -1000}} {
+			for seed := range uint64(3) {
+				t.Run(fmt.Sprintf("listed=%d/between=%d,%d/seed=%d", listed, b[0], b[1], seed), func(t *testing.T) {
+					intervalModel(t, b[0], b[1], seed)
+				})
+			}
 		}
 	}
 }
@@ -353,4 +363,99 @@ func floorDiv(a, b int64) int64 {
 		q--
 	}
 	return q
+}
+
+// TestRegularRetainModel checks an inner regular join with retain
+// against a model over random schedules (watermarks, checkpoints and
+// restores, equal rows again after theirs were dropped, rows past their
+// retain time on arrival): each arriving
+// row joins exactly the other side's rows of its key whose retain time
+// the watermark has not reached, each as many times as it arrived
+// (equal rows share one entry: the latest retain time of them counts).
+func TestRegularRetainModel(t *testing.T) {
+	for seed := range uint64(4) {
+		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
+			newOp := newJoin(t, "key: {left: value.k, right: value.k}\nwhere: 'left.v != right.v'\n"+
+				"retain: {left: timestamp, right: timestamp}\nselect: {l: left.v, r: right.v}")
+			h := optest.New(t, newOp, harness...)
+			rng := rand.New(rand.NewPCG(seed, 17))
+			type row struct {
+				k      string
+				v, exp int64
+			}
+			var stored [2][]row
+			wm := int64(0)
+			if _, err := h.AdvanceWatermark(wm); err != nil {
+				t.Fatal(err)
+			}
+			matched := 0
+			for step := range 300 {
+				switch rng.IntN(12) {
+				case 0:
+					wm += rng.Int64N(5) * 100
+					if wm > h.Watermark() {
+						if _, err := h.AdvanceWatermark(wm); err != nil {
+							t.Fatal(err)
+						}
+					}
+					continue
+				case 1:
+					if _, _, err := h.Checkpoint(); err != nil {
+						t.Fatal(err)
+					}
+					if err := h.Restore(h.LastCheckpoint()); err != nil {
+						t.Fatal(err)
+					}
+					continue
+				}
+				s := rng.IntN(2)
+				r := row{k: string(rune('a' + rng.IntN(2))), v: rng.Int64N(3), exp: wm - 100 + rng.Int64N(8)*100}
+				want := map[string]int{}
+				for _, o := range stored[1-s] {
+					if o.k == r.k && o.v != r.v && o.exp > wm {
+						l, rr := r.v, o.v
+						if s == 1 {
+							l, rr = o.v, r.v
+						}
+						want[fmt.Sprintf("%d-%d", l, rr)]++
+					}
+				}
+				if r.exp > wm {
+					// Equal rows share one entry, kept until the latest
+					// retain time of them; one past its retain time is
+					// gone (even before the cleanup drops it).
+					stored[s] = slices.DeleteFunc(stored[s], func(o row) bool { return o.k == r.k && o.v == r.v && o.exp <= wm })
+					for i, o := range stored[s] {
+						if o.k == r.k && o.v == r.v {
+							r.exp = max(r.exp, o.exp)
+							stored[s][i].exp = r.exp
+						}
+					}
+					stored[s] = append(stored[s], r)
+				}
+				// retain is the timestamp, not in the value: an equal row
+				// comes again after the first was dropped.
+				outs, err := h.Process(s, []operators.Record{{Key: []byte(r.k), Timestamp: r.exp,
+					Data: map[string]any{"k": r.k, "v": r.v}}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				got := map[string]int{}
+				for _, o := range outs {
+					if o.DeadLetter || o.Port != 0 || o.Record.Kind != operators.Insert {
+						t.Fatalf("step %d: unexpected output %+v", step, o)
+					}
+					m := o.Record.Data.(map[string]any)
+					got[fmt.Sprintf("%d-%d", m["l"], m["r"])]++
+				}
+				if !maps.Equal(got, want) {
+					t.Fatalf("step %d: row %+v on side %d (watermark %d) joined %v, the model wants %v", step, r, s, wm, got, want)
+				}
+				matched += len(outs)
+			}
+			if matched < 20 {
+				t.Fatalf("a weak schedule: %d pairs", matched)
+			}
+		})
+	}
 }

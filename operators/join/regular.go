@@ -18,6 +18,11 @@ type regularJoin struct {
 	found   []match
 	outs    []operators.Record
 	cleaned keySet
+
+	// cache holds the rows of recently seen keys (rowcache.go), unless
+	// the join has a TTL (noCache).
+	cache   rowCache
+	noCache bool
 }
 
 // match is a stored row of the other side that joins the arriving one.
@@ -34,6 +39,8 @@ func (j *regularJoin) Open(_ context.Context, oc operators.OpenContext) error {
 	if err := j.open(oc); err != nil {
 		return err
 	}
+	j.cache.reset()
+	j.noCache = j.cfg.ttl > 0
 	var opts []state.StateOpt
 	if j.cfg.ttl > 0 {
 		opts = append(opts, state.WithTTL(j.cfg.ttl))
@@ -86,15 +93,20 @@ func (j *regularJoin) one(s int, r *operators.Record, out operators.Collector) e
 	// The other side's rows that join.
 	j.found = j.found[:0]
 	var ferr error
-	if err := j.rows[1-s].Range(key, func(orow []byte, e entry) bool {
+	if err := j.eachRow(1-s, key, func(cr *cachedRow) bool {
+		e := cr.e
 		if e.retain <= j.wm {
 			return true // past its retain time: as good as dropped
 		}
-		oval, err := j.decodeRow(orow)
-		if err != nil {
-			ferr = err
-			return false
+		if !cr.dec {
+			oval, err := j.decodeRow(cr.row)
+			if err != nil {
+				ferr = err
+				return false
+			}
+			cr.val, cr.dec = oval, true
 		}
+		oval := cr.val
 		l, rr := sides(s, own, oval)
 		ok, err := j.matches(j.pairEnv(skey, l, rr, max(r.Timestamp, e.ts), nil))
 		if err != nil {
@@ -102,7 +114,7 @@ func (j *regularJoin) one(s int, r *operators.Record, out operators.Collector) e
 			return false
 		}
 		if ok {
-			j.found = append(j.found, match{row: orow, e: e, val: oval})
+			j.found = append(j.found, match{row: cr.row, e: e, val: oval})
 		}
 		return true
 	}); err != nil {
@@ -194,7 +206,7 @@ func (j *regularJoin) one(s int, r *operators.Record, out operators.Collector) e
 		return err
 	}
 	for _, m := range updates {
-		if err := j.rows[left].Put(key, m.row, m.e); err != nil {
+		if err := j.putRow(left, key, m.row, m.e); err != nil {
 			return fmt.Errorf("join %s: %w", j.name, err)
 		}
 	}
@@ -206,7 +218,7 @@ func (j *regularJoin) one(s int, r *operators.Record, out operators.Collector) e
 
 // store adds (acc) or takes away a row of side s.
 func (j *regularJoin) store(s int, key, row []byte, ts, retain int64, acc bool) error {
-	cur, found, err := j.rows[s].Get(key, row)
+	cur, found, err := j.getRow(s, key, row)
 	if err != nil {
 		return fmt.Errorf("join %s: %w", j.name, err)
 	}
@@ -223,9 +235,9 @@ func (j *regularJoin) store(s int, key, row []byte, ts, retain int64, acc bool) 
 		cur.count--
 		cur.matches = matches
 		if cur.count > 0 {
-			err = j.rows[s].Put(key, row, cur)
+			err = j.putRow(s, key, row, cur)
 		} else {
-			err = j.rows[s].Delete(key, row)
+			err = j.deleteRow(s, key, row)
 			if err == nil && j.retain[s] != nil && cur.retain != math.MaxInt64 {
 				err = j.retain[s].Delete(key, timed{t: cur.retain, row: row})
 			}
@@ -239,6 +251,11 @@ func (j *regularJoin) store(s int, key, row []byte, ts, retain int64, acc bool) 
 		// It cannot match anything that may still come: joined, not kept.
 		return nil
 	}
+	if found && cur.retain <= j.wm {
+		// Past its retain time, waiting for the cleanup: gone already
+		// (it matches nothing), so the row starts over.
+		found = false
+	}
 	if found {
 		cur.count++
 		cur.ts = max(cur.ts, ts)
@@ -247,7 +264,7 @@ func (j *regularJoin) store(s int, key, row []byte, ts, retain int64, acc bool) 
 		cur = entry{count: 1, ts: ts, retain: retain}
 	}
 	cur.matches = matches
-	if err := j.rows[s].Put(key, row, cur); err != nil {
+	if err := j.putRow(s, key, row, cur); err != nil {
 		return fmt.Errorf("join %s: %w", j.name, err)
 	}
 	if retain != math.MaxInt64 {
@@ -307,9 +324,9 @@ func (j *regularJoin) OnWatermark(_ context.Context, wm int64, _ operators.Colle
 				if k.t > j.wm {
 					return false
 				}
-				cur, found, err := j.rows[s].Get(key, k.row)
+				cur, found, err := j.getRow(s, key, k.row)
 				if err == nil && found && cur.retain <= j.wm {
-					err = j.rows[s].Delete(key, k.row)
+					err = j.deleteRow(s, key, k.row)
 				}
 				if err == nil {
 					err = j.retain[s].Delete(key, k)
@@ -326,6 +343,77 @@ func (j *regularJoin) OnWatermark(_ context.Context, wm int64, _ operators.Colle
 		}
 		return nil
 	})
+}
+
+// eachRow calls fn with every row side s holds for key, in row order,
+// until fn returns false: from the cache, or from state (then caching
+// them). fn must not write the join's rows.
+func (j *regularJoin) eachRow(s int, key []byte, fn func(cr *cachedRow) bool) error {
+	if !j.noCache {
+		if rs := j.cache.get(s, key); rs != nil {
+			for i := range rs.rows {
+				if !fn(&rs.rows[i]) {
+					break
+				}
+			}
+			return nil
+		}
+	}
+	var rows []cachedRow
+	if err := j.rows[s].Range(key, func(row []byte, e entry) bool {
+		rows = append(rows, cachedRow{row: row, e: e})
+		return true
+	}); err != nil {
+		return err
+	}
+	if !j.noCache {
+		if rs := j.cache.add(s, key, rows); rs != nil {
+			rows = rs.rows
+		}
+	}
+	for i := range rows {
+		if !fn(&rows[i]) {
+			break
+		}
+	}
+	return nil
+}
+
+// getRow returns side s's entry of row under key, and whether there is
+// one.
+func (j *regularJoin) getRow(s int, key, row []byte) (entry, bool, error) {
+	if !j.noCache {
+		if rs := j.cache.get(s, key); rs != nil {
+			if i, ok := rs.find(row); ok {
+				return rs.rows[i].e, true, nil
+			}
+			return entry{}, false, nil
+		}
+	}
+	return j.rows[s].Get(key, row)
+}
+
+// putRow sets side s's entry of row under key (row must not change
+// afterwards: the cache may keep it).
+func (j *regularJoin) putRow(s int, key, row []byte, e entry) error {
+	if err := j.rows[s].Put(key, row, e); err != nil {
+		return err
+	}
+	if !j.noCache {
+		j.cache.put(s, key, row, e)
+	}
+	return nil
+}
+
+// deleteRow removes side s's entry of row under key.
+func (j *regularJoin) deleteRow(s int, key, row []byte) error {
+	if err := j.rows[s].Delete(key, row); err != nil {
+		return err
+	}
+	if !j.noCache {
+		j.cache.del(s, key, row)
+	}
+	return nil
 }
 
 // unitCodec stores nothing.
