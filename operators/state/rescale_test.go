@@ -1,0 +1,215 @@
+package state_test
+
+import (
+	"encoding/hex"
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"go.uber.org/zap/zaptest"
+
+	"github.com/tidemark/tidemark/operators/state"
+)
+
+// kgRange is task's key groups among tasks (operators.KeyGroupRange).
+func kgRange(task, mp, tasks int) state.KeyGroupRange {
+	return state.KeyGroupRange{Start: (task*mp + tasks - 1) / tasks, End: ((task+1)*mp + tasks - 1) / tasks}
+}
+
+// applyOps writes every kind of state for the keys owns accepts;
+// between is called after each of three rounds.
+func applyOps(t *testing.T, seed uint64, b *state.Backend, owns func(key []byte) bool, between func()) {
+	t.Helper()
+	r := rand.New(rand.NewPCG(seed, 7))
+	v := state.NewValue(b, "agg", "count", state.Int64{})
+	l := state.NewList(b, "win", "buf", state.String{})
+	m := state.NewMap(b, "join", "rows", state.String{}, state.String{})
+	tm := state.NewTimers(b, "win")
+	for round := range 3 {
+		for i := range 400 {
+			key := []byte("k" + strconv.Itoa(r.IntN(150)))
+			op := r.IntN(6)
+			ts := int64(r.IntN(1000))
+			if !owns(key) {
+				continue
+			}
+			switch op {
+			case 0, 1:
+				n, _, err := v.Get(key)
+				must(t, err)
+				must(t, v.Put(key, n+1))
+			case 2:
+				must(t, l.Add(key, fmt.Sprintf("r%d-%d", round, i)))
+			case 3:
+				must(t, m.Put(key, strconv.Itoa(i%7), strconv.Itoa(i)))
+			case 4:
+				must(t, tm.Register(state.EventTime, ts, key))
+			case 5:
+				must(t, v.Delete(key))
+				must(t, m.Delete(key, strconv.Itoa(i%7)))
+			}
+		}
+		between()
+	}
+}
+
+// within returns the lines of a dump whose key lies in r.
+func within(d string, r state.KeyGroupRange) string {
+	var out strings.Builder
+	for line := range strings.SplitSeq(d, "\n") {
+		if line == "" {
+			continue
+		}
+		k, _ := hex.DecodeString(line[:4])
+		if len(k) == 2 && k[0] != 0xff && r.Contains(int(k[0])<<8|int(k[1])) {
+			out.WriteString(line + "\n")
+		}
+	}
+	return out.String()
+}
+
+// checkpointAll checkpoints each backend into a new directory.
+func checkpointAll(t *testing.T, bs []*state.Backend, rs []state.KeyGroupRange) []state.RescaleSource {
+	t.Helper()
+	var srcs []state.RescaleSource
+	for i, b := range bs {
+		dir := filepath.Join(t.TempDir(), "chk")
+		if _, err := b.Checkpoint(dir); err != nil {
+			t.Fatal(err)
+		}
+		srcs = append(srcs, state.RescaleSource{Dir: dir, KeyGroups: rs[i]})
+	}
+	return srcs
+}
+
+// rescaleTo builds tasks backends from srcs and checks each holds exactly
+// its key groups of want, timers included.
+func rescaleTo(t *testing.T, srcs []state.RescaleSource, mp, tasks int, want string, wantTimers map[state.KeyGroupRange][]string) ([]*state.Backend, []state.KeyGroupRange) {
+	t.Helper()
+	var bs []*state.Backend
+	var rs []state.KeyGroupRange
+	for i := range tasks {
+		r := kgRange(i, mp, tasks)
+		b, stats, err := state.OpenRescaled(srcs, filepath.Join(t.TempDir(), "work"), filepath.Join(t.TempDir(), "live"),
+			state.Options{MaxParallelism: mp, KeyGroups: r, Logger: zaptest.NewLogger(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { must(t, b.Close()) })
+		if got, w := within(dump(t, b), state.AllKeyGroups(mp)), within(want, r); got != w {
+			t.Fatalf("%d tasks, task %d %v: rescaled state differs from the reference's key groups:\ngot\n%s\nwant\n%s", tasks, i, r, got, w)
+		}
+		if got := dump(t, b); got != within(got, r)+metaLines(got) {
+			t.Fatalf("task %d %v holds keys of other key groups:\n%s", i, r, got)
+		}
+		t.Logf("%d tasks, task %d %v: base source %d, %d keys copied", tasks, i, r, stats.Base, stats.Copied)
+		if got := peekTimers(t, b); strings.Join(got, ",") != strings.Join(wantTimers[r], ",") {
+			t.Fatalf("task %d %v fires timers %v, want %v", i, r, got, wantTimers[r])
+		}
+		bs = append(bs, b)
+		rs = append(rs, r)
+	}
+	return bs, rs
+}
+
+func metaLines(d string) string {
+	var out strings.Builder
+	for line := range strings.SplitSeq(d, "\n") {
+		if strings.HasPrefix(line, "ff") {
+			out.WriteString(line + "\n")
+		}
+	}
+	return out.String()
+}
+
+// peekTimers lists the event-time timers of b in firing order without
+// deleting them (Fire deletes; the backend is then checkpointed again, so
+// fire on a throwaway restore instead).
+func peekTimers(t *testing.T, b *state.Backend) []string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "peek")
+	if _, err := b.Checkpoint(dir); err != nil {
+		t.Fatal(err)
+	}
+	peek := restore(t, dir, state.Options{MaxParallelism: b.MaxParallelism(), KeyGroups: b.KeyGroups()})
+	var got []string
+	must(t, state.NewTimers(peek, "win").Fire(state.EventTime, 1<<40, func(ts int64, key []byte) error {
+		got = append(got, fmt.Sprintf("%d/%s", ts, key))
+		return nil
+	}))
+	return got
+}
+
+// TestOpenRescaled: state of every kind (values, merged lists, maps,
+// deletions, timers) written by 2 tasks, rescaled to 4 and then to 1 and
+// 3, holds in each new task exactly the state of its key groups that one
+// backend holding every key group has, and the timers fire there.
+func TestOpenRescaled(t *testing.T) {
+	const mp = 16
+	ref := open(t, state.Options{MaxParallelism: mp})
+	applyOps(t, 1, ref, func([]byte) bool { return true }, func() { must(t, ref.Flush()) })
+	want := dump(t, ref)
+	wantTimers := func(tasks int) map[state.KeyGroupRange][]string {
+		out := map[state.KeyGroupRange][]string{}
+		all := peekTimers(t, ref)
+		for i := range tasks {
+			r := kgRange(i, mp, tasks)
+			for _, s := range all {
+				_, key, _ := strings.Cut(s, "/")
+				if r.Contains(state.KeyGroup([]byte(key), mp)) {
+					out[r] = append(out[r], s)
+				}
+			}
+		}
+		return out
+	}
+
+	// Two old tasks, several checkpoints each (several SSTs, lists
+	// built of merge operands in different files).
+	var old []*state.Backend
+	var oldR []state.KeyGroupRange
+	for i := range 2 {
+		r := kgRange(i, mp, 2)
+		old = append(old, open(t, state.Options{MaxParallelism: mp, KeyGroups: r}))
+		oldR = append(oldR, r)
+	}
+	owner := func(i int) func([]byte) bool {
+		return func(k []byte) bool { return oldR[i].Contains(state.KeyGroup(k, mp)) }
+	}
+	for i, b := range old {
+		applyOps(t, 1, b, owner(i), func() {
+			if _, err := b.Checkpoint(filepath.Join(t.TempDir(), "c")); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	srcs2 := checkpointAll(t, old, oldR)
+
+	four, fourR := rescaleTo(t, srcs2, mp, 4, want, wantTimers(4))
+	srcs4 := checkpointAll(t, four, fourR)
+	rescaleTo(t, srcs4, mp, 1, want, wantTimers(1))
+	rescaleTo(t, srcs4, mp, 3, want, wantTimers(3))
+	rescaleTo(t, srcs2, mp, 3, want, wantTimers(3))
+}
+
+// TestOpenRescaledRefuses: key groups no old task held, and a change of
+// MaxParallelism, are refused with what is wrong.
+func TestOpenRescaledRefuses(t *testing.T) {
+	const mp = 16
+	b := open(t, state.Options{MaxParallelism: mp, KeyGroups: kgRange(0, mp, 2)})
+	srcs := checkpointAll(t, []*state.Backend{b}, []state.KeyGroupRange{kgRange(0, mp, 2)})
+	_, _, err := state.OpenRescaled(srcs, filepath.Join(t.TempDir(), "w"), filepath.Join(t.TempDir(), "l"),
+		state.Options{MaxParallelism: mp, KeyGroups: state.AllKeyGroups(mp)})
+	if err == nil || !strings.Contains(err.Error(), "no old task held key groups [8,16)") {
+		t.Errorf("missing key groups: %v", err)
+	}
+	srcs[0].KeyGroups = state.KeyGroupRange{Start: 0, End: 32}
+	_, _, err = state.OpenRescaled(srcs, filepath.Join(t.TempDir(), "w"), filepath.Join(t.TempDir(), "l"),
+		state.Options{MaxParallelism: 32, KeyGroups: state.KeyGroupRange{Start: 0, End: 4}})
+	if err == nil || !strings.Contains(err.Error(), "key groups cannot change") {
+		t.Errorf("another MaxParallelism: %v", err)
+	}
+}
