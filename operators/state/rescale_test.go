@@ -4,10 +4,12 @@ import (
 	"encoding/hex"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"go.uber.org/zap/zaptest"
 
@@ -211,5 +213,58 @@ func TestOpenRescaledRefuses(t *testing.T) {
 		state.Options{MaxParallelism: 32, KeyGroups: state.KeyGroupRange{Start: 0, End: 4}})
 	if err == nil || !strings.Contains(err.Error(), "key groups cannot change") {
 		t.Errorf("another MaxParallelism: %v", err)
+	}
+}
+
+// TestOpenRescaledRandomSequences: seeded random sequences of task counts
+// (1 to 7) over 8, 16 or 128 key groups; after every rescale the new
+// tasks hold together exactly the reference's state, each only its key
+// groups, and fire exactly their timers.
+func TestOpenRescaledRandomSequences(t *testing.T) {
+	seed := uint64(time.Now().UnixNano())
+	if v, err := strconv.ParseUint(os.Getenv("TIDEMARK_RESCALE_SEED"), 10, 64); err == nil {
+		seed = v
+	}
+	t.Logf("seed %d (set TIDEMARK_RESCALE_SEED to repeat)", seed)
+	r := rand.New(rand.NewPCG(seed, 11))
+	for round := range 3 {
+		mp := []int{8, 16, 128}[r.IntN(3)]
+		ref := open(t, state.Options{MaxParallelism: mp})
+		applyOps(t, seed+uint64(round), ref, func([]byte) bool { return true }, func() { must(t, ref.Flush()) })
+		want := dump(t, ref)
+		all := peekTimers(t, ref)
+		timersOf := func(tasks int) map[state.KeyGroupRange][]string {
+			out := map[state.KeyGroupRange][]string{}
+			for i := range tasks {
+				kr := kgRange(i, mp, tasks)
+				for _, s := range all {
+					_, key, _ := strings.Cut(s, "/")
+					if kr.Contains(state.KeyGroup([]byte(key), mp)) {
+						out[kr] = append(out[kr], s)
+					}
+				}
+			}
+			return out
+		}
+		p := 1 + r.IntN(7)
+		var bs []*state.Backend
+		var rs []state.KeyGroupRange
+		for i := range p {
+			kr := kgRange(i, mp, p)
+			b := open(t, state.Options{MaxParallelism: mp, KeyGroups: kr})
+			applyOps(t, seed+uint64(round), b, func(k []byte) bool { return kr.Contains(state.KeyGroup(k, mp)) }, func() {
+				if _, err := b.Checkpoint(filepath.Join(t.TempDir(), "c")); err != nil {
+					t.Fatal(err)
+				}
+			})
+			bs, rs = append(bs, b), append(rs, kr)
+		}
+		seq := []int{p}
+		for range 4 {
+			next := 1 + r.IntN(7)
+			seq = append(seq, next)
+			bs, rs = rescaleTo(t, checkpointAll(t, bs, rs), mp, next, want, timersOf(next))
+		}
+		t.Logf("max parallelism %d: tasks %v", mp, seq)
 	}
 }
