@@ -87,6 +87,12 @@ func OpenRescaled(sources []RescaleSource, workDir, liveDir string, opts Options
 		return nil, stats, fmt.Errorf("state: rescale to %v: %w", want, err)
 	}
 	ctx := context.Background()
+	// Each old task's per-task watermarks (rescale_wm.go), read before
+	// the excise removes them.
+	wms := make([]map[taskWatermark]int64, len(parts))
+	if wms[base], err = readTaskWatermarks(b.db, sources[stats.Base].KeyGroups, opts.MaxParallelism); err != nil {
+		return fail(fmt.Errorf("read the watermarks of the old task of %v: %w", sources[stats.Base].KeyGroups, err))
+	}
 	// Excise what lies outside the new range: key groups below it, and
 	// those above it up to the backend's own keys (0xff...).
 	if want.Start > 0 {
@@ -107,7 +113,8 @@ func OpenRescaled(sources []RescaleSource, workDir, liveDir string, opts Options
 			continue
 		}
 		path := filepath.Join(workDir, fmt.Sprintf("part-%d.sst", i))
-		n, err := copyKeyGroups(sources[p.source], p.overlap, filepath.Join(workDir, fmt.Sprintf("db-%d", i)), path, opts, b.db.TableFormat())
+		n, wm, err := copyKeyGroups(sources[p.source], p.overlap, filepath.Join(workDir, fmt.Sprintf("db-%d", i)), path, opts, b.db.TableFormat())
+		wms[i] = wm
 		if err != nil {
 			return fail(err)
 		}
@@ -120,6 +127,9 @@ func OpenRescaled(sources []RescaleSource, workDir, liveDir string, opts Options
 		if err := b.db.Ingest(ctx, ssts); err != nil {
 			return fail(fmt.Errorf("ingest the key groups of the other tasks: %w", err))
 		}
+	}
+	if err := writeTaskWatermarks(b, wms); err != nil {
+		return fail(err)
 	}
 	b.log.Info("state rescaled", zap.Stringer("key_groups", want), zap.Int("sources", len(parts)),
 		zap.Stringer("base", sources[stats.Base].KeyGroups), zap.Int64("keys_copied", stats.Copied))
@@ -162,23 +172,27 @@ func rescaleParts(sources []RescaleSource, want KeyGroupRange) ([]rescalePart, e
 // copyKeyGroups restores the checkpoint of src into dbDir and writes the
 // state of key groups r, as it reads (merge operands merged, deletions
 // applied), into a new SST at path. It returns the number of keys
-// written (0: no file is left at path).
-func copyKeyGroups(src RescaleSource, r KeyGroupRange, dbDir, path string, opts Options, format sstable.TableFormat) (n int64, err error) {
+// written (0: no file is left at path) and the old task's per-task
+// watermarks.
+func copyKeyGroups(src RescaleSource, r KeyGroupRange, dbDir, path string, opts Options, format sstable.TableFormat) (n int64, wms map[taskWatermark]int64, err error) {
 	o := opts
 	o.KeyGroups = src.KeyGroups
 	old, err := OpenFrom(src.Dir, dbDir, o)
 	if err != nil {
-		return 0, fmt.Errorf("old task of key groups %v: %w", src.KeyGroups, err)
+		return 0, nil, fmt.Errorf("old task of key groups %v: %w", src.KeyGroups, err)
 	}
 	defer func() {
 		if cerr := old.Close(); err == nil && cerr != nil {
 			err = cerr
 		}
 	}()
+	if wms, err = readTaskWatermarks(old.db, src.KeyGroups, opts.MaxParallelism); err != nil {
+		return 0, nil, fmt.Errorf("read the watermarks of the old task of %v: %w", src.KeyGroups, err)
+	}
 	lower, upper := r.KeySpan()
 	it, err := old.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
 	if err != nil {
-		return 0, fmt.Errorf("read key groups %v of the old task of %v: %w", r, src.KeyGroups, err)
+		return 0, nil, fmt.Errorf("read key groups %v of the old task of %v: %w", r, src.KeyGroups, err)
 	}
 	defer func() {
 		if cerr := it.Close(); err == nil && cerr != nil {
@@ -187,7 +201,7 @@ func copyKeyGroups(src RescaleSource, r KeyGroupRange, dbDir, path string, opts 
 	}()
 	f, err := vfs.Default.Create(path, vfs.WriteCategoryUnspecified)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	po := &pebble.Options{}
 	po.EnsureDefaults()
@@ -199,16 +213,16 @@ func copyKeyGroups(src RescaleSource, r KeyGroupRange, dbDir, path string, opts 
 		}
 		if err != nil {
 			_ = w.Close()
-			return 0, fmt.Errorf("copy key groups %v of the old task of %v: %w", r, src.KeyGroups, err)
+			return 0, nil, fmt.Errorf("copy key groups %v of the old task of %v: %w", r, src.KeyGroups, err)
 		}
 		n++
 	}
 	err = errors.Join(it.Error(), w.Close())
 	if err != nil {
-		return 0, fmt.Errorf("copy key groups %v of the old task of %v: %w", r, src.KeyGroups, err)
+		return 0, nil, fmt.Errorf("copy key groups %v of the old task of %v: %w", r, src.KeyGroups, err)
 	}
 	if n == 0 {
-		return 0, os.Remove(path)
+		return 0, wms, os.Remove(path)
 	}
-	return n, nil
+	return n, wms, nil
 }

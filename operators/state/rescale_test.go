@@ -268,3 +268,63 @@ func TestOpenRescaledRandomSequences(t *testing.T) {
 		t.Logf("max parallelism %d: tasks %v", mp, seq)
 	}
 }
+
+// wmKey is the first key prefix<i> of key groups r (the operators'
+// per-task watermark key).
+func wmKey(prefix string, r state.KeyGroupRange, mp int) []byte {
+	for i := 0; ; i++ {
+		if k := []byte(prefix + strconv.Itoa(i)); r.Contains(state.KeyGroup(k, mp)) {
+			return k
+		}
+	}
+}
+
+// TestOpenRescaledWatermarks: the per-task watermarks operators keep
+// under the first watermark key of their key groups (aggregates
+// "watermark-<i>", joins "wm<i>") are found by each new task under its own
+// key: the least of those of the old tasks it takes key groups from, or
+// none when one of them had none.
+func TestOpenRescaledWatermarks(t *testing.T) {
+	const mp = 128
+	var olds []*state.Backend
+	var rs []state.KeyGroupRange
+	for i := range 4 {
+		r := kgRange(i, mp, 4)
+		b := open(t, state.Options{MaxParallelism: mp, KeyGroups: r})
+		must(t, state.NewValue(b, "agg", "watermark", state.Int64{}).Put(wmKey("watermark-", r, mp), int64(1000+10*i)))
+		if i != 3 {
+			must(t, state.NewValue(b, "join", "watermark", state.Int64{}).Put(wmKey("wm", r, mp), int64(2000-10*i)))
+		}
+		olds, rs = append(olds, b), append(rs, r)
+	}
+	srcs := checkpointAll(t, olds, rs)
+	for _, c := range []struct {
+		tasks int
+		agg   []int64 // per new task
+		join  []int64 // -1: none
+	}{
+		{tasks: 2, agg: []int64{1000, 1020}, join: []int64{1990, -1}},
+		{tasks: 1, agg: []int64{1000}, join: []int64{-1}},
+		{tasks: 8, agg: []int64{1000, 1000, 1010, 1010, 1020, 1020, 1030, 1030}, join: []int64{2000, 2000, 1990, 1990, 1980, 1980, -1, -1}},
+	} {
+		for i := range c.tasks {
+			r := kgRange(i, mp, c.tasks)
+			b, _, err := state.OpenRescaled(srcs, filepath.Join(t.TempDir(), "w"), filepath.Join(t.TempDir(), "l"),
+				state.Options{MaxParallelism: mp, KeyGroups: r, Logger: zaptest.NewLogger(t)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			agg, ok, err := state.NewValue(b, "agg", "watermark", state.Int64{}).Get(wmKey("watermark-", r, mp))
+			must(t, err)
+			if !ok || agg != c.agg[i] {
+				t.Errorf("%d tasks, task %d %v: aggregate watermark %d (%t), want %d", c.tasks, i, r, agg, ok, c.agg[i])
+			}
+			join, ok, err := state.NewValue(b, "join", "watermark", state.Int64{}).Get(wmKey("wm", r, mp))
+			must(t, err)
+			if want := c.join[i]; (want < 0) == ok || ok && join != want {
+				t.Errorf("%d tasks, task %d %v: join watermark %d (%t), want %d (-1: none)", c.tasks, i, r, join, ok, want)
+			}
+			must(t, b.Close())
+		}
+	}
+}
