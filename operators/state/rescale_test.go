@@ -328,3 +328,28 @@ func TestOpenRescaledWatermarks(t *testing.T) {
 		}
 	}
 }
+
+// TestTaskWatermarkPrefixesPinned: the operators that keep a per-task
+// watermark still make its key as OpenRescaled expects (first
+// PREFIX<i> of the task's key groups, value state "watermark"). If this
+// fails, an operator changed how it keeps its watermark: update
+// taskWatermarkPrefixes in rescale_wm.go with it.
+func TestTaskWatermarkPrefixesPinned(t *testing.T) {
+	for file, want := range map[string][]string{
+		"../aggregate/common.go":           {`[]byte("watermark-" + strconv.Itoa(i))`},
+		"../aggregate/windowed.go":         {`state.NewValue(oc.State, oc.Name, "watermark", state.Int64{})`, `watermarkKey(oc.State)`},
+		"../join/base.go":                  {`[]byte("wm" + strconv.Itoa(i))`, `state.NewValue(oc.State, oc.Name, "watermark", state.Int64{})`},
+		"../internal/rowcodec/rowcodec.go": {`strconv.AppendInt([]byte(prefix), int64(i), 10)`},
+		"../rank/topn.go":                  {`rowcodec.TaskKey(oc.State, "task/")`, `state.NewValue(oc.State, oc.Name, "watermark", state.Int64{})`},
+	} {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range want {
+			if !strings.Contains(string(data), w) {
+				t.Errorf("%s no longer contains %s", file, w)
+			}
+		}
+	}
+}

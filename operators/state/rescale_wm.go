@@ -13,7 +13,8 @@ import (
 // aggregate, the joins) keep their watermark as a Value named "watermark"
 // under a key of the task's own key groups: the first of PREFIX0,
 // PREFIX1, … whose key group the task holds ("watermark-" for
-// aggregates, "wm" for joins). That is state of the task, not of a key:
+// windowed aggregates, "wm" for joins, "task/" for top_n; TestTaskWatermarkPrefixesPinned checks the
+// operators' sources still make them). That is state of the task, not of a key:
 // after a rescale, the new task looks under the first such key of its new
 // range, where no old task may have kept one. OpenRescaled therefore
 // reads each old task's watermark from its own key and writes, under the
@@ -23,7 +24,7 @@ import (
 // have.
 
 // taskWatermarkPrefixes are the key prefixes of per-task watermarks.
-var taskWatermarkPrefixes = []string{"watermark-", "wm"}
+var taskWatermarkPrefixes = []string{"watermark-", "wm", "task/"}
 
 const taskWatermarkName = "watermark"
 
