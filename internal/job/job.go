@@ -411,6 +411,7 @@ func (j *Job) attempt(ctx context.Context, ro checkpoint.RestoreOptions) (err er
 	}
 	rescaled := s.rescaled(m)
 	if len(rescaled) > 0 {
+		j.noteRescaled(rescaled)
 		log.Info("restoring with other task counts than the checkpoint's: rescaling", zap.Int64("checkpoint", m.CheckpointID),
 			zap.String("savepoint", m.Savepoint), zap.String("changes", plan.Rescale), zap.String("stages", describeRescale(rescaled)))
 		byStage := map[string][]operators.TaskID{}

@@ -212,3 +212,12 @@ func countRecords(m map[operators.TaskID][]operators.InFlight) int {
 	}
 	return n
 }
+
+// noteRescaled records in the attempt's restore what was rescaled.
+func (j *Job) noteRescaled(c map[string]stageChange) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if r := j.obs.restore; r != nil {
+		r.Rescaled = describeRescale(c)
+	}
+}

@@ -91,6 +91,7 @@ func TestRescaleRestoreEquivalence(t *testing.T) {
 			h := newHarness(t, parts, storage.NewMem())
 			h.target = -1
 			var sawUnaligned bool
+			prev := 0
 			attempt := func(parallelism int, stop func(*checkpoint.Metadata) bool) *checkpoint.Metadata {
 				h.stateDir = t.TempDir()
 				h.processed.Store(0)
@@ -100,7 +101,16 @@ func TestRescaleRestoreEquivalence(t *testing.T) {
 				if unaligned {
 					spec.AlignmentTimeout = time.Nanosecond
 				}
-				m := h.runUntil(ctx, job.New(spec), stop)
+				j := job.New(spec)
+				m := h.runUntil(ctx, j, stop)
+				want := ""
+				if prev != 0 {
+					want = fmt.Sprintf("keyed %d->%d", prev, parallelism)
+				}
+				prev = parallelism
+				if r := j.LastRestore(); r == nil || r.Rescaled != want {
+					t.Errorf("parallelism %d: last restore %+v, want rescaled %q", parallelism, r, want)
+				}
 				if m.Unaligned {
 					sawUnaligned = true
 				}
