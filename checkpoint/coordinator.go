@@ -329,6 +329,8 @@ func (c *Coordinator) Run(ctx context.Context, g Graph) error {
 	c.g = g
 	for _, t := range g.Tasks() {
 		c.stageSize[t.Stage]++
+	}
+	for _, t := range g.Tasks() {
 		if t.IsSource() {
 			c.sourceIDs = append(c.sourceIDs, t)
 			continue
@@ -336,8 +338,13 @@ func (c *Coordinator) Run(ctx context.Context, g Graph) error {
 		c.taskIDs = append(c.taskIDs, t)
 		var files []FileHandle
 		if c.latest != nil {
+			// A restored task's files are the base of its uploads only
+			// if it held the same key groups: after a rescale, a task of
+			// the same id was built from other tasks' files, whose
+			// names may repeat with other contents.
+			start, end := operators.KeyGroupRange(t.Index, c.cfg.MaxParallelism, c.stageSize[t.Stage])
 			for _, ts := range c.latest.Tasks {
-				if ts.ID() == t {
+				if ts.ID() == t && ts.KeyGroups == [2]int{start, end} {
 					files = ts.Files
 				}
 			}

@@ -31,6 +31,10 @@ type RestorePlan struct {
 	// lineage started from already (a container restarted with the same
 	// arguments), so Newest is restored instead.
 	AlreadyRestored bool
+	// Rescale, when Target's graph differs from this job's only in its
+	// task counts, says how (see Rescale): its state is redistributed
+	// over the new tasks by key group.
+	Rescale string
 }
 
 // ByID returns the checkpoint id among Newest and Older, or nil.
@@ -117,7 +121,7 @@ func PlanRestore(ctx context.Context, st storage.Store, o RestoreOptions) (*Rest
 		}
 		if p.Newest == nil {
 			p.Newest = m
-		} else if o.Topology == "" || m.Topology == o.Topology {
+		} else if _, err := checkTopology(m, o.Topology, o.Description); err == nil {
 			p.Older = append(p.Older, m)
 		}
 	}
@@ -153,8 +157,10 @@ func PlanRestore(ctx context.Context, st storage.Store, o RestoreOptions) (*Rest
 	default:
 		p.Target = p.Newest
 	}
-	if p.Target != nil && o.Topology != "" && p.Target.Topology != o.Topology {
-		return nil, TopologyError(p.Target, o.Topology, o.Description)
+	if p.Target != nil {
+		if p.Rescale, err = checkTopology(p.Target, o.Topology, o.Description); err != nil {
+			return nil, err
+		}
 	}
 	return p, nil
 }
@@ -221,8 +227,10 @@ func DescribeDiff(was, now []string) string {
 // it changed nothing. Exclusive files are copied into the new checkpoint's
 // directory; a savepoint's state files are copied into shared/ (by content)
 // unless there already. sink and sinks, when either is given, replace the
-// pools m records (those of the job as it runs now).
-func Rebase(ctx context.Context, st storage.Store, m *Metadata, id, gen int64, origin string, pending []Transaction, sink *SinkPool, sinks []SinkPool, desc []string) (*Metadata, error) {
+// pools m records (those of the job as it runs now). topology and desc,
+// when set, replace m's fingerprint and description (a rescale restores
+// the old tasks' state into a graph of other task counts).
+func Rebase(ctx context.Context, st storage.Store, m *Metadata, id, gen int64, origin string, pending []Transaction, sink *SinkPool, sinks []SinkPool, topology string, desc []string) (*Metadata, error) {
 	nm := *m
 	nm.CheckpointID, nm.Generation, nm.Origin, nm.Savepoint = id, gen, origin, ""
 	nm.TriggeredAt = time.Now()
@@ -233,6 +241,9 @@ func Rebase(ctx context.Context, st storage.Store, m *Metadata, id, gen int64, o
 	}
 	if len(desc) > 0 {
 		nm.TopologyDescription = desc
+	}
+	if topology != "" {
+		nm.Topology = topology
 	}
 	nm.Tasks = nil
 	for _, t := range m.Tasks {

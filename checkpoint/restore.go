@@ -36,8 +36,10 @@ type RestoreOptions struct {
 	// Fallback allows restoring from an older retained checkpoint when the
 	// newest one's metadata is corrupted.
 	Fallback bool
-	// Topology, when set, must match the checkpoint's; Description is
-	// what it fingerprints, for saying what differs.
+	// Topology, when set, must match the checkpoint's, or the
+	// checkpoint's description (Metadata.TopologyDescription) must differ
+	// from Description only in task counts (a rescale; see Rescale);
+	// Description is what Topology fingerprints, for saying what differs.
 	Topology    string
 	Description []string
 	// Fences, when set, exclude checkpoints that a zombie completed.
@@ -59,8 +61,8 @@ func FindRestorePoint(ctx context.Context, st storage.Store, o RestoreOptions) (
 	if err != nil || m == nil {
 		return m, err
 	}
-	if o.Topology != "" && m.Topology != o.Topology {
-		return nil, TopologyError(m, o.Topology, o.Description)
+	if _, err := checkTopology(m, o.Topology, o.Description); err != nil {
+		return nil, err
 	}
 	return m, nil
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -408,7 +409,34 @@ func (j *Job) attempt(ctx context.Context, ro checkpoint.RestoreOptions) (err er
 	for _, id := range stateful {
 		tasksOf[id.Stage]++
 	}
+	rescaled := s.rescaled(m)
+	if len(rescaled) > 0 {
+		j.noteRescaled(rescaled)
+		log.Info("restoring with other task counts than the checkpoint's: rescaling", zap.Int64("checkpoint", m.CheckpointID),
+			zap.String("savepoint", m.Savepoint), zap.String("changes", plan.Rescale), zap.String("stages", describeRescale(rescaled)))
+		byStage := map[string][]operators.TaskID{}
+		for _, id := range stateful {
+			if _, ok := rescaled[id.Stage]; ok {
+				byStage[id.Stage] = append(byStage[id.Stage], id)
+			}
+		}
+		for _, stage := range sortedKeys(byStage) {
+			bs, inFlight, err := j.restoreRescaled(ctx, fetch, m, stage, byStage[stage], localDir, log)
+			if err != nil {
+				for _, b := range backendOf { // not in backends yet
+					_ = b.Close()
+				}
+				return err
+			}
+			maps.Copy(backendOf, bs)
+			maps.Copy(restored.InFlight, inFlight)
+		}
+	}
 	for _, id := range stateful {
+		if b := backendOf[id]; b != nil {
+			backends = append(backends, b) // rescaled; in task order
+			continue
+		}
 		start, end := operators.KeyGroupRange(id.Index, s.MaxParallelism, tasksOf[id.Stage])
 		opts := state.Options{MaxParallelism: s.MaxParallelism, KeyGroups: state.KeyGroupRange{Start: start, End: end}, Logger: log.Named("pebble")}
 		live := filepath.Join(s.StateDir, "live", id.String())
@@ -437,7 +465,7 @@ func (j *Job) attempt(ctx context.Context, ro checkpoint.RestoreOptions) (err er
 		// Stateless tasks keep in-flight data too.
 		for _, ts := range m.Tasks {
 			id := ts.ID()
-			if _, ok := backendOf[id]; ok || ts.InFlight == nil {
+			if _, ok := tasksOf[id.Stage]; ok || ts.InFlight == nil {
 				continue
 			}
 			dest := filepath.Join(s.StateDir, "restore", id.String())
@@ -445,6 +473,14 @@ func (j *Job) attempt(ctx context.Context, ro checkpoint.RestoreOptions) (err er
 			_ = os.RemoveAll(dest)
 			if err != nil {
 				return fmt.Errorf("in-flight data of %s: %w", id, err)
+			}
+			if c, ok := rescaled[id.Stage]; ok {
+				// A stateless stage of another task count: any task
+				// may take the records.
+				for nid, fl := range rerouteInFlight([]checkpoint.TaskState{ts}, [][]operators.InFlight{inFlight}, id.Stage, c.to, s.MaxParallelism, false) {
+					restored.InFlight[nid] = append(restored.InFlight[nid], fl...)
+				}
+				continue
 			}
 			restored.InFlight[id] = inFlight
 		}
@@ -594,12 +630,23 @@ func (j *Job) recover(ctx context.Context, plan *checkpoint.RestorePlan, ro chec
 		r.Listed = append(r.Listed, m.PendingTransactions...)
 	}
 	var pools []sink.Pool
+	// A rescale restores into other task counts: the new tasks may open
+	// transactions on ids the newest checkpoint's pools do not cover
+	// before a checkpoint records the new pools, so recovery fences
+	// those too (and a rebase records both).
+	rescale := plan.Rescale != "" || len(s.rescaled(plan.Target)) > 0
+	var rescalePools []checkpoint.SinkPool
 	if n := plan.Newest; n != nil {
 		r.Newest, r.Pending = n.CheckpointID, n.PendingTransactions
 		// Every pool the newest checkpoint records (the single-chain
 		// sink's, or each sink-bearing stage's): ids a previous run
 		// may have left a transaction on.
-		for _, sp := range n.SinkPools() {
+		sps := n.SinkPools()
+		if rescale {
+			sps = checkpoint.UnionPools(sps, s.currentPools())
+			rescalePools = sps
+		}
+		for _, sp := range sps {
 			pools = append(pools, sink.Pool{Prefix: sp.TransactionalIDPrefix, Stage: sp.Stage, Tasks: sp.Tasks, Slots: sp.PoolSize})
 		}
 	}
@@ -668,7 +715,11 @@ func (j *Job) recover(ctx context.Context, plan *checkpoint.RestorePlan, ro chec
 		if s.Owner != nil {
 			gen = s.Owner.Generation()
 		}
-		k, err := checkpoint.Rebase(ctx, s.Store, from, id, gen, origin, p.Commit, s.SinkPool, s.SinkPools, desc)
+		sinkPool, sinkPools := s.SinkPool, s.SinkPools
+		if len(rescalePools) > 0 {
+			sinkPool, sinkPools = nil, rescalePools
+		}
+		k, err := checkpoint.Rebase(ctx, s.Store, from, id, gen, origin, p.Commit, sinkPool, sinkPools, ro.Topology, desc)
 		if err != nil {
 			return recovered{}, fmt.Errorf("record the restore of checkpoint %d as checkpoint %d: %w", from.CheckpointID, id, err)
 		}

@@ -29,6 +29,10 @@ type Restore struct {
 	CompletedAt time.Time `json:"checkpoint_completed_at,omitzero"`
 	// StateSize is the size of the restored state, in bytes.
 	StateSize int64 `json:"state_size"`
+	// Rescaled lists the stages whose task count changed since the
+	// checkpoint ("keyed 2->4"): their state was redistributed by key
+	// group (docs/checkpoints.md "Rescaling"). Empty otherwise.
+	Rescaled string `json:"rescaled,omitempty"`
 	// Done says the job processes records again; Duration is the time
 	// from StartedAt until then (until now while not done).
 	Done     bool          `json:"done"`
