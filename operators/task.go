@@ -218,9 +218,9 @@ func (t *task) deliver(ctx context.Context, to []target, recs []Record) error {
 	for i := range to {
 		tg := &to[i]
 		if tg.x != nil {
-			// The buffers are reused; the receiving task owns what it
-			// gets.
-			if err := tg.x.send(ctx, append([]Record(nil), recs...), t.rejectKey); err != nil {
+			// send copies: recs is a reused buffer, the receiving task
+			// owns what it gets.
+			if err := tg.x.send(ctx, recs, t.rejectKey); err != nil {
 				return err
 			}
 			continue
@@ -976,6 +976,7 @@ func (t *task) finish(ctx context.Context) error {
 			Task:         t.id, CheckpointID: al.id, Dir: al.dir,
 			Unaligned: al.unaligned, InFlight: al.inflight, Watermark: t.wm,
 			SyncDuration: al.syncDur, AlignDuration: t.now().Sub(al.started),
+			FirstBarrier: al.started,
 		})
 	}
 	t.releaseHeld()
