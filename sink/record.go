@@ -23,7 +23,12 @@ func toKafka(topic string, r operators.Record) *kgo.Record {
 
 // sinkToKafka is the Kafka record for sr.
 func sinkToKafka(sr *operators.SinkRecord) *kgo.Record {
-	kr := &kgo.Record{Topic: sr.Topic, Key: sr.Key, Value: sr.Value}
+	return sinkToKafkaInto(new(kgo.Record), sr)
+}
+
+// sinkToKafkaInto makes kr the Kafka record for sr and returns it.
+func sinkToKafkaInto(kr *kgo.Record, sr *operators.SinkRecord) *kgo.Record {
+	*kr = kgo.Record{Topic: sr.Topic, Key: sr.Key, Value: sr.Value}
 	if sr.Timestamp > 0 {
 		kr.Timestamp = time.UnixMilli(sr.Timestamp)
 	}
