@@ -185,6 +185,16 @@ func ignoreCanceled(err error) error {
 // push runs recs through node n (on its input port) and its successors.
 func (t *task) push(ctx context.Context, n, port int, recs []Record) error {
 	nd := &t.nodes[n]
+	if _, ok := nd.op.(Forwarder); ok && nd.multi == nil {
+		if nd.counts.in != nil {
+			nd.counts.in.Add(float64(len(recs)))
+			nd.counts.out.Add(float64(len(recs)))
+		}
+		if len(nd.outs) == 0 {
+			return nil
+		}
+		return t.deliver(ctx, nd.outs[0], recs)
+	}
 	c := &nd.buf
 	c.reset()
 	var err error
