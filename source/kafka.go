@@ -314,7 +314,7 @@ func (k *Kafka) Poll(ctx context.Context) ([]operators.Record, int64, error) {
 		<-wctx.Done()
 		return nil, k.wms.current, nil
 	}
-	fs := k.cl.PollRecords(wctx, maxPollRecords)
+	fs := k.cl.PollFetches(wctx)
 	if fs.IsClientClosed() {
 		return nil, k.wms.current, errors.New("source: client closed")
 	}
@@ -378,13 +378,6 @@ func (k *Kafka) Poll(ctx context.Context) ([]operators.Record, int64, error) {
 	k.wms.update(now)
 	return recs, k.wms.current, nil
 }
-
-// maxPollRecords bounds a poll's batch: under backpressure every batch
-// buffered in the channels ahead of a barrier delays the checkpoint
-// (operators.GraphConfig.ChannelCapacity), so batches stay small enough
-// for a barrier to pass a few of them in milliseconds, yet large enough
-// to keep per-batch costs negligible.
-const maxPollRecords = 4096
 
 // findEnds records the end of every assigned partition for a bounded run:
 // its last stable offset (a read_committed reader reads nothing beyond).
