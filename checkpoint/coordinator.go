@@ -60,9 +60,14 @@ type Config struct {
 	// group range in the metadata.
 	MaxParallelism, Parallelism int
 	Interval, Timeout, MinPause time.Duration
-	MaxConcurrent               int
-	TolerableFailures           int
-	Retained                    int
+	// FirstAfter is how long after the coordinator starts it triggers its
+	// first checkpoint; 0 triggers it at once. The runner sets it to
+	// Interval: a checkpoint at start, before any record was read, commits
+	// nothing, so output would wait for the second one.
+	FirstAfter        time.Duration
+	MaxConcurrent     int
+	TolerableFailures int
+	Retained          int
 	// SavepointsRetained is how many complete savepoints are kept: older
 	// ones are deleted at start and after each savepoint (savepoints.go).
 	// 0 keeps every savepoint. Partial savepoints are deleted then too.
@@ -363,7 +368,7 @@ func (c *Coordinator) Run(ctx context.Context, g Graph) error {
 	c.verifyRestored(ctx)
 	c.startGC()
 	c.collectSavepointsInBackground()
-	c.lastStart = c.cfg.Now().Add(-c.cfg.Interval)
+	c.lastStart = c.cfg.Now().Add(min(c.cfg.FirstAfter, c.cfg.Interval) - c.cfg.Interval)
 
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
@@ -495,6 +500,9 @@ func (c *Coordinator) handle(ctx context.Context, ev event) error {
 		s := &p.stats
 		s.SyncDuration = max(s.SyncDuration, u.snap.SyncDuration)
 		s.AlignmentDuration = max(s.AlignmentDuration, u.snap.AlignDuration)
+		if !u.snap.FirstBarrier.IsZero() {
+			s.StartDelay = max(s.StartDelay, u.snap.FirstBarrier.Sub(s.TriggeredAt))
+		}
 		s.AsyncDuration = max(s.AsyncDuration, u.took)
 		s.Unaligned = s.Unaligned || u.snap.Unaligned
 		s.BytesUploaded += u.res.uploaded
@@ -615,6 +623,7 @@ func (c *Coordinator) tryComplete(ctx context.Context, p *inFlight) error {
 	}
 	c.log.Info("checkpoint complete",
 		zap.Int64("checkpoint", p.id), zap.Duration("duration", p.stats.Duration),
+		zap.Duration("start_delay", p.stats.StartDelay), zap.Duration("alignment", p.stats.AlignmentDuration),
 		zap.Duration("sync", p.stats.SyncDuration), zap.Duration("async", p.stats.AsyncDuration),
 		zap.Int64("bytes_uploaded", p.stats.BytesUploaded), zap.Int64("state_size", p.stats.StateSize),
 		zap.Bool("unaligned", p.stats.Unaligned))

@@ -14,11 +14,11 @@ import (
 // (Config.Metrics), so that counts run on across in-process restarts. A
 // nil *Metrics records nothing.
 type Metrics struct {
-	duration, sync, async, alignment prometheus.Histogram
-	completedN, failedN              prometheus.Counter
-	uploaded                         prometheus.Counter
-	full, incremental                prometheus.Gauge
-	stateSize                        *prometheus.GaugeVec
+	duration, sync, async, alignment, startDelay prometheus.Histogram
+	completedN, failedN                          prometheus.Counter
+	uploaded                                     prometheus.Counter
+	full, incremental                            prometheus.Gauge
+	stateSize                                    *prometheus.GaugeVec
 
 	inProgress    atomic.Int64
 	interval      atomic.Int64 // nanoseconds
@@ -44,10 +44,11 @@ func NewMetrics(reg prometheus.Registerer, now func() time.Time) (*Metrics, erro
 		return prometheus.NewHistogram(prometheus.HistogramOpts{Name: name, Help: help, Buckets: DurationBuckets})
 	}
 	m := &Metrics{
-		duration:  hist("tidemark_checkpoint_duration_seconds", "Time from the trigger of a completed checkpoint to its completion."),
-		sync:      hist("tidemark_checkpoint_sync_duration_seconds", "Synchronous part of a completed checkpoint: the longest pause of a task for its local snapshot."),
-		async:     hist("tidemark_checkpoint_async_duration_seconds", "Asynchronous part of a completed checkpoint: the longest upload of a task's snapshot."),
-		alignment: hist("tidemark_checkpoint_alignment_duration_seconds", "Barrier alignment of a completed checkpoint: the longest time a task took from its first barrier to its last."),
+		duration:   hist("tidemark_checkpoint_duration_seconds", "Time from the trigger of a completed checkpoint to its completion."),
+		sync:       hist("tidemark_checkpoint_sync_duration_seconds", "Synchronous part of a completed checkpoint: the longest pause of a task for its local snapshot."),
+		async:      hist("tidemark_checkpoint_async_duration_seconds", "Asynchronous part of a completed checkpoint: the longest upload of a task's snapshot."),
+		alignment:  hist("tidemark_checkpoint_alignment_duration_seconds", "Barrier alignment of a completed checkpoint: the longest time a task took from its first barrier to its last."),
+		startDelay: hist("tidemark_checkpoint_start_delay_seconds", "Start delay of a completed checkpoint: the longest time from its trigger until a task got its first barrier."),
 		completedN: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "tidemark_checkpoints_completed_total",
 			Help: "Checkpoints completed (savepoints and final checkpoints included), over in-process restarts.",
@@ -76,7 +77,7 @@ func NewMetrics(reg prometheus.Registerer, now func() time.Time) (*Metrics, erro
 		now:     now,
 		tasksN:  map[string]bool{},
 	}
-	cs := []prometheus.Collector{m.duration, m.sync, m.async, m.alignment, m.completedN, m.failedN, m.uploaded, m.full, m.incremental, m.stateSize,
+	cs := []prometheus.Collector{m.duration, m.sync, m.async, m.alignment, m.startDelay, m.completedN, m.failedN, m.uploaded, m.full, m.incremental, m.stateSize,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "tidemark_checkpoints_in_progress",
 			Help: "Checkpoints triggered and neither completed nor failed yet.",
@@ -156,6 +157,7 @@ func (m *Metrics) completed(s Stats, md *Metadata) {
 	m.sync.Observe(s.SyncDuration.Seconds())
 	m.async.Observe(s.AsyncDuration.Seconds())
 	m.alignment.Observe(s.AlignmentDuration.Seconds())
+	m.startDelay.Observe(s.StartDelay.Seconds())
 	m.uploaded.Add(float64(s.BytesUploaded))
 	m.full.Set(float64(s.StateSize))
 	m.incremental.Set(float64(s.BytesUploaded))

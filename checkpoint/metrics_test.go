@@ -100,7 +100,8 @@ func TestMetricsFollowCheckpoints(t *testing.T) {
 		t.Errorf("incremental size %v: want in (0, full size %d]", v, last.StateSize())
 	}
 	for _, h := range []string{"tidemark_checkpoint_duration_seconds", "tidemark_checkpoint_sync_duration_seconds",
-		"tidemark_checkpoint_async_duration_seconds", "tidemark_checkpoint_alignment_duration_seconds"} {
+		"tidemark_checkpoint_async_duration_seconds", "tidemark_checkpoint_alignment_duration_seconds",
+		"tidemark_checkpoint_start_delay_seconds"} {
 		if n := promtest.HistogramCount(t, reg, h); n != 2 {
 			t.Errorf("%s counted %d checkpoints, want 2", h, n)
 		}

@@ -25,6 +25,10 @@ type Stats struct {
 	SyncDuration time.Duration `json:"sync_duration_ns"`
 	// AsyncDuration is the longest upload of a task's snapshot.
 	AsyncDuration time.Duration `json:"async_duration_ns"`
+	// StartDelay is the longest time from the trigger until a task got
+	// the checkpoint's first barrier: how long barriers queued behind
+	// records in the channels (and sources took to inject them).
+	StartDelay time.Duration `json:"start_delay_ns"`
 	// AlignmentDuration is the longest time a task took from its first
 	// barrier to its last.
 	AlignmentDuration time.Duration `json:"alignment_duration_ns"`

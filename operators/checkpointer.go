@@ -54,6 +54,10 @@ type TaskSnapshot struct {
 	// SyncDuration is how long processing paused for the snapshot;
 	// AlignDuration is from the first barrier to the last one.
 	SyncDuration, AlignDuration time.Duration
+	// FirstBarrier is when the first barrier of the checkpoint reached the
+	// task: the coordinator's trigger time subtracted, how long the
+	// barrier queued behind records (the checkpoint's start delay).
+	FirstBarrier time.Time
 }
 
 // InFlight is one element of an unaligned checkpoint's in-flight data: a

@@ -38,30 +38,24 @@ func newExchange(outs []chan<- element, maxParallelism int) *exchange {
 }
 
 // send partitions recs by key and sends each non-empty part to its task.
-// The exchange owns recs. A record whose key cannot be computed goes to
-// reject.
+// It copies the records, in one pass, into a batch per task that the
+// receiving task owns: recs stays the caller's, unchanged. A record whose
+// key cannot be computed goes to reject.
 func (x *exchange) send(ctx context.Context, recs []Record, reject func(*exchange, Record, error)) error {
-	if x.key != nil {
-		kept := recs[:0]
-		for _, r := range recs {
+	for _, r := range recs {
+		if x.key != nil {
 			k, err := x.key(r)
 			if err != nil {
 				reject(x, r, err)
 				continue
 			}
 			r.Key = k
-			kept = append(kept, r)
 		}
-		recs = kept
-		if len(recs) == 0 {
-			return nil
-		}
-	}
-	if len(x.outs) == 1 {
-		return x.put(ctx, 0, element{records: recs})
-	}
-	for _, r := range recs {
 		t := x.taskOf(r.Key)
+		if x.bufs[t] == nil {
+			// About this task's share, with room for the spread.
+			x.bufs[t] = make([]Record, 0, min(len(recs), len(recs)/len(x.outs)*5/4+16))
+		}
 		x.bufs[t] = append(x.bufs[t], r)
 	}
 	for t, b := range x.bufs {
@@ -69,7 +63,7 @@ func (x *exchange) send(ctx context.Context, recs []Record, reject func(*exchang
 			continue
 		}
 		// The receiver owns the slice from here on.
-		x.bufs[t] = make([]Record, 0, cap(b))
+		x.bufs[t] = nil
 		if err := x.put(ctx, t, element{records: b}); err != nil {
 			return err
 		}

@@ -258,3 +258,12 @@ type Source interface {
 	// Close releases the source.
 	Close() error
 }
+
+// Forwarder is implemented by an operator whose Process emits every record
+// it gets on port 0, unchanged and in order, and does nothing else (a
+// passthrough): the task hands its input straight to its successors
+// instead of copying it through a collector.
+type Forwarder interface {
+	Operator
+	ForwardsUnchanged()
+}

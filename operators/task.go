@@ -185,6 +185,16 @@ func ignoreCanceled(err error) error {
 // push runs recs through node n (on its input port) and its successors.
 func (t *task) push(ctx context.Context, n, port int, recs []Record) error {
 	nd := &t.nodes[n]
+	if _, ok := nd.op.(Forwarder); ok && nd.multi == nil {
+		if nd.counts.in != nil {
+			nd.counts.in.Add(float64(len(recs)))
+			nd.counts.out.Add(float64(len(recs)))
+		}
+		if len(nd.outs) == 0 {
+			return nil
+		}
+		return t.deliver(ctx, nd.outs[0], recs)
+	}
 	c := &nd.buf
 	c.reset()
 	var err error
@@ -218,9 +228,9 @@ func (t *task) deliver(ctx context.Context, to []target, recs []Record) error {
 	for i := range to {
 		tg := &to[i]
 		if tg.x != nil {
-			// The buffers are reused; the receiving task owns what it
-			// gets.
-			if err := tg.x.send(ctx, append([]Record(nil), recs...), t.rejectKey); err != nil {
+			// send copies: recs is a reused buffer, the receiving task
+			// owns what it gets.
+			if err := tg.x.send(ctx, recs, t.rejectKey); err != nil {
 				return err
 			}
 			continue
@@ -976,6 +986,7 @@ func (t *task) finish(ctx context.Context) error {
 			Task:         t.id, CheckpointID: al.id, Dir: al.dir,
 			Unaligned: al.unaligned, InFlight: al.inflight, Watermark: t.wm,
 			SyncDuration: al.syncDur, AlignDuration: t.now().Sub(al.started),
+			FirstBarrier: al.started,
 		})
 	}
 	t.releaseHeld()

@@ -472,7 +472,8 @@ func (l *lastValues) Process(_ context.Context, recs []operators.Record, _ opera
 }
 
 // twoStages is source → counts (count per key) ⇒ hash by count ⇒ hist
-// (count per count value) → out, two tasks per stateful stage.
+// (count per count value) → pass (a passthrough: a Forwarder) → out, two
+// tasks per stateful stage.
 func twoStages(out *lastValues) operators.GraphSpec {
 	return operators.GraphSpec{Stages: []operators.StageSpec{
 		{Name: "source:in", Source: "in", IsSource: true, Tasks: 1, SourceOuts: []operators.Edge{{Stage: "counts", To: "counts"}}},
@@ -481,7 +482,8 @@ func twoStages(out *lastValues) operators.GraphSpec {
 				Outs: []operators.Edge{{Stage: "hist", To: "hist", Key: func(r operators.Record) ([]byte, error) { return r.Value, nil }}}},
 		}},
 		{Name: "hist", Tasks: 2, Stateful: true, Nodes: []operators.NodeSpec{
-			{Name: "hist", New: func(int) (operators.Operator, error) { return &builtin.Count{}, nil }, Outs: []operators.Edge{{To: "out"}}},
+			{Name: "hist", New: func(int) (operators.Operator, error) { return &builtin.Count{}, nil }, Outs: []operators.Edge{{To: "pass"}}},
+			{Name: "pass", New: func(int) (operators.Operator, error) { return &builtin.Passthrough{}, nil }, Outs: []operators.Edge{{To: "out"}}},
 			{Name: "out", New: func(int) (operators.Operator, error) { return out, nil }},
 		}},
 	}}
@@ -570,6 +572,9 @@ func TestTwoStageRestoreEquivalence(t *testing.T) {
 	for _, s := range ck.tasks {
 		if s.Dir == "" {
 			t.Fatalf("stateful task %s snapshotted no state", s.Task)
+		}
+		if s.FirstBarrier.IsZero() {
+			t.Errorf("task %s's snapshot has no first barrier time", s.Task)
 		}
 		from[s.Task] = s.Dir
 	}

@@ -353,14 +353,15 @@ func (t *TaskCommitter) Write(ctx context.Context, recs []operators.SinkRecord) 
 	}
 	// A record the broker refuses would leave the transaction able only to
 	// abort: records it would refuse are routed before they are produced.
-	rcs := make([]recordCtx, len(recs)) // each produced record points to its own until its promise runs
+	ps := newProduced(len(recs))
+	t.route.startBatch()
 	for i := range recs {
-		kr, _, err := t.route.output(ctx, &recs[i])
+		kr, _, err := t.route.output(ctx, &recs[i], &ps[i].kr)
 		if err != nil {
 			t.fail(err)
 			return err
 		}
-		withSource(ctx, &rcs[i], kr, recs[i].Source)
+		withSource(ctx, &ps[i].rc, kr, recs[i].Source)
 		s.cl.Produce(ctx, kr, t.promise)
 		s.records++
 	}

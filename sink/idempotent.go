@@ -102,14 +102,15 @@ func (k *IdempotentCommitter) Write(ctx context.Context, recs []operators.SinkRe
 	if err := k.failed(); err != nil {
 		return err
 	}
-	rcs := make([]recordCtx, len(recs))
+	ps := newProduced(len(recs))
+	k.route.startBatch()
 	for i := range recs {
-		kr, _, err := k.route.output(ctx, &recs[i])
+		kr, _, err := k.route.output(ctx, &recs[i], &ps[i].kr)
 		if err != nil {
 			k.fail(err)
 			return err
 		}
-		withSource(ctx, &rcs[i], kr, recs[i].Source)
+		withSource(ctx, &ps[i].rc, kr, recs[i].Source)
 		k.cl.Produce(ctx, kr, k.promise)
 	}
 	return nil

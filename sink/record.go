@@ -21,9 +21,9 @@ func toKafka(topic string, r operators.Record) *kgo.Record {
 	return kr
 }
 
-// sinkToKafka is the Kafka record for sr.
-func sinkToKafka(sr *operators.SinkRecord) *kgo.Record {
-	kr := &kgo.Record{Topic: sr.Topic, Key: sr.Key, Value: sr.Value}
+// sinkToKafkaInto makes kr the Kafka record for sr and returns it.
+func sinkToKafkaInto(kr *kgo.Record, sr *operators.SinkRecord) *kgo.Record {
+	*kr = kgo.Record{Topic: sr.Topic, Key: sr.Key, Value: sr.Value}
 	if sr.Timestamp > 0 {
 		kr.Timestamp = time.UnixMilli(sr.Timestamp)
 	}

@@ -44,16 +44,21 @@ type router struct {
 	// lookup finds out whether a topic not met before exists (nil: every
 	// topic not in limits is missing).
 	lookup func(ctx context.Context, topic string) (bool, error)
+	// memoTopic exists and takes records up to memoMax bytes, if memoOK
+	// (startBatch).
+	memoTopic string
+	memoOK    bool
+	memoMax   int
 }
 
 func (rt *router) fail() bool { return rt.out.OnRejected == config.OnRejectedFail }
 
 // output returns the record to produce for sr: to its topic, or (dead
 // true) its dead letter.
-func (rt *router) output(ctx context.Context, sr *operators.SinkRecord) (kr *kgo.Record, dead bool, err error) {
+func (rt *router) output(ctx context.Context, sr *operators.SinkRecord, dst *kgo.Record) (kr *kgo.Record, dead bool, err error) {
 	topic := sr.Topic
 	reason := ""
-	switch exists, err := rt.exists(ctx, topic); {
+	switch exists, err := rt.existsMemo(ctx, topic); {
 	case err != nil:
 		return nil, false, err
 	case !validTopic(topic):
@@ -70,8 +75,8 @@ func (rt *router) output(ctx context.Context, sr *operators.SinkRecord) (kr *kgo
 		kr, err = rt.deadLetter(operators.DeadLetter{Record: outputRecord(sr), Operator: sinkName(sr), Reason: reason})
 		return kr, true, err
 	}
-	kr = sinkToKafka(sr)
-	size, limit, ok := rt.limits.Fits(topic, kr)
+	kr = sinkToKafkaInto(dst, sr)
+	size, limit, ok := rt.fits(topic, kr)
 	if ok {
 		return kr, false, nil
 	}
@@ -87,6 +92,32 @@ func (rt *router) output(ctx context.Context, sr *operators.SinkRecord) (kr *kgo
 }
 
 // exists says whether topic exists, asking the brokers the first time.
+// existsMemo is exists, answered from the memo for the topic of the
+// previous record of the batch (see startBatch).
+func (rt *router) existsMemo(ctx context.Context, topic string) (bool, error) {
+	if rt.memoOK && topic == rt.memoTopic {
+		return true, nil
+	}
+	exists, err := rt.exists(ctx, topic)
+	if exists && err == nil {
+		rt.memoTopic, rt.memoOK, rt.memoMax = topic, true, int(rt.limits.BatchMax(topic))
+	}
+	return exists, err
+}
+
+// fits is Limits.Fits, with the memoised limit of the batch's topic.
+func (rt *router) fits(topic string, kr *kgo.Record) (size, limit int, ok bool) {
+	if rt.memoOK && topic == rt.memoTopic {
+		size = RecordSize(kr)
+		return size, rt.memoMax, size <= rt.memoMax
+	}
+	return rt.limits.Fits(topic, kr)
+}
+
+// startBatch forgets the memo: within a batch of records (one Write), the
+// existence and limit of a topic seen once are not asked again.
+func (rt *router) startBatch() { rt.memoTopic, rt.memoOK, rt.memoMax = "", false, 0 }
+
 func (rt *router) exists(ctx context.Context, topic string) (bool, error) {
 	if exists, missing := rt.limits.state(topic, time.Now()); exists || missing || rt.lookup == nil || !validTopic(topic) {
 		return exists, nil
@@ -183,20 +214,33 @@ func cutTo(b []byte, n int) []byte {
 // position of the record, for the message if the broker refuses it.
 type recordCtx struct {
 	context.Context
-	src operators.Record // Topic, Partition, Offset only
+	topic     string
+	partition int32
+	offset    int64
 }
+
+// produced is a record to produce and its context, allocated together,
+// a batch at a time (newProduced).
+type produced struct {
+	kr kgo.Record
+	rc recordCtx
+}
+
+// newProduced returns room for n records to produce; each stays
+// referenced by the producer until its promise runs.
+func newProduced(n int) []produced { return make([]produced, n) }
 
 // withSource sets kr's context to ctx carrying r's source position.
 func withSource(ctx context.Context, rc *recordCtx, kr *kgo.Record, r operators.Record) {
 	rc.Context = ctx
-	rc.src = operators.Record{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset}
+	rc.topic, rc.partition, rc.offset = r.Topic, r.Partition, r.Offset
 	kr.Context = rc
 }
 
 // sourceOf is the source position withSource gave kr, if any.
 func sourceOf(kr *kgo.Record) operators.Record {
 	if rc, ok := kr.Context.(*recordCtx); ok {
-		return rc.src
+		return operators.Record{Topic: rc.topic, Partition: rc.partition, Offset: rc.offset}
 	}
 	return operators.Record{}
 }

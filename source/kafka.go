@@ -47,7 +47,9 @@ import (
 // derived anew. See watermarks for the details.
 //
 // All methods are called from the task's goroutine; the source starts no
-// goroutine of its own beyond those of its Kafka client.
+// goroutine of its own beyond those of its Kafka client, and one that
+// commits completed positions to the consumer group in the background
+// (groupCommitter), which Close ends.
 type Kafka struct {
 	// src is the source's settings (a single-chain config's source:
 	// translated, see config.LegacySource); key names them in messages
@@ -84,6 +86,8 @@ type Kafka struct {
 	ends      map[tp]int64
 
 	metrics *Metrics // nil: no lag metrics
+
+	commits *groupCommitter // nil until the first completed checkpoint
 }
 
 // Option configures a Kafka source.
@@ -484,8 +488,10 @@ func (k *Kafka) Positions() []operators.Position {
 
 // NotifyCheckpointComplete implements operators.Source: it commits the
 // checkpoint's positions to the consumer group, for monitoring only (those
-// of restored partitions not found in the cluster yet are left out).
-func (k *Kafka) NotifyCheckpointComplete(ctx context.Context, _ int64, positions []operators.Position) error {
+// of restored partitions not found in the cluster yet are left out), in
+// the background: a failed commit is logged, and the next checkpoint's
+// commit covers it.
+func (k *Kafka) NotifyCheckpointComplete(_ context.Context, _ int64, positions []operators.Position) error {
 	if k.adm == nil {
 		return nil
 	}
@@ -498,19 +504,21 @@ func (k *Kafka) NotifyCheckpointComplete(ctx context.Context, _ int64, positions
 	if len(os) == 0 {
 		return nil
 	}
-	resp, err := k.adm.CommitOffsets(ctx, k.group, os)
-	if err == nil {
-		err = resp.Error()
+	// In the background: the task goes on reading meanwhile.
+	if k.commits == nil {
+		k.commits = newGroupCommitter(k.adm, k.group, k.log)
 	}
-	if err != nil {
-		return fmt.Errorf("source: commit offsets to group %s: %w", k.group, err)
-	}
+	k.commits.commit(os)
 	return nil
 }
 
 // Close implements operators.Source. It may be called without Open, or
 // after Open failed.
 func (k *Kafka) Close() error {
+	if k.commits != nil {
+		k.commits.close()
+		k.commits = nil
+	}
 	if k.cl != nil {
 		k.cl.Close()
 		k.cl, k.adm = nil, nil

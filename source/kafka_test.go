@@ -1,6 +1,7 @@
 package source_test
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"reflect"
@@ -225,13 +226,29 @@ func TestGroupOffsetsAreNeverReadAndCommittedOnCompletion(t *testing.T) {
 	if err := src.NotifyCheckpointComplete(e.ctx, 1, done); err != nil {
 		t.Fatal(err)
 	}
-	fetched, err := e.adm.FetchOffsets(e.ctx, cfg.ConsumerGroup())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range done {
-		if o, ok := fetched.Lookup(p.Topic, p.Partition); !ok || o.At != p.Offset {
-			t.Errorf("group offset of %s[%d] = %+v, want %d", p.Topic, p.Partition, o, p.Offset)
+	// The commit runs in the background: poll the group, bounded.
+	ctx, cancel := context.WithTimeout(e.ctx, 10*time.Second)
+	defer cancel()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		fetched, err := e.adm.FetchOffsets(ctx, cfg.ConsumerGroup())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wrong []string
+		for _, p := range done {
+			if o, ok := fetched.Lookup(p.Topic, p.Partition); !ok || o.At != p.Offset {
+				wrong = append(wrong, fmt.Sprintf("group offset of %s[%d] = %+v, want %d", p.Topic, p.Partition, o, p.Offset))
+			}
+		}
+		if len(wrong) == 0 {
+			break
+		}
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			t.Fatalf("%v", wrong)
 		}
 	}
 }

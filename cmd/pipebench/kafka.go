@@ -235,7 +235,10 @@ type watcher struct {
 	// batched.
 	batches, batchRecords atomic.Int64
 
-	n       atomic.Int64
+	n atomic.Int64
+	// first is when the first record was polled (Unix nanoseconds; 0:
+	// none yet).
+	first   atomic.Int64
 	at      time.Time // when n reached target; written before reached closes
 	reached chan struct{}
 	done    chan struct{}
@@ -309,6 +312,7 @@ func (w *watcher) run(ctx context.Context) {
 		if w.onRecords != nil {
 			w.onRecords(now, recs)
 		}
+		w.first.CompareAndSwap(0, now.UnixNano())
 		if w.n.Add(int64(len(recs))) >= w.target && w.at.IsZero() {
 			w.at = now
 			close(w.reached)

@@ -23,9 +23,9 @@ func report(w io.Writer, o options, tput []runResult, lats []latencyResult, rate
 		baseCPU = median(here) + median(brk)
 	}
 	if len(tput) > 0 {
-		header := []string{"variant", "pipeline", "records/s min", "records/s median", "÷ (a)", "÷ (a) by round", "written/s median", "start-up", "CPU/record here", "ckpts/run", "ckpt e2e p50"}
+		header := []string{"variant", "pipeline", "records/s min", "records/s median", "÷ (a)", "÷ (a) by round", "written/s median", "start-up", "first out", "CPU/record here", "ckpts/run", "ckpt e2e p50", "ckpt phases p50"}
 		if broker {
-			header = slices.Insert(header, 9, "CPU/record broker", "(a) ÷ CPU")
+			header = slices.Insert(header, 10, "CPU/record broker", "(a) ÷ CPU")
 		}
 		t := benchfmt.NewTable(w, o.markdown, fmt.Sprintf("Throughput: %d records of %d B (%d keys, %d partitions), job.parallelism %d, checkpoint.interval %s; %d round(s) interleaved; min and median over the rounds",
 			o.records, o.valueSize, o.keys, o.partitions, o.parallelism, o.interval, o.rounds), header...)
@@ -36,9 +36,15 @@ func report(w io.Writer, o options, tput []runResult, lats []latencyResult, rate
 			}
 			rate := rates(tput, v.name)
 			var written, startup, cpu, bcpu []float64
-			var ckpts []float64
+			var ckpts, first []float64
 			var e2e []time.Duration
+			var phases ckptPhases
 			for _, r := range rs {
+				first = append(first, r.firstOut.Seconds())
+				phases.delay = append(phases.delay, r.phases.delay...)
+				phases.align = append(phases.align, r.phases.align...)
+				phases.sync = append(phases.sync, r.phases.sync...)
+				phases.async = append(phases.async, r.phases.async...)
 				if r.written > 0 {
 					written = append(written, float64(r.records)/r.written.Seconds())
 				}
@@ -48,9 +54,10 @@ func report(w io.Writer, o options, tput []runResult, lats []latencyResult, rate
 				ckpts = append(ckpts, float64(r.checkpoints))
 				e2e = append(e2e, r.ckptE2E...)
 			}
-			su, ck, ce := "-", "-", "-"
+			su, ck, ce, fo, ph := "-", "-", "-", fmtDur(time.Duration(median(first)*float64(time.Second))), "-"
 			if v.tidemark {
 				su = fmtDur(time.Duration(median(startup) * float64(time.Second)))
+				ph = phases.String()
 				ck = fmt.Sprintf("%.0f", median(ckpts))
 				if len(e2e) > 0 {
 					ce = fmtDur(benchfmt.Pct(e2e, 50))
@@ -63,10 +70,10 @@ func report(w io.Writer, o options, tput []runResult, lats []latencyResult, rate
 				}
 			}
 			row := []string{v.name, v.label, fmtRate(slices.Min(rate)), fmtRate(median(rate)), ratio(median(rate), base),
-				strings.Join(byRound, ", "), fmtRate(median(written)), su, fmtNs(median(cpu)), ck, ce}
+				strings.Join(byRound, ", "), fmtRate(median(written)), su, fo, fmtNs(median(cpu)), ck, ce, ph}
 			if broker {
 				total := median(cpu) + median(bcpu)
-				row = slices.Insert(row, 9, fmtNs(median(bcpu)), ratio(baseCPU, total))
+				row = slices.Insert(row, 10, fmtNs(median(bcpu)), ratio(baseCPU, total))
 			}
 			t.Row(row...)
 		}
@@ -93,14 +100,14 @@ func report(w io.Writer, o options, tput []runResult, lats []latencyResult, rate
 		}
 		t := benchfmt.NewTable(w, o.markdown, fmt.Sprintf("End-to-end latency, produce to read_committed visibility, at %s records/s%s, for %s (the first %s left out)",
 			fmtRate(rate), rateNote, o.latDuration, o.latWarmup),
-			"variant", "pipeline", "records", "p50", "p90", "p99", "max", "ckpt e2e p50", "ckpt e2e max", "input lag max")
+			"variant", "pipeline", "records", "p50", "p90", "p99", "max", "ckpt e2e p50", "ckpt e2e max", "ckpt phases p50", "input lag max")
 		for _, r := range lats {
 			v, _ := variantByName(r.variant)
-			ce, cm := "-", "-"
+			ce, cm, ph := "-", "-", "-"
 			if len(r.ckptE2E) > 0 {
-				ce, cm = fmtDur(benchfmt.Pct(r.ckptE2E, 50)), fmtDur(benchfmt.Pct(r.ckptE2E, 100))
+				ce, cm, ph = fmtDur(benchfmt.Pct(r.ckptE2E, 50)), fmtDur(benchfmt.Pct(r.ckptE2E, 100)), r.phases.String()
 			}
-			t.Row(r.variant, v.label, fmt.Sprint(len(r.lat)), fmtDur(r.pct(50)), fmtDur(r.pct(90)), fmtDur(r.pct(99)), fmtDur(r.pct(100)), ce, cm,
+			t.Row(r.variant, v.label, fmt.Sprint(len(r.lat)), fmtDur(r.pct(50)), fmtDur(r.pct(90)), fmtDur(r.pct(99)), fmtDur(r.pct(100)), ce, cm, ph,
 				fmtDur(r.inputLag))
 		}
 		t.Flush()
@@ -113,8 +120,11 @@ func report(w io.Writer, o options, tput []runResult, lats []latencyResult, rate
 	fmt.Fprintln(w, "record count (written, committed or not). CPU/record: CPU time of this process (pipeline plus the")
 	fmt.Fprintln(w, "watching consumer) or of the broker during the run, per record (medians); (a) ÷ CPU: (a)'s CPU per record")
 	fmt.Fprintln(w, "(here plus broker) ÷ this variant's, the throughput ratio to expect when the cores are the limit.")
-	fmt.Fprintln(w, "ckpt e2e: Tidemark's checkpoints completed during the run, trigger to metadata written. records/batch out:")
-	fmt.Fprintln(w, "mean records per record batch in the output topic (control batches included): how the producers batched.")
+	fmt.Fprintln(w, "ckpt e2e: Tidemark's checkpoints completed during the run, trigger to metadata written. ckpt phases: their")
+	fmt.Fprintln(w, "medians of start delay (trigger to a task's first barrier) / alignment / sync part / async part, each the")
+	fmt.Fprintln(w, "longest over tasks. first out: from ready until the consumer saw the first output record (Tidemark: the")
+	fmt.Fprintln(w, "first checkpoint's commit). records/batch out: mean records per record batch in the output topic (control")
+	fmt.Fprintln(w, "batches included): how the producers batched.")
 	if len(lats) > 0 {
 		fmt.Fprintln(w, "Latency: from just before the input record's Produce call until a read_committed consumer's poll returned")
 		fmt.Fprintln(w, "it. input lag max: how far the producer fell behind its schedule at worst (1 ms ticks).")

@@ -160,8 +160,34 @@ type runResult struct {
 	cpu              cpuSample
 	checkpoints      int64 // completed during the run
 	ckptE2E          []time.Duration
+	phases           ckptPhases
+	// firstOut: from ready until the consumer saw the first record.
+	firstOut time.Duration
 	// perBatch is the output's mean records per record batch.
 	perBatch float64
+}
+
+// ckptPhases are the phases of the checkpoints of a run (checkpoint.Stats):
+// start delay (trigger to a task's first barrier), alignment, sync and
+// async parts, each the longest over tasks.
+type ckptPhases struct {
+	delay, align, sync, async []time.Duration
+}
+
+// String gives the medians, delay / align / sync / async.
+func (p ckptPhases) String() string {
+	if len(p.delay) == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%s / %s / %s / %s", fmtDur(benchfmt.Pct(p.delay, 50)), fmtDur(benchfmt.Pct(p.align, 50)),
+		fmtDur(benchfmt.Pct(p.sync, 50)), fmtDur(benchfmt.Pct(p.async, 50)))
+}
+
+func (p *ckptPhases) add(s checkpoint.Stats) {
+	p.delay = append(p.delay, s.StartDelay)
+	p.align = append(p.align, s.AlignmentDuration)
+	p.sync = append(p.sync, s.SyncDuration)
+	p.async = append(p.async, s.AsyncDuration)
 }
 
 func (r runResult) rate() float64 { return float64(r.records) / r.visible.Seconds() }
@@ -234,6 +260,7 @@ func (e *env) throughput(ctx context.Context, v variant, in string, round int, p
 			if s.Status == checkpoint.StatusCompleted && !s.TriggeredAt.Before(start) {
 				res.checkpoints++
 				res.ckptE2E = append(res.ckptE2E, s.Duration)
+				res.phases.add(s)
 			}
 		}
 	}
@@ -245,6 +272,7 @@ func (e *env) throughput(ctx context.Context, v variant, in string, round int, p
 	}
 	res.startup = r.startup
 	res.visible = w.at.Sub(start)
+	res.firstOut = time.Unix(0, w.first.Load()).Sub(start)
 	// The high watermarks reached the count no later than the committed
 	// records did; allow for the polling interval.
 	select {
@@ -265,6 +293,7 @@ type latencyResult struct {
 	unmatched        int64
 	lat              []time.Duration // of records produced after the warm-up
 	ckptE2E          []time.Duration
+	phases           ckptPhases
 	checkpoints      int64
 	producedDuration time.Duration
 	// inputLag is how far the producer fell behind its schedule at worst
@@ -433,6 +462,7 @@ func (e *env) latency(ctx context.Context, v variant, rate float64) (res latency
 			if s.Status == checkpoint.StatusCompleted && !s.TriggeredAt.Before(start.Add(e.o.latWarmup)) {
 				res.checkpoints++
 				res.ckptE2E = append(res.ckptE2E, s.Duration)
+				res.phases.add(s)
 			}
 		}
 	}

@@ -128,8 +128,10 @@ func (o Options) withDefaults() (Options, error) {
 // Size may be called from any goroutine.
 //
 // Writes go into an indexed Pebble batch that reads see (read your own
-// writes). The batch is committed to the database by Flush, by Checkpoint,
-// and on its own once it holds Options.BatchSize bytes. A commit makes writes
+// writes); Value state's go into a write-back cache in front of it
+// (cache.go). The batch and the cache's writes are committed to the
+// database by Flush, by Checkpoint, and on their own once either holds
+// Options.BatchSize bytes. A commit makes writes
 // neither durable nor atomic in any sense that matters: the write-ahead log
 // is off, and only a checkpoint is ever restored.
 type Backend struct {
@@ -146,6 +148,8 @@ type Backend struct {
 	timerGen uint64
 	timers   map[string]*Timers
 	key, val []byte // scratch buffers
+	// vc is the write-back cache of Value state (cache.go).
+	vc valueCache
 }
 
 // Open creates an empty backend in dir, removing whatever dir held: a live
@@ -253,6 +257,10 @@ func (b *Backend) Close() error {
 		return nil
 	}
 	err := b.batch.Close()
+	if b.vc.plain != nil {
+		_ = b.vc.plain.Close()
+		b.vc = valueCache{}
+	}
 	if cerr := b.db.Close(); cerr != nil {
 		err = cerr
 	}
@@ -267,19 +275,25 @@ func (b *Backend) Close() error {
 // disk). Calling it is optional: the backend commits on its own when the
 // pending writes reach Options.BatchSize, and Checkpoint commits first.
 func (b *Backend) Flush() error {
-	if b.batch.Empty() {
-		return nil
+	if b.batch.Empty() && len(b.vc.dirty) == 0 {
+		return b.commitCache()
 	}
 	if b.iters > 0 {
 		return errors.New("state: flush: an iterator is open (Flush called from a Range callback?)")
 	}
-	if err := b.batch.Commit(pebble.NoSync); err != nil {
-		return fmt.Errorf("state: commit batch: %w", err)
+	if !b.batch.Empty() {
+		if err := b.batch.Commit(pebble.NoSync); err != nil {
+			return fmt.Errorf("state: commit batch: %w", err)
+		}
+		if err := b.batch.Close(); err != nil {
+			return fmt.Errorf("state: commit batch: %w", err)
+		}
+		b.batch = b.db.NewIndexedBatch()
 	}
-	if err := b.batch.Close(); err != nil {
-		return fmt.Errorf("state: commit batch: %w", err)
+	// After the indexed batch: the cache's dirty values are newer.
+	if err := b.commitCache(); err != nil {
+		return fmt.Errorf("state: %w", err)
 	}
-	b.batch = b.db.NewIndexedBatch()
 	return nil
 }
 
@@ -335,6 +349,12 @@ func (b *Backend) del(key []byte) error {
 // bound), reading through the pending writes, until fn returns false or an
 // error. k and v are valid only during the call. fn may write.
 func (b *Backend) iterate(lower, upper []byte, fn func(k, v []byte) (bool, error)) (err error) {
+	if len(b.vc.dirty) > 0 && mayHoldValues(lower, upper) {
+		// The iterator reads the batch: let it see the cached writes.
+		if err := b.spillCache(b.batch); err != nil {
+			return err
+		}
+	}
 	it, err := b.batch.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
 	if err != nil {
 		return err

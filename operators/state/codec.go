@@ -16,6 +16,12 @@ type Codec[T any] interface {
 	Decode(b []byte) (T, error)
 }
 
+// appendEncoder is implemented by codecs that can encode into a buffer
+// without allocating.
+type appendEncoder[T any] interface {
+	AppendEncode(dst []byte, v T) ([]byte, error)
+}
+
 // Bytes is the identity codec for []byte.
 type Bytes struct{}
 
@@ -42,6 +48,11 @@ type Int64 struct{}
 // Encode implements Codec.
 func (Int64) Encode(v int64) ([]byte, error) {
 	return binary.BigEndian.AppendUint64(nil, uint64(v)^(1<<63)), nil
+}
+
+// AppendEncode appends the encoding of v to dst.
+func (Int64) AppendEncode(dst []byte, v int64) ([]byte, error) {
+	return binary.BigEndian.AppendUint64(dst, uint64(v)^(1<<63)), nil
 }
 
 // Decode implements Codec.

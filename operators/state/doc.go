@@ -14,7 +14,11 @@
 // The task's goroutine is the only one that touches a Backend (Metrics
 // excepted). Writes collect in an indexed batch that reads see, and are
 // committed to Pebble by Backend.Flush, by Backend.Checkpoint, or on their
-// own once the batch reaches Options.BatchSize.
+// own once the batch reaches Options.BatchSize. Value state reads and writes
+// through a write-back cache (a Go map of the encoded keys, bounded by
+// Options.BatchSize) in front of the batch: a hot key costs a map lookup,
+// and reaches Pebble once per flush; iterators over spans that may hold
+// Value keys see the cached writes.
 //
 // # Durability
 //

@@ -42,7 +42,7 @@ func (m *Map[K, V]) Get(key []byte, mk K) (val V, ok bool, err error) {
 		if err != nil {
 			return err
 		}
-		if exp <= m.s.now() {
+		if exp != noExpiry && exp <= m.s.now() {
 			expired = true
 			return nil
 		}

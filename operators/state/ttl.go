@@ -67,8 +67,11 @@ const (
 	hdrExpiry = 1
 )
 
-// parseHeader splits a value into its expiry (math.MaxInt64 for none) and
-// the rest.
+// noExpiry is the expiry parseHeader gives a value without TTL.
+const noExpiry = math.MaxInt64
+
+// parseHeader splits a value into its expiry (noExpiry for none) and the
+// rest.
 func parseHeader(v []byte) (expiry int64, rest []byte, err error) {
 	switch {
 	case len(v) >= 1 && v[0] == hdrPlain:
@@ -153,6 +156,10 @@ func (b *Backend) PurgeExpired() (int, error) {
 			}
 			if exp <= now {
 				purged++
+				if ns == nsValue {
+					// Clean (iterate wrote the dirty entries to the batch).
+					b.cacheForget(k)
+				}
 				return true, b.batch.Delete(k, nil)
 			}
 		case nsList:
