@@ -248,6 +248,70 @@ func run(args []string) error {
 	}
 	start := time.Now()
 	res := &results{o: o}
+	if err := e.measure(ctx, res); err != nil {
+		if len(res.tput)+len(res.lats)+len(res.recs) > 0 {
+			fmt.Println("\npeerbench failed; the runs completed before (each output checked):")
+			res.report(os.Stdout, e)
+			if o.charts != "" {
+				if files, cerr := res.charts(o.charts); cerr == nil {
+					fmt.Printf("\ncharts: %s\n", strings.Join(files, ", "))
+				}
+			}
+		}
+		return err
+	}
+	fmt.Println()
+	fmt.Println("Every run's committed output was checked: for every key, the counts 1..n exactly once each.")
+	res.report(os.Stdout, e)
+	if o.charts != "" {
+		files, err := res.charts(o.charts)
+		if err != nil {
+			return fmt.Errorf("charts: %w", err)
+		}
+		fmt.Printf("\ncharts: %s\n", strings.Join(files, ", "))
+	}
+	fmt.Printf("\ntotal run time %s, load average at the end %s\n", time.Since(start).Round(time.Second), loadAvg())
+	return nil
+}
+
+func progress(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, time.Now().Format("15:04:05")+" "+format+"\n", args...)
+}
+
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+// brokerPID is the pid of the broker `integration/services.sh` started in
+// $TIDEMARK_RUN_DIR, or 0.
+func brokerPID() int {
+	dir := os.Getenv(envRunDir)
+	if dir == "" {
+		return 0
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "kafka", "kafka.pid"))
+	if err != nil {
+		return 0
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	if _, err := kafkabench.ProcCPU(pid); err != nil {
+		return 0
+	}
+	return pid
+}
+
+// measure runs every phase, appending each run's figures to res once its
+// output is checked.
+func (e *env) measure(ctx context.Context, res *results) error {
+	o := e.o
 
 	in := e.topic("in")
 	progress("producing %d records into %s ...", o.records, in)
@@ -311,50 +375,5 @@ func run(args []string) error {
 		e.deleteTopics(ctx, rin)
 	}
 
-	fmt.Println()
-	fmt.Println("Every run's committed output was checked: for every key, the counts 1..n exactly once each.")
-	res.report(os.Stdout, e)
-	if o.charts != "" {
-		files, err := res.charts(o.charts)
-		if err != nil {
-			return fmt.Errorf("charts: %w", err)
-		}
-		fmt.Printf("\ncharts: %s\n", strings.Join(files, ", "))
-	}
-	fmt.Printf("\ntotal run time %s, load average at the end %s\n", time.Since(start).Round(time.Second), loadAvg())
 	return nil
-}
-
-func progress(format string, args ...any) {
-	fmt.Fprintf(os.Stderr, time.Now().Format("15:04:05")+" "+format+"\n", args...)
-}
-
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "?"
-	}
-	return strings.Join(f[:3], " ")
-}
-
-// brokerPID is the pid of the broker `integration/services.sh` started in
-// $TIDEMARK_RUN_DIR, or 0.
-func brokerPID() int {
-	dir := os.Getenv(envRunDir)
-	if dir == "" {
-		return 0
-	}
-	b, err := os.ReadFile(filepath.Join(dir, "kafka", "kafka.pid"))
-	if err != nil {
-		return 0
-	}
-	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
-	if _, err := kafkabench.ProcCPU(pid); err != nil {
-		return 0
-	}
-	return pid
 }
