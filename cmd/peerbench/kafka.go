@@ -109,6 +109,8 @@ func (e *env) deleteTopics(ctx context.Context, names ...string) {
 		}
 		del = append(del, n)
 	}
+	slices.Sort(del)
+	del = slices.Compact(del) // a topic named twice fails the whole request
 	if len(del) == 0 {
 		return
 	}

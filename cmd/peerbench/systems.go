@@ -92,6 +92,11 @@ func (e *env) setupSystems(ctx context.Context) error {
 			if _, err := os.Stat(bin); err != nil {
 				return fmt.Errorf("-processor: %w", err)
 			}
+			// Instances run in their own directories.
+			var err error
+			if bin, err = filepath.Abs(bin); err != nil {
+				return err
+			}
 			s.describe = fmt.Sprintf("processor %s%s: pipeline count, sink.delivery and checkpoint.mode exactly_once, checkpoint.interval %s, job.parallelism %d, file:// checkpoints, Pebble state", bin, gitRev(ctx), o.interval, o.parallelism)
 			s.command = func(id, in, out, dir string, _ bool) ([]string, string, error) {
 				port, err := freePort()
