@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/tidemark/tidemark/internal/benchfmt"
@@ -118,7 +120,7 @@ func (e *env) deleteTopics(ctx context.Context, names ...string) {
 	if err == nil {
 		err = resp.Error()
 	}
-	if err != nil {
+	if err != nil && !errors.Is(err, kerr.UnknownTopicOrPartition) { // already deleted
 		progress("warning: delete topics %v: %v", del, err)
 	}
 	e.topics = slices.DeleteFunc(e.topics, func(t string) bool { return slices.Contains(del, t) })
