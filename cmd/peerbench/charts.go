@@ -45,6 +45,16 @@ func barChart(path, title, ylabel string, systems []string, ss []series) error {
 		}
 	}
 	p.Legend.Top = true
+	// Headroom above the tallest bar for the legend.
+	top := 0.0
+	for _, s := range ss {
+		for _, v := range s.values {
+			top = max(top, v)
+		}
+	}
+	if top > 0 {
+		p.Y.Max = top * 1.3
+	}
 	p.NominalX(systems...)
 	return p.Save(6*vg.Inch, 3.5*vg.Inch, path)
 }
