@@ -33,7 +33,7 @@ integration: container-tools
 	$(GO) test $(GOTEST_FLAGS) -v ./integration/...
 
 # Benchmarks (docs/benchmarks.md), one after the other, never in parallel.
-.PHONY: bench bench-checkpoint bench-pipeline bench-nexmark
+.PHONY: bench bench-checkpoint bench-pipeline bench-nexmark bench-peers
 bench:
 	$(MAKE) bench-checkpoint
 	$(MAKE) bench-pipeline
@@ -61,6 +61,27 @@ bench-pipeline:
 	bash integration/services.sh start kafka; \
 	eval "$$(bash integration/services.sh env kafka)"; \
 	$(GO) run ./cmd/pipebench $(PIPEBENCH_FLAGS)
+
+# Peers benchmark (docs/benchmarks.md, "Peers: Flink and Kafka Streams"):
+# compiles the Maven project bench/peers (Apache Flink and Kafka Streams;
+# offline from ~/.m2 when it can, online the first time), builds the
+# processor (make build), starts a Kafka broker in a run directory of its
+# own, runs cmd/peerbench against it (a raw franz-go pipe, Tidemark, Flink
+# and Kafka Streams, each as its own process; charts into docs/img), and
+# stops the broker whatever happens. Shorter: make bench-peers
+# PEERBENCH_FLAGS='-records 200000 -rounds 1 -recovery-state 64MiB'.
+MVN ?= mvn
+PEERS_RUN_DIR = $(CURDIR)/integration/.run/bench-peers
+PEERBENCH_FLAGS ?= -markdown -charts docs/img
+bench-peers: build
+	$(MVN) -q -o -f bench/peers/pom.xml compile || $(MVN) -q -f bench/peers/pom.xml compile
+	mkdir -p "$(PEERS_RUN_DIR)/work"
+	$(GO) build -o "$(PEERS_RUN_DIR)/peerbench" ./cmd/peerbench
+	export TIDEMARK_RUN_DIR="$(PEERS_RUN_DIR)"; \
+	trap 'bash integration/services.sh stop kafka' EXIT; \
+	bash integration/services.sh start kafka; \
+	eval "$$(bash integration/services.sh env kafka)"; \
+	"$(PEERS_RUN_DIR)/peerbench" -processor bin/processor -peers bench/peers -dir "$(PEERS_RUN_DIR)/work" $(PEERBENCH_FLAGS)
 
 # Nexmark benchmark (docs/benchmarks.md): starts a Kafka broker in a run
 # directory of its own, runs cmd/nexmarkbench against it (every query of

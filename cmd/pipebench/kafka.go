@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -18,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/tidemark/tidemark/internal/kafkabench"
 	"github.com/tidemark/tidemark/sink"
 )
 
@@ -119,69 +118,22 @@ func (e *env) deleteTopics(ctx context.Context, names ...string) {
 	e.topics = keep
 }
 
-// minValueSize is the least -value: the JSON event without padding.
-const minValueSize = 64
+// The generator of the records (kafkabench.Gen).
+const minValueSize = kafkabench.MinValueSize
 
-// gen generates the benchmark's records: uniformly random keys
-// "user-<n>" and values {"seq":…,"sent":<unix ns>,"pad":"<letters>"}
-// padded to the value size with random letters (compressible about as
-// much as text).
-type gen struct {
-	rnd       *rand.Rand
-	keys      int
-	width     int
-	valueSize int
-	seq       int64
+type gen struct{ *kafkabench.Gen }
+
+func newGen(keys, valueSize int, seed uint64) gen {
+	return gen{kafkabench.NewGen(keys, valueSize, seed)}
 }
 
-func newGen(keys, valueSize int, seed uint64) *gen {
-	return &gen{rnd: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), keys: keys,
-		width: len(strconv.Itoa(keys - 1)), valueSize: valueSize}
-}
+func (g gen) next(sent time.Time) (int, []byte, []byte) { return g.Next(sent) }
 
-// next returns a record's key index, key and value, sent at sent.
-func (g *gen) next(sent time.Time) (int, []byte, []byte) {
-	k := g.rnd.IntN(g.keys)
-	key := fmt.Appendf(make([]byte, 0, 5+g.width), "user-%0*d", g.width, k)
-	v := make([]byte, 0, g.valueSize)
-	v = fmt.Appendf(v, `{"seq":%d,"sent":%d,"pad":"`, g.seq, sent.UnixNano())
-	for len(v) < g.valueSize-2 {
-		x := g.rnd.Uint64()
-		for i := 0; i < 8 && len(v) < g.valueSize-2; i++ {
-			v = append(v, 'a'+byte(x%26))
-			x >>= 8
-		}
-	}
-	v = append(v, '"', '}')
-	g.seq++
-	return k, key, v
-}
-
-// parseSent reads the "sent" field of a generated value.
-func parseSent(v []byte) (int64, bool) {
-	const field = `"sent":`
-	i := strings.Index(string(v), field)
-	if i < 0 {
-		return 0, false
-	}
-	s := v[i+len(field):]
-	j := 0
-	for j < len(s) && s[j] >= '0' && s[j] <= '9' {
-		j++
-	}
-	n, err := strconv.ParseInt(string(s[:j]), 10, 64)
-	return n, err == nil
-}
-
-// keyIndex reads n from a key "user-<n>".
-func keyIndex(key []byte) (int, bool) {
-	s, ok := strings.CutPrefix(string(key), "user-")
-	if !ok {
-		return 0, false
-	}
-	n, err := strconv.Atoi(s)
-	return n, err == nil
-}
+var (
+	parseSent = kafkabench.ParseSent
+	keyIndex  = kafkabench.KeyIndex
+	procCPU   = kafkabench.ProcCPU
+)
 
 // fill produces o.records generated records into topic (fresh, created
 // here) with the client's defaults (idempotent, acks=all), and returns how
@@ -389,28 +341,4 @@ func (m *cpuMeter) sample() cpuSample {
 
 func (s cpuSample) sub(t cpuSample) cpuSample {
 	return cpuSample{proc: s.proc - t.proc, broker: s.broker - t.broker}
-}
-
-// procCPU is the user plus system time of process pid, from
-// /proc/<pid>/stat (clock ticks of 10 ms, USER_HZ on Linux).
-func procCPU(pid int) (time.Duration, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0, errors.New("bad /proc stat")
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 13 {
-		return 0, errors.New("bad /proc stat")
-	}
-	ut, err1 := strconv.ParseInt(f[11], 10, 64)
-	st, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0, errors.New("bad /proc stat")
-	}
-	return time.Duration(ut+st) * 10 * time.Millisecond, nil
 }

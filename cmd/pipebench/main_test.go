@@ -1,59 +1,12 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
 	"os"
 	"testing"
 	"time"
 
 	"github.com/tidemark/tidemark/internal/benchfmt"
 )
-
-func TestGen(t *testing.T) {
-	g := newGen(10000, 100, 1)
-	sent := time.Unix(1700000000, 123456789)
-	seen := map[string]bool{}
-	for i := range 1000 {
-		k, key, val := g.next(sent)
-		if len(val) != 100 {
-			t.Fatalf("value %d: %d bytes, want 100", i, len(val))
-		}
-		var ev struct {
-			Seq  int64  `json:"seq"`
-			Sent int64  `json:"sent"`
-			Pad  string `json:"pad"`
-		}
-		if err := json.Unmarshal(val, &ev); err != nil || ev.Seq != int64(i) || ev.Sent != sent.UnixNano() {
-			t.Fatalf("value %q: %+v, %v", val, ev, err)
-		}
-		if ns, ok := parseSent(val); !ok || ns != sent.UnixNano() {
-			t.Fatalf("parseSent(%q) = %d, %v", val, ns, ok)
-		}
-		if n, ok := keyIndex(key); !ok || n != k || len(key) != len("user-0000") {
-			t.Fatalf("keyIndex(%q) = %d, %v; want %d", key, n, ok, k)
-		}
-		seen[string(key)] = true
-	}
-	if len(seen) < 900 {
-		t.Errorf("%d distinct keys in 1000 records of 10000 keys", len(seen))
-	}
-	// Same seed, same records.
-	a, b := newGen(50, 64, 7), newGen(50, 64, 7)
-	for range 100 {
-		_, ka, va := a.next(sent)
-		_, kb, vb := b.next(sent)
-		if !bytes.Equal(ka, kb) || !bytes.Equal(va, vb) {
-			t.Fatal("two generators with one seed differ")
-		}
-	}
-	if _, ok := parseSent([]byte("42")); ok {
-		t.Error("parseSent of a count")
-	}
-	if _, ok := keyIndex([]byte("other-1")); ok {
-		t.Error("keyIndex of a foreign key")
-	}
-}
 
 func TestSentTable(t *testing.T) {
 	st := &sentTable{sent: make([][]int64, 3)}
