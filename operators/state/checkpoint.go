@@ -24,6 +24,13 @@ import (
 //
 // dir must be on the live directory's filesystem for the links; otherwise
 // Pebble copies. The result opens with OpenFrom.
+//
+// Afterwards, if level 0 (one file per checkpoint's flush) holds at least
+// Options.CompactionRatio times the bytes of the levels below, or Pebble
+// estimates that compacting deletions would free that share, Checkpoint
+// starts a compaction of the whole key range in the background (one at a
+// time; Close cancels it), so that what a checkpoint references stays
+// proportional to the live state (see DefaultCompactionRatio).
 func (b *Backend) Checkpoint(dir string) ([]string, error) {
 	if err := b.Flush(); err != nil {
 		return nil, fmt.Errorf("state: checkpoint %s: %w", dir, err)
@@ -43,6 +50,10 @@ func (b *Backend) Checkpoint(dir string) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("state: checkpoint %s: %w", dir, err)
 	}
+	// Compact now, if L0 has grown large against the rest, in the
+	// background: the checkpoint just made holds hard links to the files
+	// as they are, and the next one references the compacted files.
+	b.compactor.maybeStart(b.db)
 	b.log.Debug("state checkpoint",
 		zap.String("dir", dir), zap.Int("files", len(names)),
 		zap.Duration("flush", flushed.Sub(start)), zap.Duration("checkpoint_took", time.Since(flushed)))
