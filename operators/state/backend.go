@@ -46,11 +46,11 @@ type Options struct {
 	// is nil. Default DefaultCacheSize.
 	CacheSize int64
 	// CompactionRatio steers the backend's own compactions (see
-	// Backend.Checkpoint): after a checkpoint, when L0 holds at least
-	// CompactionRatio times the bytes of the levels below it, or Pebble
-	// estimates that compacting deletions would free that much, the
-	// whole key range is compacted in the background. Default
-	// DefaultCompactionRatio; negative: never.
+	// Backend.Checkpoint): when the keys and values in the database's
+	// files (overwritten and deleted ones included) are at least
+	// CompactionRatio times the live ones, the whole key range is
+	// compacted in the background. Default DefaultCompactionRatio;
+	// negative: never.
 	CompactionRatio float64
 	// BatchSize is how many bytes of pending writes the backend accumulates
 	// before it commits them to Pebble on its own. Default 4 MiB.

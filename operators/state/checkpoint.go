@@ -26,11 +26,12 @@ import (
 // Pebble copies. The result opens with OpenFrom.
 //
 // Afterwards, if level 0 (one file per checkpoint's flush) holds at least
-// Options.CompactionRatio times the bytes of the levels below, or Pebble
-// estimates that compacting deletions would free that share, Checkpoint
-// starts a compaction of the whole key range in the background (one at a
-// time; Close cancels it), so that what a checkpoint references stays
-// proportional to the live state (see DefaultCompactionRatio).
+// 64 KiB, Checkpoint starts a pass in the background (one at a time; Close
+// cancels it) that compares the keys and values in the database's files
+// with the live ones and compacts the whole key range once the files hold
+// Options.CompactionRatio times the live state, so that what a checkpoint
+// references stays proportional to the live state (see
+// DefaultCompactionRatio).
 func (b *Backend) Checkpoint(dir string) ([]string, error) {
 	if err := b.Flush(); err != nil {
 		return nil, fmt.Errorf("state: checkpoint %s: %w", dir, err)
@@ -50,7 +51,7 @@ func (b *Backend) Checkpoint(dir string) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("state: checkpoint %s: %w", dir, err)
 	}
-	// Compact now, if L0 has grown large against the rest, in the
+	// Compact, if the files hold much more than the live state, in the
 	// background: the checkpoint just made holds hard links to the files
 	// as they are, and the next one references the compacted files.
 	b.compactor.maybeStart(b.db)

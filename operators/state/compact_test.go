@@ -30,7 +30,7 @@ func checkpointBytes(t *testing.T, dir string) int64 {
 // times the live state, and every checkpoint restores to the state it was
 // made of.
 func TestCheckpointedStateStaysProportional(t *testing.T) {
-	const keys, rounds = 2000, 40
+	const keys, rounds = 5000, 40
 	b := open(t, state.Options{})
 	count := state.NewValue(b, "count", "n", state.Int64{})
 	root := t.TempDir()
