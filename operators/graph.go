@@ -35,7 +35,10 @@ type GraphConfig struct {
 	// have not all arrived by then into an unaligned one.
 	AlignmentTimeout time.Duration
 	// ChannelCapacity is the number of batches each channel buffers before
-	// its sender blocks (backpressure). Default 16.
+	// its sender blocks (backpressure). Default 4: a source's batch is a
+	// whole fetch (thousands of records, which keep the fetched buffers
+	// alive), and 16 per channel held over 100 MB in flight on a keyed
+	// count at parallelism 2 (issue 11).
 	ChannelCapacity int
 	// ProcessingTimeInterval is how often processing-time timers are
 	// checked. Default 100ms.
@@ -213,7 +216,7 @@ func NewDAG(cfg GraphConfig, spec GraphSpec, sources map[string][]Source, backen
 		cfg.MaxParallelism = 128
 	}
 	if cfg.ChannelCapacity == 0 {
-		cfg.ChannelCapacity = 16
+		cfg.ChannelCapacity = 4
 	}
 	if cfg.ProcessingTimeInterval == 0 {
 		cfg.ProcessingTimeInterval = 100 * time.Millisecond
