@@ -103,7 +103,7 @@ checkpoint-growth:
 # Checkpointed state against live state over 10 minutes (docs/checkpoints.md):
 # a keyed count of 10,000 keys, every key counted between two checkpoints,
 # 1 s interval, 600 checkpoints; each must reference at most 3 times the live
-# state (`make unit` runs 20 checkpoints at 5 ms).
+# state (`make unit` runs 10 checkpoints at 5 ms).
 state-growth:
 	TIDEMARK_STATE_CHECKPOINTS=600 TIDEMARK_STATE_INTERVAL=1s $(GO) test -count=1 -timeout 45m -v -run TestCheckpointedStateStaysProportional ./internal/job/
 

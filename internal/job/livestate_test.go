@@ -144,11 +144,11 @@ func liveBytes(t *testing.T, op string, keys int, n int64) int64 {
 // stays within 3 times the live state (the same counts written once into a
 // fresh database). Without the backend's own compaction, L0 collects one
 // flush of every key per checkpoint until Pebble's L0 threshold (24), and
-// checkpoints reference up to about 25 times the live state. 20
+// checkpoints reference up to about 25 times the live state. 10
 // checkpoints here; make state-growth runs the 10-minute version
 // (TIDEMARK_STATE_CHECKPOINTS=600 TIDEMARK_STATE_INTERVAL=1s).
 func TestCheckpointedStateStaysProportional(t *testing.T) {
-	n, interval := 20, 5*time.Millisecond
+	n, interval := 10, 5*time.Millisecond
 	if env := os.Getenv("TIDEMARK_STATE_CHECKPOINTS"); env != "" {
 		v, err := strconv.Atoi(env)
 		if err != nil || v < 10 {
@@ -164,7 +164,7 @@ func TestCheckpointedStateStaysProportional(t *testing.T) {
 		interval = d
 	}
 	const keys = 10_000
-	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(n)*(interval+2*time.Second)+time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(n)*(interval+2*time.Second)+3*time.Minute)
 	defer cancel()
 	src := &roundsSource{keys: keys, wake: make(chan struct{}, 1)}
 	complete := make(chan *checkpoint.Metadata, 100)
