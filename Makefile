@@ -7,7 +7,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 UNIT_PKGS = $$($(GO) list ./... | grep -v '/integration')
 GOTEST_FLAGS ?= -race -count=1 -p 2 -timeout 15m
 
-.PHONY: test lint unit integration chaos chaos-quickstart checkpoint-growth build image container-tools run clean
+.PHONY: test lint unit integration chaos chaos-quickstart checkpoint-growth state-growth build image container-tools run clean
 test: lint build unit integration
 
 lint:
@@ -120,6 +120,13 @@ chaos-quickstart:
 # the end as at the start (`make unit` runs 1,000).
 checkpoint-growth:
 	TIDEMARK_CHECKPOINTS=10000 $(GO) test -count=1 -timeout 60m -v -run TestUploadPerCheckpointStaysFlat ./internal/job/
+
+# Checkpointed state against live state over 10 minutes (docs/checkpoints.md):
+# a keyed count of 10,000 keys, every key counted between two checkpoints,
+# 1 s interval, 600 checkpoints; each must reference at most 3 times the live
+# state (`make unit` runs 10 checkpoints at 5 ms).
+state-growth:
+	TIDEMARK_STATE_CHECKPOINTS=600 TIDEMARK_STATE_INTERVAL=1s $(GO) test -count=1 -timeout 45m -v -run TestCheckpointedStateStaysProportional ./internal/job/
 
 # The static binary; the image (Dockerfile) holds exactly this file.
 build:

@@ -196,6 +196,7 @@ were lost (the broker aborted them) and no checkpoint can write them again.`,
 			}
 			defer func() { _ = log.Sync() }()
 			log.Info("starting", zap.String("version", buildVersion()), zap.String("config", path))
+			applyMemoryLimit(&cfg, log)
 			unlock, err := lockStateDir(&cfg, log)
 			if err != nil {
 				return err

@@ -217,6 +217,7 @@ func (e *env) throughput(ctx context.Context, v variant, in string, round int, p
 		return res, err
 	}
 
+	rssReset := resetPeakRSS()
 	r, err := e.start(ctx, v, name, in, out)
 	if err != nil {
 		return res, err
@@ -269,6 +270,11 @@ func (e *env) throughput(ctx context.Context, v variant, in string, round int, p
 	}
 	if err != nil {
 		return res, err
+	}
+	if rss := peakRSS(); rss > 0 && rssReset {
+		// The whole process: the pipeline, the watching consumer, and
+		// what the Go runtime kept of earlier runs' heap.
+		progress("%s round %d: peak RSS %.1f MiB (VmHWM, reset before the run)", v.name, round, float64(rss)/(1<<20))
 	}
 	res.startup = r.startup
 	res.visible = w.at.Sub(start)

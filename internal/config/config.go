@@ -22,6 +22,7 @@ type Config struct {
 	Sink       Sink       `yaml:"sink"`
 	Checkpoint Checkpoint `yaml:"checkpoint"`
 	State      State      `yaml:"state"`
+	Process    Process    `yaml:"process"` // memory.go
 	S3         S3         `yaml:"s3"`
 	HTTP       HTTP       `yaml:"http"`
 	Savepoints Savepoints `yaml:"savepoints"` // web.go
@@ -265,6 +266,11 @@ type State struct {
 	// Dir holds the local Pebble state and checkpoint staging. Default
 	// "./tidemark-state".
 	Dir string `yaml:"dir"`
+	// Memory is the memory budget of all the tasks' state together, a
+	// byte size (ParseByteSize): Pebble's block cache, shared by every
+	// task's database, with their memtables reserved in it. Default
+	// DefaultStateMemory.
+	Memory string `yaml:"memory"`
 }
 
 // S3 configures the S3 client used for s3:// checkpoint storage.
@@ -321,7 +327,7 @@ func Default() Config {
 			Mode:          ExactlyOnce,
 			LeaseTimeout:  15 * time.Second,
 		},
-		State: State{Dir: "./tidemark-state"},
+		State: State{Dir: "./tidemark-state", Memory: DefaultStateMemory},
 		S3:    S3{Region: "us-east-1"},
 		HTTP:  HTTP{Listen: "127.0.0.1:8081"},
 		Log:   Log{Level: "info", Format: "auto"},

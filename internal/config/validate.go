@@ -33,6 +33,7 @@ func (c *Config) Validate() error {
 	c.validateRestart(&ps)
 	c.validateWeb(&ps)
 	c.validateDrill(&ps)
+	c.validateMemory(&ps)
 	if c.State.Dir == "" {
 		ps.add("state.dir", 0, "must not be empty")
 	}

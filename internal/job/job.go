@@ -60,6 +60,10 @@ type Spec struct {
 	AlignmentTimeout time.Duration
 	// StateDir holds live state, restores and local snapshots.
 	StateDir string
+	// StateMemory is the memory budget of the tasks' state, all of them
+	// together (config key state.memory, state.Memory); 0:
+	// state.DefaultMemory.
+	StateMemory int64
 	// Restore says what to restore on the first attempt; later attempts
 	// restore the newest complete checkpoint.
 	Restore checkpoint.RestoreOptions
@@ -409,6 +413,16 @@ func (j *Job) attempt(ctx context.Context, ro checkpoint.RestoreOptions) (err er
 	for _, id := range stateful {
 		tasksOf[id.Stage]++
 	}
+	budget := s.StateMemory
+	if budget == 0 {
+		budget = state.DefaultMemory
+	}
+	mem, err := state.NewMemory(budget, len(stateful))
+	if err != nil {
+		return err
+	}
+	// Each open backend holds a reference of its own.
+	defer mem.Release()
 	rescaled := s.rescaled(m)
 	if len(rescaled) > 0 {
 		j.noteRescaled(rescaled)
@@ -421,7 +435,7 @@ func (j *Job) attempt(ctx context.Context, ro checkpoint.RestoreOptions) (err er
 			}
 		}
 		for _, stage := range sortedKeys(byStage) {
-			bs, inFlight, err := j.restoreRescaled(ctx, fetch, m, stage, byStage[stage], localDir, log)
+			bs, inFlight, err := j.restoreRescaled(ctx, fetch, m, stage, byStage[stage], localDir, mem, log)
 			if err != nil {
 				for _, b := range backendOf { // not in backends yet
 					_ = b.Close()
@@ -438,7 +452,8 @@ func (j *Job) attempt(ctx context.Context, ro checkpoint.RestoreOptions) (err er
 			continue
 		}
 		start, end := operators.KeyGroupRange(id.Index, s.MaxParallelism, tasksOf[id.Stage])
-		opts := state.Options{MaxParallelism: s.MaxParallelism, KeyGroups: state.KeyGroupRange{Start: start, End: end}, Logger: log.Named("pebble")}
+		opts := state.Options{MaxParallelism: s.MaxParallelism, KeyGroups: state.KeyGroupRange{Start: start, End: end}, Logger: log.Named("pebble"),
+			Memory: mem}
 		live := filepath.Join(s.StateDir, "live", id.String())
 		var b *state.Backend
 		if m == nil {

@@ -72,7 +72,7 @@ func (s *Spec) currentPools() []checkpoint.SinkPool {
 // stage, whose task count changed since checkpoint m) from the old tasks'
 // files, and returns their backends and the in-flight data of the old
 // tasks rerouted to them by key group.
-func (j *Job) restoreRescaled(ctx context.Context, st storage.Store, m *checkpoint.Metadata, stage string, ids []operators.TaskID, localDir string, log *zap.Logger) (map[operators.TaskID]*state.Backend, map[operators.TaskID][]operators.InFlight, error) {
+func (j *Job) restoreRescaled(ctx context.Context, st storage.Store, m *checkpoint.Metadata, stage string, ids []operators.TaskID, localDir string, mem *state.Memory, log *zap.Logger) (map[operators.TaskID]*state.Backend, map[operators.TaskID][]operators.InFlight, error) {
 	s := &j.spec
 	var olds []checkpoint.TaskState
 	for _, ts := range m.Tasks {
@@ -111,7 +111,8 @@ func (j *Job) restoreRescaled(ctx context.Context, st storage.Store, m *checkpoi
 	}
 	for _, id := range ids {
 		start, end := operators.KeyGroupRange(id.Index, s.MaxParallelism, len(ids))
-		opts := state.Options{MaxParallelism: s.MaxParallelism, KeyGroups: state.KeyGroupRange{Start: start, End: end}, Logger: log.Named("pebble")}
+		opts := state.Options{MaxParallelism: s.MaxParallelism, KeyGroups: state.KeyGroupRange{Start: start, End: end}, Logger: log.Named("pebble"),
+			Memory: mem}
 		var mine []state.RescaleSource
 		for _, src := range srcs {
 			if src.KeyGroups.Start < end && start < src.KeyGroups.End {

@@ -440,6 +440,7 @@ func common(cfg *config.Config, st storage.Store, log *zap.Logger) job.Spec {
 		ExactlyOnce:      cfg.Checkpoint.Mode == config.ExactlyOnce,
 		AlignmentTimeout: cfg.Checkpoint.AlignmentTimeout,
 		StateDir:         cfg.State.Dir,
+		StateMemory:      cfg.StateMemory(),
 		Restart:          cfg.Restart,
 		Log:              log,
 	}

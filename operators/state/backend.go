@@ -33,12 +33,25 @@ type Options struct {
 	// Logger receives Pebble's log messages and the backend's own. Default:
 	// no logging.
 	Logger *zap.Logger
-	// MemTableSize is the size of a Pebble memtable. Default Pebble's
-	// (4 MiB). Every checkpoint flushes the memtable, so a bigger one buys
-	// fewer, larger L0 files at the cost of a slower flush on a barrier.
+	// MemTableSize is the size of a Pebble memtable. Default: Memory's
+	// (Memory.MemTableSize) if Memory is set, else Pebble's (4 MiB). Every
+	// checkpoint flushes the memtable, so a bigger one buys fewer, larger
+	// L0 files at the cost of a slower flush on a barrier.
 	MemTableSize uint64
-	// CacheSize is the size of the block cache. Default DefaultCacheSize.
+	// Memory, if set, is the process's state memory budget: the backend
+	// uses its shared block cache (which its memtables are reserved in)
+	// instead of a cache of its own, and CacheSize is not used.
+	Memory *Memory
+	// CacheSize is the size of the backend's own block cache when Memory
+	// is nil. Default DefaultCacheSize.
 	CacheSize int64
+	// CompactionRatio steers the backend's own compactions (see
+	// Backend.Checkpoint): when the keys and values in the database's
+	// files (overwritten and deleted ones included) are at least
+	// CompactionRatio times the live ones, the whole key range is
+	// compacted in the background. Default DefaultCompactionRatio;
+	// negative: never.
+	CompactionRatio float64
 	// BatchSize is how many bytes of pending writes the backend accumulates
 	// before it commits them to Pebble on its own. Default 4 MiB.
 	BatchSize int
@@ -82,6 +95,12 @@ func (o Options) withDefaults() (Options, error) {
 	if o.CacheSize == 0 {
 		o.CacheSize = DefaultCacheSize
 	}
+	if o.MemTableSize == 0 && o.Memory != nil {
+		o.MemTableSize = o.Memory.MemTableSize()
+	}
+	if o.CompactionRatio == 0 {
+		o.CompactionRatio = DefaultCompactionRatio
+	}
 	if o.KeyGroups == (KeyGroupRange{}) {
 		o.KeyGroups = AllKeyGroups(o.MaxParallelism)
 	}
@@ -109,6 +128,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.CacheSize < 0 {
 		errs = append(errs, fmt.Errorf("CacheSize: %d < 0", o.CacheSize))
+	}
+	if o.MemTableSize >= 4<<30 {
+		errs = append(errs, fmt.Errorf("MemTableSize: %d not below 4 GiB", o.MemTableSize))
 	}
 	if o.MaxManifestSize < 0 {
 		errs = append(errs, fmt.Errorf("MaxManifestSize: %d < 0", o.MaxManifestSize))
@@ -150,6 +172,8 @@ type Backend struct {
 	key, val []byte // scratch buffers
 	// vc is the write-back cache of Value state (cache.go).
 	vc valueCache
+	// compactor runs the backend's own compactions (compact.go).
+	compactor compactor
 }
 
 // Open creates an empty backend in dir, removing whatever dir held: a live
@@ -225,19 +249,25 @@ func open(dir string, opts Options) (*Backend, error) {
 		// Every checkpoint copies the MANIFEST whole: keep it small.
 		MaxManifestFileSize: opts.MaxManifestSize,
 	}
+	if opts.Memory != nil {
+		// Pebble takes a reference of its own and drops it on Close.
+		po.Cache = opts.Memory.cache
+	}
 	po.Levels[0].FilterPolicy = bloom.FilterPolicy(10)
 	db, err := pebble.Open(dir, po)
 	if err != nil {
 		return nil, fmt.Errorf("state: open pebble in %s: %w", dir, err)
 	}
-	return &Backend{
+	b := &Backend{
 		db:     db,
 		dir:    dir,
 		opts:   opts,
 		log:    log,
 		batch:  db.NewIndexedBatch(),
 		timers: make(map[string]*Timers),
-	}, nil
+	}
+	b.compactor = compactor{ratio: opts.CompactionRatio, log: log}
+	return b, nil
 }
 
 // Dir returns the backend's live directory.
@@ -256,6 +286,7 @@ func (b *Backend) Close() error {
 	if b.db == nil {
 		return nil
 	}
+	b.compactor.stop()
 	err := b.batch.Close()
 	if b.vc.plain != nil {
 		_ = b.vc.plain.Close()
@@ -407,6 +438,13 @@ type Metrics struct {
 	// DiskBytes is the database's whole disk usage, obsolete files kept for
 	// open iterators and checkpoints included.
 	DiskBytes uint64
+	// L0Files and L0Bytes count the SST files of level 0 (flushed
+	// memtables not yet compacted) and their bytes, included in SSTFiles
+	// and SSTBytes.
+	L0Files, L0Bytes int64
+	// Compactions counts the compactions the backend started on its own
+	// (see Backend.Checkpoint), not Pebble's.
+	Compactions int64
 }
 
 // Metrics returns figures about the database. It is safe to call from any
@@ -419,6 +457,9 @@ func (b *Backend) Metrics() Metrics {
 		SSTBytes:      t.TablesSize,
 		MemTableBytes: m.MemTable.Size,
 		DiskBytes:     m.DiskSpaceUsage(),
+		L0Files:       m.Levels[0].TablesCount,
+		L0Bytes:       m.Levels[0].TablesSize,
+		Compactions:   b.compactor.count.Load(),
 	}
 }
 

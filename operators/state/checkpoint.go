@@ -24,6 +24,14 @@ import (
 //
 // dir must be on the live directory's filesystem for the links; otherwise
 // Pebble copies. The result opens with OpenFrom.
+//
+// Afterwards, if level 0 (one file per checkpoint's flush) holds at least
+// 64 KiB, Checkpoint starts a pass in the background (one at a time; Close
+// cancels it) that compares the keys and values in the database's files
+// with the live ones and compacts the whole key range once the files hold
+// Options.CompactionRatio times the live state, so that what a checkpoint
+// references stays proportional to the live state (see
+// DefaultCompactionRatio).
 func (b *Backend) Checkpoint(dir string) ([]string, error) {
 	if err := b.Flush(); err != nil {
 		return nil, fmt.Errorf("state: checkpoint %s: %w", dir, err)
@@ -43,6 +51,10 @@ func (b *Backend) Checkpoint(dir string) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("state: checkpoint %s: %w", dir, err)
 	}
+	// Compact, if the files hold much more than the live state, in the
+	// background: the checkpoint just made holds hard links to the files
+	// as they are, and the next one references the compacted files.
+	b.compactor.maybeStart(b.db)
 	b.log.Debug("state checkpoint",
 		zap.String("dir", dir), zap.Int("files", len(names)),
 		zap.Duration("flush", flushed.Sub(start)), zap.Duration("checkpoint_took", time.Since(flushed)))
