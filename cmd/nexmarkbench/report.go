@@ -20,8 +20,8 @@ func report(w io.Writer, o options, results []result, lines []benchLine) {
 			names = append(names, r.name)
 		}
 	}
-	rawRate := median(values(results, "raw", result.rate))
-	rawCPU := median(values(results, "raw", result.perCPU))
+	rawRate := benchfmt.Median(values(results, "raw", result.rate))
+	rawCPU := benchfmt.Median(values(results, "raw", result.perCPU))
 	t := benchfmt.NewTable(w, o.markdown, fmt.Sprintf("Nexmark: %d events over %d partitions, job.parallelism %d; medians over %d round(s); records = input events; times from process start to exit",
 		o.events, o.partitions, o.parallelism, o.rounds),
 		"query", "output", "records/s", "÷ raw", "records/CPU-s", "÷ raw", "wall", "CPU", "output records", "checked")
@@ -30,9 +30,9 @@ func report(w io.Writer, o options, results []result, lines []benchLine) {
 		if len(rs) == 0 {
 			continue
 		}
-		rate, cpu := median(values(results, n, result.rate)), median(values(results, n, result.perCPU))
-		wall := time.Duration(median(values(results, n, func(r result) float64 { return float64(r.wall) })))
-		cpuTime := time.Duration(median(values(results, n, func(r result) float64 { return float64(r.cpu) })))
+		rate, cpu := benchfmt.Median(values(results, n, result.rate)), benchfmt.Median(values(results, n, result.perCPU))
+		wall := time.Duration(benchfmt.Median(values(results, n, func(r result) float64 { return float64(r.wall) })))
+		cpuTime := time.Duration(benchfmt.Median(values(results, n, func(r result) float64 { return float64(r.cpu) })))
 		label, checked := "franz-go consume→produce", "-"
 		if n != "raw" {
 			label = "configs/nexmark/" + n + ".yaml"
@@ -96,18 +96,6 @@ func values(rs []result, name string, f func(result) float64) []float64 {
 		out = append(out, f(r))
 	}
 	return out
-}
-
-func median(xs []float64) float64 {
-	if len(xs) == 0 {
-		return 0
-	}
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
 func ratio(a, b float64) string {

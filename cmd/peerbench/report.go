@@ -63,8 +63,6 @@ func (r *results) summary(system string) summary {
 	return s
 }
 
-func ratio(a, b float64) string { return benchfmt.Ratio(a, b) }
-
 // report prints the tables.
 func (r *results) report(w io.Writer, e *env) {
 	o := r.o
@@ -79,7 +77,7 @@ func (r *results) report(w io.Writer, e *env) {
 			if s.cpu > 0 {
 				perCPU = 1e9 / s.cpu
 			}
-			t.Row(name, labels[name], fmtRate(s.rate), fmtRate(s.minRate), ratio(s.rate, raw.rate), ratio(s.rate, tm.rate),
+			t.Row(name, labels[name], fmtRate(s.rate), fmtRate(s.minRate), benchfmt.Ratio(s.rate, raw.rate), benchfmt.Ratio(s.rate, tm.rate),
 				fmtNs(s.cpu), fmtRate(perCPU), fmtNs(s.brokerCPU), fmtBytes(s.peakRSS), fmtDur(s.startup), fmtDur(s.firstOutput))
 		}
 		t.Flush()

@@ -20,6 +20,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/tidemark/tidemark/internal/benchfmt"
 	"github.com/tidemark/tidemark/internal/config"
 	"github.com/tidemark/tidemark/internal/logging"
 )
@@ -242,7 +243,7 @@ func run() error {
 		if err != nil {
 			return fmt.Errorf("pre-produce: %w", err)
 		}
-		progress("produced in %s (%.0f records/s)", fmtDur(took), float64(o.records)/took.Seconds())
+		progress("produced in %s (%.0f records/s)", benchfmt.Dur(took), float64(o.records)/took.Seconds())
 		profiled := map[string]bool{}
 		for round := 1; round <= o.rounds; round++ {
 			for _, v := range o.variants {
@@ -256,7 +257,7 @@ func run() error {
 					return fmt.Errorf("throughput %s, round %d: %w", v.name, round, err)
 				}
 				progress("round %d %s: %s records/s (visible after %s, start-up %s, %d checkpoints)",
-					round, v.name, fmtRate(r.rate()), fmtDur(r.visible), fmtDur(r.startup), r.checkpoints)
+					round, v.name, benchfmt.Rate(r.rate()), benchfmt.Dur(r.visible), benchfmt.Dur(r.startup), r.checkpoints)
 				tput = append(tput, r)
 			}
 		}
@@ -271,11 +272,11 @@ func run() error {
 	if !o.skipLatency {
 		rate = o.latRate
 		if rate == 0 {
-			rate = o.latShare * median(rates(tput, "a"))
+			rate = o.latShare * benchfmt.Median(rates(tput, "a"))
 			// Moderate for every variant: at most half the slowest one's
 			// median throughput, so that latency is not queueing.
 			for _, v := range o.variants {
-				if m := median(rates(tput, v.name)); m > 0 && rate > m/2 {
+				if m := benchfmt.Median(rates(tput, v.name)); m > 0 && rate > m/2 {
 					rate = m / 2
 					rateNote = fmt.Sprintf("%.2g × (a)'s median throughput, capped at half of %s's", o.latShare, v.name)
 				}
@@ -289,7 +290,7 @@ func run() error {
 			if err != nil {
 				return fmt.Errorf("latency %s: %w", v.name, err)
 			}
-			progress("latency %s: p50 %s, p99 %s over %d records", v.name, fmtDur(r.pct(50)), fmtDur(r.pct(99)), len(r.lat))
+			progress("latency %s: p50 %s, p99 %s over %d records", v.name, benchfmt.Dur(r.pct(50)), benchfmt.Dur(r.pct(99)), len(r.lat))
 			lats = append(lats, r)
 		}
 	}

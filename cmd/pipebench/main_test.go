@@ -24,14 +24,14 @@ func TestSentTable(t *testing.T) {
 }
 
 func TestStats(t *testing.T) {
-	if got := median([]float64{3, 1, 2}); got != 2 {
+	if got := benchfmt.Median([]float64{3, 1, 2}); got != 2 {
 		t.Errorf("median = %v, want 2", got)
 	}
-	if got := median([]float64{4, 1, 3, 2}); got != 2.5 {
+	if got := benchfmt.Median([]float64{4, 1, 3, 2}); got != 2.5 {
 		t.Errorf("median = %v, want 2.5", got)
 	}
-	if got := median(nil); got != 0 {
-		t.Errorf("median(nil) = %v", got)
+	if got := benchfmt.Median(nil); got != 0 {
+		t.Errorf("benchfmt.Median(nil) = %v", got)
 	}
 	xs := make([]time.Duration, 100)
 	for i := range xs {

@@ -12,7 +12,7 @@ import (
 
 // report prints the results' tables.
 func report(w io.Writer, o options, tput []runResult, lats []latencyResult, rate float64, rateNote string, broker bool) {
-	base := median(rates(tput, "a"))
+	base := benchfmt.Median(rates(tput, "a"))
 	var baseCPU float64 // (a)'s median CPU per record, here plus broker
 	if as := byVariant(tput, "a"); len(as) > 0 {
 		var here, brk []float64
@@ -20,7 +20,7 @@ func report(w io.Writer, o options, tput []runResult, lats []latencyResult, rate
 			here = append(here, float64(r.cpu.proc)/float64(r.records))
 			brk = append(brk, float64(r.cpu.broker)/float64(r.records))
 		}
-		baseCPU = median(here) + median(brk)
+		baseCPU = benchfmt.Median(here) + benchfmt.Median(brk)
 	}
 	if len(tput) > 0 {
 		header := []string{"variant", "pipeline", "records/s min", "records/s median", "÷ (a)", "÷ (a) by round", "written/s median", "start-up", "first out", "CPU/record here", "ckpts/run", "ckpt e2e p50", "ckpt phases p50"}
@@ -54,26 +54,26 @@ func report(w io.Writer, o options, tput []runResult, lats []latencyResult, rate
 				ckpts = append(ckpts, float64(r.checkpoints))
 				e2e = append(e2e, r.ckptE2E...)
 			}
-			su, ck, ce, fo, ph := "-", "-", "-", fmtDur(time.Duration(median(first)*float64(time.Second))), "-"
+			su, ck, ce, fo, ph := "-", "-", "-", benchfmt.Dur(time.Duration(benchfmt.Median(first)*float64(time.Second))), "-"
 			if v.tidemark {
-				su = fmtDur(time.Duration(median(startup) * float64(time.Second)))
+				su = benchfmt.Dur(time.Duration(benchfmt.Median(startup) * float64(time.Second)))
 				ph = phases.String()
-				ck = fmt.Sprintf("%.0f", median(ckpts))
+				ck = fmt.Sprintf("%.0f", benchfmt.Median(ckpts))
 				if len(e2e) > 0 {
-					ce = fmtDur(benchfmt.Pct(e2e, 50))
+					ce = benchfmt.Dur(benchfmt.Pct(e2e, 50))
 				}
 			}
 			var byRound []string
 			for _, r := range rs {
 				if a := runOf(tput, "a", r.round); a != nil {
-					byRound = append(byRound, ratio(r.rate(), a.rate()))
+					byRound = append(byRound, benchfmt.Ratio(r.rate(), a.rate()))
 				}
 			}
-			row := []string{v.name, v.label, fmtRate(slices.Min(rate)), fmtRate(median(rate)), ratio(median(rate), base),
-				strings.Join(byRound, ", "), fmtRate(median(written)), su, fo, fmtNs(median(cpu)), ck, ce, ph}
+			row := []string{v.name, v.label, benchfmt.Rate(slices.Min(rate)), benchfmt.Rate(benchfmt.Median(rate)), benchfmt.Ratio(benchfmt.Median(rate), base),
+				strings.Join(byRound, ", "), benchfmt.Rate(benchfmt.Median(written)), su, fo, benchfmt.Ns(benchfmt.Median(cpu)), ck, ce, ph}
 			if broker {
-				total := median(cpu) + median(bcpu)
-				row = slices.Insert(row, 10, fmtNs(median(bcpu)), ratio(baseCPU, total))
+				total := benchfmt.Median(cpu) + benchfmt.Median(bcpu)
+				row = slices.Insert(row, 10, benchfmt.Ns(benchfmt.Median(bcpu)), benchfmt.Ratio(baseCPU, total))
 			}
 			t.Row(row...)
 		}
@@ -83,13 +83,13 @@ func report(w io.Writer, o options, tput []runResult, lats []latencyResult, rate
 		for _, r := range tput {
 			su := "-"
 			if r.startup > 0 {
-				su = fmtDur(r.startup)
+				su = benchfmt.Dur(r.startup)
 			}
 			b := "-"
 			if broker {
-				b = fmtDur(r.cpu.broker)
+				b = benchfmt.Dur(r.cpu.broker)
 			}
-			t.Row(fmt.Sprint(r.round), r.variant, fmtDur(r.visible), fmtRate(r.rate()), fmtDur(r.written), su, fmtDur(r.cpu.proc), b,
+			t.Row(fmt.Sprint(r.round), r.variant, benchfmt.Dur(r.visible), benchfmt.Rate(r.rate()), benchfmt.Dur(r.written), su, benchfmt.Dur(r.cpu.proc), b,
 				fmt.Sprintf("%.0f", r.perBatch), fmt.Sprint(r.checkpoints))
 		}
 		t.Flush()
@@ -99,16 +99,16 @@ func report(w io.Writer, o options, tput []runResult, lats []latencyResult, rate
 			rateNote = ": " + rateNote
 		}
 		t := benchfmt.NewTable(w, o.markdown, fmt.Sprintf("End-to-end latency, produce to read_committed visibility, at %s records/s%s, for %s (the first %s left out)",
-			fmtRate(rate), rateNote, o.latDuration, o.latWarmup),
+			benchfmt.Rate(rate), rateNote, o.latDuration, o.latWarmup),
 			"variant", "pipeline", "records", "p50", "p90", "p99", "max", "ckpt e2e p50", "ckpt e2e max", "ckpt phases p50", "input lag max")
 		for _, r := range lats {
 			v, _ := variantByName(r.variant)
 			ce, cm, ph := "-", "-", "-"
 			if len(r.ckptE2E) > 0 {
-				ce, cm, ph = fmtDur(benchfmt.Pct(r.ckptE2E, 50)), fmtDur(benchfmt.Pct(r.ckptE2E, 100)), r.phases.String()
+				ce, cm, ph = benchfmt.Dur(benchfmt.Pct(r.ckptE2E, 50)), benchfmt.Dur(benchfmt.Pct(r.ckptE2E, 100)), r.phases.String()
 			}
-			t.Row(r.variant, v.label, fmt.Sprint(len(r.lat)), fmtDur(r.pct(50)), fmtDur(r.pct(90)), fmtDur(r.pct(99)), fmtDur(r.pct(100)), ce, cm, ph,
-				fmtDur(r.inputLag))
+			t.Row(r.variant, v.label, fmt.Sprint(len(r.lat)), benchfmt.Dur(r.pct(50)), benchfmt.Dur(r.pct(90)), benchfmt.Dur(r.pct(99)), benchfmt.Dur(r.pct(100)), ce, cm, ph,
+				benchfmt.Dur(r.inputLag))
 		}
 		t.Flush()
 	}
@@ -131,7 +131,7 @@ func report(w io.Writer, o options, tput []runResult, lats []latencyResult, rate
 	}
 	for _, r := range lats {
 		if r.inputLag > 100*time.Millisecond {
-			fmt.Fprintf(w, "warning: latency %s: the producer fell %s behind its schedule: the machine did not keep the rate\n", r.variant, fmtDur(r.inputLag))
+			fmt.Fprintf(w, "warning: latency %s: the producer fell %s behind its schedule: the machine did not keep the rate\n", r.variant, benchfmt.Dur(r.inputLag))
 		}
 		if r.unmatched > 0 {
 			fmt.Fprintf(w, "warning: latency %s: %d output records whose produce time could not be found\n", r.variant, r.unmatched)
@@ -141,8 +141,8 @@ func report(w io.Writer, o options, tput []runResult, lats []latencyResult, rate
 		}
 	}
 	for _, v := range o.variants {
-		if m := median(rates(tput, v.name)); rate > 0 && m > 0 && rate > 0.7*m {
-			fmt.Fprintf(w, "warning: the latency rate %s records/s is above 70 %% of %s's median throughput: its latency includes queueing\n", fmtRate(rate), v.name)
+		if m := benchfmt.Median(rates(tput, v.name)); rate > 0 && m > 0 && rate > 0.7*m {
+			fmt.Fprintf(w, "warning: the latency rate %s records/s is above 70 %% of %s's median throughput: its latency includes queueing\n", benchfmt.Rate(rate), v.name)
 		}
 	}
 }
@@ -173,69 +173,4 @@ func rates(rs []runResult, name string) []float64 {
 		out = append(out, r.rate())
 	}
 	return out
-}
-
-// median of xs; the mean of the middle two for an even count; 0 if empty.
-func median(xs []float64) float64 {
-	if len(xs) == 0 {
-		return 0
-	}
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	n := len(s)
-	if n%2 == 1 {
-		return s[n/2]
-	}
-	return (s[n/2-1] + s[n/2]) / 2
-}
-
-func ratio(a, b float64) string {
-	if b == 0 {
-		return "-"
-	}
-	return fmt.Sprintf("%.2f", a/b)
-}
-
-func fmtRate(r float64) string {
-	switch {
-	case r == 0:
-		return "-"
-	case r >= 1e6:
-		return fmt.Sprintf("%.2f M", r/1e6)
-	case r >= 1e4:
-		return fmt.Sprintf("%.0f k", r/1e3)
-	case r >= 1e3:
-		return fmt.Sprintf("%.1f k", r/1e3)
-	default:
-		return fmt.Sprintf("%.0f", r)
-	}
-}
-
-// fmtNs formats a duration given in (fractional) nanoseconds.
-func fmtNs(ns float64) string {
-	switch {
-	case ns == 0:
-		return "-"
-	case ns >= 1e4:
-		return fmt.Sprintf("%.1f µs", ns/1e3)
-	case ns >= 1e3:
-		return fmt.Sprintf("%.2f µs", ns/1e3)
-	default:
-		return fmt.Sprintf("%.0f ns", ns)
-	}
-}
-
-func fmtDur(d time.Duration) string {
-	switch {
-	case d == 0:
-		return "-"
-	case d >= 10*time.Second:
-		return fmt.Sprintf("%.1f s", d.Seconds())
-	case d >= time.Second:
-		return fmt.Sprintf("%.2f s", d.Seconds())
-	case d >= 10*time.Millisecond:
-		return fmt.Sprintf("%.0f ms", float64(d)/float64(time.Millisecond))
-	default:
-		return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond))
-	}
 }

@@ -179,8 +179,8 @@ func (p ckptPhases) String() string {
 	if len(p.delay) == 0 {
 		return "-"
 	}
-	return fmt.Sprintf("%s / %s / %s / %s", fmtDur(benchfmt.Pct(p.delay, 50)), fmtDur(benchfmt.Pct(p.align, 50)),
-		fmtDur(benchfmt.Pct(p.sync, 50)), fmtDur(benchfmt.Pct(p.async, 50)))
+	return fmt.Sprintf("%s / %s / %s / %s", benchfmt.Dur(benchfmt.Pct(p.delay, 50)), benchfmt.Dur(benchfmt.Pct(p.align, 50)),
+		benchfmt.Dur(benchfmt.Pct(p.sync, 50)), benchfmt.Dur(benchfmt.Pct(p.async, 50)))
 }
 
 func (p *ckptPhases) add(s checkpoint.Stats) {
