@@ -58,36 +58,9 @@ func (e *env) describeBroker(ctx context.Context) string {
 // createTopics creates fresh topics of o.partitions partitions, remembers
 // them for the clean-up and waits until every partition has a leader.
 func (e *env) createTopics(ctx context.Context, names ...string) error {
-	resp, err := e.adm.CreateTopics(ctx, int32(e.o.partitions), 1, nil, names...)
-	if err == nil {
-		err = resp.Error()
-	}
-	if err != nil {
-		return fmt.Errorf("create topics %v: %w", names, err)
-	}
+	// Remembered first: a topic created before a failure is deleted too.
 	e.topics = append(e.topics, names...)
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	for {
-		td, err := e.adm.ListTopics(ctx, names...)
-		ok := err == nil && len(td) == len(names)
-		if ok {
-			for _, t := range td {
-				ok = ok && t.Err == nil && len(t.Partitions) == e.o.partitions
-				for _, p := range t.Partitions {
-					ok = ok && p.Err == nil && p.Leader >= 0
-				}
-			}
-		}
-		if ok {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("topics %v: no leader for every partition: %w", names, ctx.Err())
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
+	return kafkabench.CreateTopics(ctx, e.adm, e.o.partitions, names...)
 }
 
 // deleteTopics deletes topics (and, with a prefix ending in "*", every

@@ -58,43 +58,9 @@ func (a *admin) describe(ctx context.Context) string {
 // createTopics creates fresh topics of o.partitions partitions and
 // remembers them for the clean-up.
 func (e *env) createTopics(ctx context.Context, names ...string) error {
-	resp, err := e.adm.adm.CreateTopics(ctx, int32(e.o.partitions), 1, nil, names...)
-	if err == nil {
-		err = resp.Error()
-	}
-	if err != nil {
-		return fmt.Errorf("create topics %v: %w", names, err)
-	}
+	// Remembered first: a topic created before a failure is deleted too.
 	e.topics = append(e.topics, names...)
-	return e.awaitLeaders(ctx, names...)
-}
-
-// awaitLeaders waits until every partition of topics has a leader, so that
-// no client starts with a metadata miss (kgo retries one only after a
-// backoff, which would count against the first records).
-func (e *env) awaitLeaders(ctx context.Context, names ...string) error {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	for {
-		td, err := e.adm.adm.ListTopics(ctx, names...)
-		ok := err == nil && len(td) == len(names)
-		if ok {
-			for _, t := range td {
-				ok = ok && t.Err == nil && len(t.Partitions) == e.o.partitions
-				for _, p := range t.Partitions {
-					ok = ok && p.Err == nil && p.Leader >= 0
-				}
-			}
-		}
-		if ok {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("topics %v: no leader for every partition: %w", names, ctx.Err())
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
+	return kafkabench.CreateTopics(ctx, e.adm.adm, e.o.partitions, names...)
 }
 
 // deleteTopics deletes topics; failures are only reported.
