@@ -138,7 +138,10 @@ func StartPipe(ctx context.Context, c PipeConfig) (*Pipe, error) {
 		clients = append(clients, cons)
 		prod := prods[i]
 		promise := func(_ *kgo.Record, err error) {
-			if err != nil && !errors.Is(err, context.Canceled) {
+			// Once the pipe is stopping, records still buffered fail with
+			// the cancelled context or, when the clients close first, with
+			// kgo.ErrClientClosed: neither is the pipe's failure.
+			if err != nil && ctx.Err() == nil && !errors.Is(err, context.Canceled) {
 				stop(fmt.Errorf("produce: %w", err))
 			}
 		}
