@@ -2,9 +2,11 @@ package state_test
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/tidemark/tidemark/operators/state"
 )
@@ -115,5 +117,55 @@ func TestCompactionDropsDeletedState(t *testing.T) {
 	}
 	if got := dump(t, b); got != want {
 		t.Error("compaction changed the state")
+	}
+}
+
+// TestCheckpointDuringCompaction: the backend's compaction runs in the
+// background, so the task writes, deletes and checkpoints while it runs.
+// A seeded schedule of writes, deletes, checkpoints and (sometimes) waits
+// for the running compaction; every checkpoint, taken whether or not a
+// compaction was running, restores exactly the state it was made of.
+func TestCheckpointDuringCompaction(t *testing.T) {
+	const keys, rounds = 3000, 30
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, seed))
+	b := open(t, state.Options{})
+	count := state.NewValue(b, "count", "n", state.Int64{})
+	root := t.TempDir()
+	wants := map[int]string{}
+	during := 0
+	for r := range rounds {
+		for k := range keys {
+			key := fmt.Appendf(nil, "key-%05d", k)
+			if rng.IntN(10) == 0 {
+				must(t, count.Delete(key))
+				continue
+			}
+			must(t, count.Put(key, int64(r*keys+k)))
+		}
+		if b.CompactionRunning() {
+			during++
+		}
+		dir := filepath.Join(root, fmt.Sprint(r))
+		if _, err := b.Checkpoint(dir); err != nil {
+			t.Fatalf("seed %d, checkpoint %d: %v", seed, r, err)
+		}
+		wants[r] = dump(t, b)
+		if rng.IntN(4) == 0 {
+			b.WaitCompaction()
+		}
+	}
+	if b.Metrics().Compactions == 0 {
+		t.Fatalf("seed %d: the backend never compacted", seed)
+	}
+	if during == 0 {
+		t.Fatalf("seed %d: no checkpoint was taken while a compaction ran", seed)
+	}
+	t.Logf("%d of %d checkpoints taken while a compaction ran, %d compactions", during, rounds, b.Metrics().Compactions)
+	for r := range rounds {
+		if got := dump(t, restore(t, filepath.Join(root, fmt.Sprint(r)), state.Options{})); got != wants[r] {
+			t.Errorf("seed %d: checkpoint %d restores a different state", seed, r)
+		}
 	}
 }

@@ -31,3 +31,6 @@ func (b *Backend) CompactAll(t interface{ Fatal(...any) }) int64 {
 	}
 	return b.Size()
 }
+
+// CompactionRunning reports whether the backend's compaction is running.
+func (b *Backend) CompactionRunning() bool { return b.compactor.running() }
