@@ -15,10 +15,10 @@ func report(w io.Writer, o options, rs []result) {
 	t := benchfmt.NewTable(w, o.markdown, "Full checkpoint (the build's final one) vs a plain full copy of the same files through the same store",
 		"size", "store", "keys", "state", "build", "full e2e", "sync", "async", "uploaded", "files", "plain copy", "copy again at end", "full e2e ÷ copy")
 	for _, r := range rs {
-		t.Row(sizeLabel(r.size), r.backend, fmt.Sprint(r.keys), fmtBytes(r.full.StateSize), fmtDur(r.build),
-			fmtDur(r.full.Duration), fmtDur(r.full.SyncDuration), fmtDur(r.full.AsyncDuration),
-			fmtBytes(r.full.BytesUploaded), fmt.Sprint(r.full.FilesUploaded),
-			fmtDur(r.copies[0]), fmtDur(r.copies[len(r.copies)-1]),
+		t.Row(sizeLabel(r.size), r.backend, fmt.Sprint(r.keys), benchfmt.Bytes(r.full.StateSize), benchfmt.Dur(r.build),
+			benchfmt.Dur(r.full.Duration), benchfmt.Dur(r.full.SyncDuration), benchfmt.Dur(r.full.AsyncDuration),
+			benchfmt.Bytes(r.full.BytesUploaded), fmt.Sprint(r.full.FilesUploaded),
+			benchfmt.Dur(r.copies[0]), benchfmt.Dur(r.copies[len(r.copies)-1]),
 			ratio(float64(r.full.Duration), float64(meanDur(r.copies))))
 	}
 	t.Flush()
@@ -33,10 +33,10 @@ func report(w io.Writer, o options, rs []result) {
 		fu := ints(r.incr, func(s checkpoint.Stats) int64 { return int64(s.FilesUploaded) })
 		fr := ints(r.incr, func(s checkpoint.Stats) int64 { return int64(s.FilesReused) })
 		t.Row(sizeLabel(r.size), r.backend,
-			fmtDur(benchfmt.Pct(sync, 50)), fmtDur(benchfmt.Pct(sync, 99)), fmtDur(benchfmt.Pct(async, 50)), fmtDur(benchfmt.Pct(async, 99)),
-			fmtDur(benchfmt.Pct(e2e, 50)), fmtDur(benchfmt.Pct(e2e, 99)),
-			fmtBytes(benchfmt.Pct(up, 50)), fmtBytes(mean(up)), fmtBytes(benchfmt.Pct(up, 100)),
-			fmt.Sprintf("%d/%d", benchfmt.Pct(fu, 50), benchfmt.Pct(fr, 50)), fmtBytes(r.incr[len(r.incr)-1].StateSize))
+			benchfmt.Dur(benchfmt.Pct(sync, 50)), benchfmt.Dur(benchfmt.Pct(sync, 99)), benchfmt.Dur(benchfmt.Pct(async, 50)), benchfmt.Dur(benchfmt.Pct(async, 99)),
+			benchfmt.Dur(benchfmt.Pct(e2e, 50)), benchfmt.Dur(benchfmt.Pct(e2e, 99)),
+			benchfmt.Bytes(benchfmt.Pct(up, 50)), benchfmt.Bytes(mean(up)), benchfmt.Bytes(benchfmt.Pct(up, 100)),
+			fmt.Sprintf("%d/%d", benchfmt.Pct(fu, 50), benchfmt.Pct(fr, 50)), benchfmt.Bytes(r.incr[len(r.incr)-1].StateSize))
 	}
 	t.Flush()
 
@@ -53,7 +53,7 @@ func report(w io.Writer, o options, rs []result) {
 				big++
 			}
 		}
-		t.Row(sizeLabel(r.size), r.backend, fmtBytes(changed),
+		t.Row(sizeLabel(r.size), r.backend, benchfmt.Bytes(changed),
 			ratio(float64(benchfmt.Pct(up, 50)), float64(r.full.BytesUploaded)),
 			ratio(float64(mean(up)), float64(r.full.BytesUploaded)),
 			ratio(float64(mean(up)), float64(changed)),
@@ -68,8 +68,8 @@ func report(w io.Writer, o options, rs []result) {
 			"size", "store", "id", "sync", "async", "e2e", "uploaded", "files up/reused", "state", "uploaded ÷ state")
 		for _, r := range rs {
 			for _, s := range r.incr {
-				t.Row(sizeLabel(r.size), r.backend, fmt.Sprint(s.ID), fmtDur(s.SyncDuration), fmtDur(s.AsyncDuration), fmtDur(s.Duration),
-					fmtBytes(s.BytesUploaded), fmt.Sprintf("%d/%d", s.FilesUploaded, s.FilesReused), fmtBytes(s.StateSize),
+				t.Row(sizeLabel(r.size), r.backend, fmt.Sprint(s.ID), benchfmt.Dur(s.SyncDuration), benchfmt.Dur(s.AsyncDuration), benchfmt.Dur(s.Duration),
+					benchfmt.Bytes(s.BytesUploaded), fmt.Sprintf("%d/%d", s.FilesUploaded, s.FilesReused), benchfmt.Bytes(s.StateSize),
 					ratio(float64(s.BytesUploaded), float64(s.StateSize)))
 			}
 		}
@@ -136,31 +136,5 @@ func ratio(a, b float64) string {
 		return fmt.Sprintf("%.0f %%", 100*r)
 	default:
 		return fmt.Sprintf("%.1f %%", 100*r)
-	}
-}
-
-func fmtDur(d time.Duration) string {
-	switch {
-	case d >= 10*time.Second:
-		return fmt.Sprintf("%.1f s", d.Seconds())
-	case d >= time.Second:
-		return fmt.Sprintf("%.2f s", d.Seconds())
-	case d >= 10*time.Millisecond:
-		return fmt.Sprintf("%.0f ms", float64(d)/float64(time.Millisecond))
-	default:
-		return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond))
-	}
-}
-
-func fmtBytes(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	default:
-		return fmt.Sprintf("%d B", n)
 	}
 }

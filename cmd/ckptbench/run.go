@@ -13,6 +13,7 @@ import (
 
 	"github.com/tidemark/tidemark/checkpoint"
 	"github.com/tidemark/tidemark/checkpoint/storage"
+	"github.com/tidemark/tidemark/internal/benchfmt"
 	"github.com/tidemark/tidemark/internal/job"
 	"github.com/tidemark/tidemark/internal/restart"
 	"github.com/tidemark/tidemark/operators"
@@ -104,7 +105,7 @@ func runCase(ctx context.Context, o options, be backend, size int64, log *zap.Lo
 	if res.full.ID == 0 {
 		return res, errors.New("build: no completed checkpoint")
 	}
-	progress("full checkpoint %d: %s in %s; plain copy ...", res.full.ID, fmtBytes(res.full.BytesUploaded), fmtDur(res.full.Duration))
+	progress("full checkpoint %d: %s in %s; plain copy ...", res.full.ID, benchfmt.Bytes(res.full.BytesUploaded), benchfmt.Dur(res.full.Duration))
 
 	// copyOnce copies the local snapshot of checkpoint id, which the
 	// coordinator keeps for local recovery as the newest complete one.
@@ -116,7 +117,7 @@ func runCase(ctx context.Context, o options, be backend, size int64, log *zap.Lo
 			return fmt.Errorf("plain copy: %w", err)
 		}
 		res.copies = append(res.copies, took)
-		progress("plain copy of %s: %s", fmtBytes(bytes), fmtDur(took))
+		progress("plain copy of %s: %s", benchfmt.Bytes(bytes), benchfmt.Dur(took))
 		return removeAll(ctx, root, prefix+"/")
 	}
 	if err := copyOnce(1, res.full.ID); err != nil {
