@@ -175,6 +175,7 @@ func Assign(in Input) (Output, error) {
 			Epoch: e.Number, Active: m.active, Warmup: m.warmup, Standby: m.standby, Reason: r}}
 	}
 	slices.SortFunc(out.Moves, func(x, y Move) int { return strings.Compare(x.Task, y.Task) })
+	slices.Sort(out.AboveShare)
 	return out, nil
 }
 
@@ -440,7 +441,11 @@ func (a *assigner) stage(ts []*task, out *Output) {
 		return cmp.Or(cmp.Compare(best[x], best[y]), strings.Compare(x.ID, y.ID))
 	})
 	for _, t := range orphans {
-		a.activate(s, t, a.orphanTarget(s, t))
+		m := a.orphanTarget(s, t)
+		if !s.hasRoom(m) {
+			out.AboveShare = append(out.AboveShare, t.ID)
+		}
+		a.activate(s, t, m)
 	}
 
 	// Tasks whose holder may no longer run them (its config differs) move:

@@ -176,6 +176,11 @@ type Output struct {
 	Members []MemberAssignment
 	// Moves lists the handovers started in this generation, sorted by task.
 	Moves []Move
+	// AboveShare lists, sorted, the orphans given to a member already at
+	// its share of their stage because no member with room held a
+	// caught-up copy (rule 3 puts a task running at once before balance);
+	// a later generation evens the load through a warm-up, one more move.
+	AboveShare []string
 	// Transition is non-nil when the leader should start a new epoch
 	// instead of running this one.
 	Transition *Transition
