@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -278,6 +279,13 @@ func TestRule3Orphans(t *testing.T) {
 			if got := actives(out); !reflect.DeepEqual(got, c.want) {
 				t.Fatalf("actives %v, want %v", got, c.want)
 			}
+			var above []string
+			if c.name == "availability over balance" {
+				above = []string{"keyed-5"}
+			}
+			if !reflect.DeepEqual(out.AboveShare, above) {
+				t.Fatalf("above share %v, want %v", out.AboveShare, above)
+			}
 		})
 	}
 }
@@ -518,5 +526,47 @@ func TestMissingBytes(t *testing.T) {
 	capped := Progress{Checkpoints: []CheckpointSize{{ID: 2, Previous: 1, UploadedBytes: 500, StateBytes: 300}, {ID: 1, UploadedBytes: 300, StateBytes: 300}}}
 	if got := MissingBytes(capped, 1); got != 300 {
 		t.Errorf("uploads beyond the state size: missing %d, want capped at 300", got)
+	}
+}
+
+func TestDeterministic(t *testing.T) {
+	keyed := stageTasks("keyed", 5, true)
+	src := stageTasks("source", 5, false)
+	opts := DefaultOptions()
+	opts.StandbyReplicas = 1
+	members := []Member{
+		withLocal(mem("c", "keyed-4", "source-0"), LocalCopy{Task: "keyed-1", Checkpoint: 9}, LocalCopy{Task: "keyed-0", Checkpoint: 10}),
+		mem("a", "keyed-0", "keyed-1", "keyed-2", "source-1", "source-3", "source-4"),
+		withLocal(mem("b"), LocalCopy{Task: "keyed-3", Checkpoint: 9}),
+		mem("d", "source-2"),
+	}
+	in := Input{Epoch: epoch(2, keyed, src), Members: members, Progress: progress(1<<30, 10<<20, keyed...), Options: opts}
+	first := mustAssign(t, in)
+	// The same content in another order: members, tasks, owned and local
+	// entries, progress records reversed.
+	rev := in
+	rev.Members = nil
+	for i := len(members) - 1; i >= 0; i-- {
+		m := members[i]
+		m.Owned = slices.Clone(m.Owned)
+		slices.Reverse(m.Owned)
+		m.Local = slices.Clone(m.Local)
+		slices.Reverse(m.Local)
+		rev.Members = append(rev.Members, m)
+	}
+	rev.Epoch.Tasks = slices.Clone(in.Epoch.Tasks)
+	slices.Reverse(rev.Epoch.Tasks)
+	rev.Progress = slices.Clone(in.Progress)
+	slices.Reverse(rev.Progress)
+	for range 3 {
+		if again := mustAssign(t, in); !reflect.DeepEqual(again, first) {
+			t.Fatalf("same input, different output:\n%+v\n%+v", first, again)
+		}
+		if again := mustAssign(t, rev); !reflect.DeepEqual(again, first) {
+			t.Fatalf("reordered input, different output:\n%+v\n%+v", first, again)
+		}
+	}
+	if len(first.Moves) == 0 || len(first.Members[0].Active) == 0 {
+		t.Fatalf("the case should move and assign something: %+v", first)
 	}
 }

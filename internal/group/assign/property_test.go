@@ -61,13 +61,36 @@ func TestPropertiesRandomHistories(t *testing.T) {
 	t.Logf("seed %d (repeat with TIDEMARK_ASSIGN_SEED=%d), %d histories", seed, seed, histories)
 	start := time.Now()
 	var gens, episodes int
+	var seen simStats
 	for h := range histories {
 		s := newSim(t, seed, h)
 		s.run()
 		gens += s.gens
 		episodes += s.episodes
+		seen.add(s.stats)
 	}
-	t.Logf("%d histories, %d episodes, %d generations in %v", histories, episodes, gens, time.Since(start).Round(time.Millisecond))
+	t.Logf("%d histories, %d episodes, %d generations in %v; seen: %+v", histories, episodes, gens, time.Since(start).Round(time.Millisecond), seen)
+	// The histories must reach the cases the checks are about.
+	if histories >= 10 && (seen.Moves == 0 || seen.StatefulMoves == 0 || seen.Warmups == 0 || seen.Standbys == 0 ||
+		seen.Mismatching == 0 || seen.Orphans == 0 || seen.AboveShare == 0) {
+		t.Fatalf("the histories missed a case: %+v", seen)
+	}
+}
+
+// simStats counts what the histories exercised.
+type simStats struct {
+	Moves, StatefulMoves, Warmups, Standbys, Orphans, AboveShare, Mismatching, Transitions int
+}
+
+func (x *simStats) add(y simStats) {
+	x.Moves += y.Moves
+	x.StatefulMoves += y.StatefulMoves
+	x.Warmups += y.Warmups
+	x.Standbys += y.Standbys
+	x.Orphans += y.Orphans
+	x.AboveShare += y.AboveShare
+	x.Mismatching += y.Mismatching
+	x.Transitions += y.Transitions
 }
 
 const (
@@ -107,6 +130,7 @@ type sim struct {
 	overflows int
 	gone      map[string]bool // members gone during the episode (maybe back): not survivors
 	trace     bool            // TIDEMARK_ASSIGN_TRACE=1: log every generation
+	stats     simStats
 }
 
 func newSim(t *testing.T, seed uint64, h int) *sim {
@@ -303,6 +327,7 @@ func (s *sim) generation() Output {
 		s.t.Logf("  moves %v", out.Moves)
 	}
 	s.checkGeneration(in, out)
+	s.count(in, out)
 	s.apply(out)
 	return out
 }
@@ -382,6 +407,37 @@ func (s *sim) checkGeneration(in Input, out Output) {
 		if need := s.minMoves(in, st, counts[st]); n > need {
 			s.fatalf("stage %s: %d tasks taken from matching members, the bound needs %d (held %v)", st, n, need, counts[st])
 		}
+	}
+}
+
+func (s *sim) count(in Input, out Output) {
+	held := map[string]bool{}
+	for _, m := range in.Members {
+		if m.Parallelism != s.epoch.Parallelism {
+			s.stats.Mismatching++
+		}
+		for _, o := range m.Owned {
+			held[o.Task] = true
+		}
+	}
+	for _, mv := range out.Moves {
+		s.stats.Moves++
+		if s.stateful[mv.Task] {
+			s.stats.StatefulMoves++
+		}
+	}
+	for _, m := range out.Members {
+		s.stats.Warmups += len(m.Warmup)
+		s.stats.Standbys += len(m.Standby)
+		for _, id := range m.Active {
+			if !held[id] {
+				s.stats.Orphans++
+			}
+		}
+	}
+	s.stats.AboveShare += len(out.AboveShare)
+	if out.Transition != nil {
+		s.stats.Transitions++
 	}
 }
 
