@@ -527,8 +527,16 @@ func (a *assigner) orphanTarget(s *stageState, t *task) *member {
 	if roomy != nil && a.caughtUp(t, roomy) {
 		return roomy
 	}
-	// No member with room holds a caught-up copy: a full member that does
-	// runs the task at once rather than some member downloading it.
+	// A member with room that was caught up before the newest checkpoint
+	// is the target of a handover whose final checkpoint (§3.3) it has
+	// not fetched yet: it downloads that one checkpoint. Giving the task
+	// back to the member that just released it would undo the move.
+	if roomy != nil && t.Stateful && a.missing(t, roomy) <= a.opts.AcceptableRecoveryBytes+t.prog.newestUpload() {
+		return roomy
+	}
+	// No member with room holds a (nearly) caught-up copy: a full member
+	// that holds a caught-up one runs the task at once rather than some
+	// member downloading it.
 	if t.Stateful {
 		if full := a.target(s, t, false); full != nil && a.caughtUp(t, full) {
 			return full

@@ -570,3 +570,42 @@ func TestDeterministic(t *testing.T) {
 		t.Fatalf("the case should move and assign something: %+v", first)
 	}
 }
+
+func TestHandoverSurvivesALargeFinalCheckpoint(t *testing.T) {
+	keyed := stageTasks("keyed", 4, true)
+	prog := progress(1<<30, 10<<20, keyed...)
+	// Generation g: b holds a caught-up copy of keyed-2, so keyed-2 moves
+	// from a (above its share) to b at once.
+	in := Input{Epoch: epoch(2, keyed), Progress: prog, Options: DefaultOptions(), Members: []Member{
+		mem("a", "keyed-0", "keyed-1", "keyed-2"),
+		withLocal(mem("b", "keyed-3"), LocalCopy{Task: "keyed-2", Checkpoint: 10}),
+	}}
+	out := mustAssign(t, in)
+	if want := []Move{{Task: "keyed-2", From: "a", To: "b"}}; !reflect.DeepEqual(out.Moves, want) {
+		t.Fatalf("generation g: moves %+v, want %+v", out.Moves, want)
+	}
+	// Generation g+1: a's final checkpoint 11 uploaded 300 MiB, more than
+	// acceptable_recovery_bytes, so b's copy is no longer caught up while
+	// a's is. keyed-2 still goes to b (one checkpoint to fetch), not back
+	// to a, which would undo the move.
+	for i := range prog {
+		if prog[i].Task == "keyed-2" {
+			prog[i].Checkpoints = append(prog[i].Checkpoints, CheckpointSize{ID: 11, Previous: 10, UploadedBytes: 300 << 20, StateBytes: 1 << 30})
+		}
+	}
+	in.Members = []Member{
+		withLocal(mem("a", "keyed-0", "keyed-1"), LocalCopy{Task: "keyed-2", Checkpoint: 11}),
+		withLocal(mem("b", "keyed-3"), LocalCopy{Task: "keyed-2", Checkpoint: 10}),
+	}
+	out = mustAssign(t, in)
+	if got := actives(out); got["b"] != "keyed-2 keyed-3" || len(out.AboveShare) != 0 {
+		t.Fatalf("generation g+1: actives %v, above share %v; want keyed-2 on b", got, out.AboveShare)
+	}
+	// Had b lacked more than that one checkpoint (no copy at all), a's
+	// caught-up copy would win: the task runs at once, above a's share.
+	in.Members[1] = mem("b", "keyed-3")
+	out = mustAssign(t, in)
+	if got := actives(out); got["a"] != "keyed-0 keyed-1 keyed-2" || !reflect.DeepEqual(out.AboveShare, []string{"keyed-2"}) {
+		t.Fatalf("b without a copy: actives %v, above share %v; want keyed-2 back on a, above its share", got, out.AboveShare)
+	}
+}

@@ -64,3 +64,11 @@ func (x progressIndex) missing(copyAt uint64) int64 {
 	}
 	return missingBytes(x.byID, x.newest, copyAt)
 }
+
+// newestUpload returns what the newest checkpoint uploaded.
+func (x progressIndex) newestUpload() int64 {
+	if !x.any {
+		return 0
+	}
+	return max(x.newest.UploadedBytes, 0)
+}
