@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 )
@@ -26,6 +27,7 @@ type member struct {
 	matching bool
 	current  bool              // md.Epoch is the epoch being assigned
 	copies   map[string]uint64 // task -> checkpoint of its local copy (current only)
+	diff     string            // what differs from the epoch, "" if it matches
 	reason   string
 
 	active, warmup, standby []string
@@ -54,10 +56,11 @@ type task struct {
 //     a new epoch (§8.4). A stopped epoch's tasks go to nobody.
 //  2. Sticky: a task stays with the member running it while that member
 //     stays within its share of the task's stage.
-//  3. Orphans go to a member with room holding a caught-up copy, else to
-//     the least loaded member with room; a stateful orphan whose only
-//     caught-up copies are on full members goes to one of them (it runs at
-//     once; rule 4 later evens the load).
+//  3. Orphans go to a member with room holding a caught-up copy; else to
+//     one with room that was caught up one checkpoint ago (a handover
+//     target); else, if stateful, to a full member holding a caught-up copy
+//     (it runs at once, listed in Output.AboveShare; rule 4 later evens the
+//     load); else to the least loaded member with room.
 //  4. Balance per stage, weighted by capacity: each member ends with the
 //     floor or the ceiling of its share. A task leaving a member that holds
 //     more moves at once if it is stateless or its target holds a
@@ -81,7 +84,7 @@ func Assign(in Input) (Output, error) {
 		src := in.Members[i]
 		m := &member{id: src.ID, md: src.Metadata, weight: int64(max(src.Capacity, 1))}
 		m.current = m.md.Epoch == e.Number
-		m.reason = mismatch(e, m.md)
+		m.diff, m.reason = mismatch(e, m.md)
 		m.matching = m.reason == ""
 		ms[i] = m
 	}
@@ -130,7 +133,7 @@ func Assign(in Input) (Output, error) {
 		for i, m := range ms {
 			out.Members[i] = MemberAssignment{Member: m.id, Assignment: Assignment{Epoch: e.Number,
 				Reason: fmt.Sprintf("%s; starting epoch %d with parallelism %d from epoch %d's checkpoints",
-					m.reason, e.Number+1, t.Parallelism, e.Number)}}
+					m.diff, e.Number+1, t.Parallelism, e.Number)}}
 		}
 		return out, nil
 	}
@@ -222,9 +225,10 @@ func validate(in Input) error {
 	return nil
 }
 
-// mismatch returns why a member with metadata md may not run epoch e, and
-// how to proceed, or "" if it may.
-func mismatch(e Epoch, md Metadata) string {
+// mismatch returns what differs between a member's metadata md and epoch
+// e, and the reason it gets nothing (what differs and how to proceed); ""
+// twice if it may run the epoch.
+func mismatch(e Epoch, md Metadata) (diff, reason string) {
 	var diffs []string
 	if md.Parallelism != e.Parallelism {
 		diffs = append(diffs, fmt.Sprintf("parallelism %d vs %d", md.Parallelism, e.Parallelism))
@@ -233,13 +237,13 @@ func mismatch(e Epoch, md Metadata) string {
 		diffs = append(diffs, fmt.Sprintf("topology fingerprint %s vs %s", short(md.Fingerprint), short(e.Fingerprint)))
 	}
 	if len(diffs) == 0 {
-		return ""
+		return "", ""
 	}
-	r := fmt.Sprintf("config differs from epoch %d: %s (this instance vs the epoch)", e.Number, strings.Join(diffs, ", "))
+	diff = fmt.Sprintf("config differs from epoch %d: %s", e.Number, strings.Join(diffs, ", "))
 	if md.Fingerprint != e.Fingerprint {
-		return r + "; the operators, job.max_parallelism or exchange settings changed: run this instance with the epoch's config, or start the job afresh (--fresh)"
+		return diff, diff + " (this instance vs the epoch); the operators, job.max_parallelism or exchange settings changed: run this instance with the epoch's config, or start the job afresh (--fresh)"
 	}
-	return r + fmt.Sprintf("; to rescale, stop the job (processor savepoint --stop) and start every instance with job.parallelism %d; to join the running job, set job.parallelism to %d",
+	return diff, diff + fmt.Sprintf(" (this instance vs the epoch); to rescale, stop the job (processor savepoint --stop) and start every instance with job.parallelism %d; to join the running job, set job.parallelism to %d",
 		md.Parallelism, e.Parallelism)
 }
 
@@ -385,12 +389,10 @@ func (a *assigner) stage(ts []*task, out *Output) {
 	// above keeps the tasks that are dearest to move (stateful ones no
 	// member with room holds a caught-up copy of) and offers the rest.
 	moveCost := func(t *task) int64 {
-		best := int64(-1)
+		best := int64(math.MaxInt64) // no member has room: it stays anyway
 		for _, m := range a.matching {
 			if held[m] < s.quota[m] && a.ms[t.holder] != m {
-				if c := a.missing(t, m); best < 0 || c < best {
-					best = c
-				}
+				best = min(best, a.missing(t, m))
 			}
 		}
 		return best

@@ -146,7 +146,7 @@ func TestRule1Transition(t *testing.T) {
 		reason  string
 	}{
 		{"all agree on 4, epoch runs nowhere", epoch(2, keyed), []Member{at("a", 4), at("b", 4)}, &Transition{From: 3, Parallelism: 4},
-			"config differs from epoch 3: parallelism 4 vs 2 (this instance vs the epoch); to rescale, stop the job (processor savepoint --stop) and start every instance with job.parallelism 4; to join the running job, set job.parallelism to 2; starting epoch 4 with parallelism 4 from epoch 3's checkpoints"},
+			"config differs from epoch 3: parallelism 4 vs 2; starting epoch 4 with parallelism 4 from epoch 3's checkpoints"},
 		{"members disagree", epoch(2, keyed), []Member{at("a", 4), at("b", 3)}, nil, ""},
 		{"one still runs the epoch", epoch(2, keyed), []Member{at("a", 4), at("b", 4, "keyed-0")}, nil, ""},
 		{"one matches", epoch(2, keyed), []Member{at("a", 4), at("b", 2)}, nil, ""},
