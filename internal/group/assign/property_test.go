@@ -80,6 +80,8 @@ func TestPropertiesRandomHistories(t *testing.T) {
 // simStats counts what the histories exercised.
 type simStats struct {
 	Moves, StatefulMoves, Warmups, Standbys, Orphans, AboveShare, Mismatching, Transitions int
+	// LongestSettle is the most generations a change took to settle.
+	LongestSettle int
 }
 
 func (x *simStats) add(y simStats) {
@@ -91,6 +93,7 @@ func (x *simStats) add(y simStats) {
 	x.AboveShare += y.AboveShare
 	x.Mismatching += y.Mismatching
 	x.Transitions += y.Transitions
+	x.LongestSettle = max(x.LongestSettle, y.LongestSettle)
 }
 
 const (
@@ -579,6 +582,7 @@ func (s *sim) settle() (Output, snapshot) {
 			}
 		}
 		if steady && i > 0 {
+			s.stats.LongestSettle = max(s.stats.LongestSettle, i)
 			snap := snapshot{}
 			for _, m := range out.Members {
 				for _, id := range m.Active {
