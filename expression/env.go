@@ -3,6 +3,7 @@ package expression
 import (
 	"github.com/expr-lang/expr/vm"
 
+	"github.com/tidemark/tidemark/format/json"
 	"github.com/tidemark/tidemark/operators"
 )
 
@@ -164,4 +165,20 @@ func (e *Env) derive(used names) {
 	if todo&nValue != 0 {
 		e.Value = string(r.Value)
 	}
+}
+
+// materialize decodes the lazy values (format/json.Raw) among the names,
+// for expr's VM, which reads maps and lists. They stay decoded for the
+// rest of the record's expressions.
+func (e *Env) materialize() error {
+	for _, p := range []*any{&e.Value, &e.Left, &e.Right, &e.Item} {
+		if r, ok := (*p).(json.Raw); ok {
+			v, err := r.Decode()
+			if err != nil {
+				return err
+			}
+			*p = v
+		}
+	}
+	return nil
 }

@@ -364,6 +364,14 @@ func (k *KafkaSink) encodeValue(r *operators.Record) ([]byte, error) {
 		}
 		v, order = r.Data, k.spec.FieldOrder
 	}
+	if raw, ok := v.(json.Raw); ok && k.raw {
+		// A lazy value (format/json.Raw) is an object or list: refused
+		// below as its decoded value is.
+		var err error
+		if v, err = raw.Decode(); err != nil {
+			return nil, fmt.Errorf("value: %w", err)
+		}
+	}
 	if k.raw {
 		switch x := v.(type) {
 		case nil:

@@ -45,6 +45,8 @@ type Decoder struct {
 	kvs   []kv
 	items []any
 	esc   []byte // scratch: a string's unescaped bytes
+	// ix is Lazy's scratch index.
+	ix indexer
 }
 
 type kv struct {
