@@ -344,18 +344,18 @@ func isASCII(b []byte) bool {
 
 var decoders = sync.Pool{New: func() any { return new(Decoder) }}
 
-// decodeKey is the key Decode makes of the raw key text k.
+// decodeKey is the key (or string) Decode makes of the raw text k of a
+// string that holds a backslash or non-ASCII bytes.
 func decodeKey(k []byte) string {
-	d := decoders.Get().(*Decoder)
-	b := d.unescape(k)
-	var s string
-	if utf8.Valid(b) {
-		s = string(b)
-	} else {
-		s = replaceInvalid(b)
+	b := k
+	if bytes.IndexByte(k, '\\') >= 0 {
+		var buf [128]byte
+		b = appendUnescaped(buf[:0], k)
 	}
-	decoders.Put(d)
-	return s
+	if utf8.Valid(b) {
+		return string(b)
+	}
+	return replaceInvalid(b)
 }
 
 // scalarOrRaw is the value of the valid JSON text t: objects and arrays
