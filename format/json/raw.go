@@ -263,7 +263,7 @@ func skipValid(s []byte) int {
 }
 
 // IsObject reports whether r is an object (else it is an array).
-func (r Raw) IsObject() bool { return len(r.text) > 0 && r.text[0] == '{' }
+func (r Raw) IsObject() bool { return r.ix != nil || len(r.text) > 0 && r.text[0] == '{' }
 
 // Text returns r's JSON text (as it was read: not necessarily the text
 // AppendValue writes). The caller must not modify it.
@@ -274,10 +274,10 @@ func (r Raw) Text() []byte { return r.text }
 // (a repeated name: the last one, as Decode keeps it). ok is false when r
 // is not an object.
 func (r Raw) Member(name string) (v any, ok bool) {
-	if !r.IsObject() {
-		return nil, false
-	}
 	if r.ix == nil {
+		if !r.IsObject() {
+			return nil, false
+		}
 		val, found := r.member(name)
 		if !found {
 			return nil, true
@@ -287,8 +287,13 @@ func (r Raw) Member(name string) (v any, ok bool) {
 	fs := r.ix.fields[r.sub : r.sub+r.n]
 	for i := len(fs) - 1; i >= 0; i-- { // the last of a repeated name
 		f := &fs[i]
-		k := r.ix.base[f.key0:f.key1]
-		if f.plainKey && string(k) != name || !f.plainKey && !keyIs(k, name) {
+		if f.plainKey {
+			// Lengths first: most keys differ in length, and the text
+			// is colder than the index.
+			if int(f.key1-f.key0) != len(name) || string(r.ix.base[f.key0:f.key1]) != name {
+				continue
+			}
+		} else if !keyIs(r.ix.base[f.key0:f.key1], name) {
 			continue
 		}
 		t := r.ix.base[f.val0:f.val1]
