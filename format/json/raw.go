@@ -3,7 +3,6 @@ package json
 import (
 	"bytes"
 	"fmt"
-	"slices"
 	"strconv"
 	"sync"
 	"unicode/utf8"
@@ -21,6 +20,13 @@ import (
 // returns that map (or list), and AppendValue writes the same text as for
 // the decoded value.
 type Raw struct {
+	// v is the value; a Raw is one pointer, so that an interface holds
+	// it without an allocation of its own.
+	v *rawValue
+}
+
+// rawValue is a Raw's value.
+type rawValue struct {
 	text []byte // one object or array, no surrounding whitespace
 	// ix indexes the members of the objects of the value Lazy read
 	// (nil: none, Member scans text); an object's members are
@@ -31,18 +37,23 @@ type Raw struct {
 
 // rawIndex is where the members of a lazy value's objects are (those not
 // inside an array): one pass of Lazy finds them all, so that reading a
-// field never scans the text again.
+// field never scans the text again. It is one allocation for a value of
+// up to len(inlineFields) members in up to len(inlineObjs) objects.
 type rawIndex struct {
-	base   []byte // the text offsets are in
 	fields []field
+	// objs are the indexed objects, the whole value among them.
+	objs         []rawValue
+	base         []byte // the text offsets are in
+	inlineFields [12]field
+	inlineObjs   [3]rawValue
 }
 
 // field is one member of an indexed object: its key's raw text
 // base[key0:key1] (without quotes), its value's text base[val0:val1],
-// and, for an object value, its own members fields[sub : sub+n].
+// and, for an object value, that object, objs[obj] (-1: no object).
 type field struct {
 	key0, key1, val0, val1 uint32
-	sub, n                 int32
+	obj                    int32
 	// plainKey: the key's text is the key (ASCII, no escapes).
 	plainKey bool
 }
@@ -52,9 +63,9 @@ type indexer struct {
 	base  []byte
 	stack []field // the members of the objects being read
 	out   []field
-	// lastSub and lastN are the members of the object validate read
-	// last.
-	lastSub, lastN int32
+	objs  []rawValue
+	// lastObj is the object validate read last (its index in objs).
+	lastObj int32
 }
 
 // Lazy checks that b is JSON Decode accepts, with the same error Decode
@@ -69,22 +80,34 @@ func (d *Decoder) Lazy(b []byte) (any, error) {
 		return d.Decode(b)
 	}
 	x := &d.ix
-	x.base, x.stack, x.out = s, x.stack[:0], x.out[:0]
+	x.base, x.stack, x.out, x.objs = s, x.stack[:0], x.out[:0], x.objs[:0]
 	if s[0] == '[' || len(s) > maxIndexed {
 		x = nil // only an object's fields are read by name
 	}
 	rest, ok := validate(s, 1, x)
-	if ok && len(skipWS(rest)) == 0 {
-		r := Raw{text: s[:len(s)-len(rest)]}
-		if x != nil {
-			r.ix = &rawIndex{base: r.text, fields: slices.Clone(x.out)}
-			r.sub, r.n = x.lastSub, x.lastN
-			x.base = nil
-		}
-		return r, nil
-	}
 	if x != nil {
-		x.base = nil
+		defer x.reset()
+	}
+	if ok && len(skipWS(rest)) == 0 {
+		text := s[:len(s)-len(rest)]
+		if x == nil {
+			return Raw{&rawValue{text: text}}, nil
+		}
+		ix := &rawIndex{base: text}
+		ix.fields = ix.inlineFields[:0]
+		if len(x.out) > len(ix.inlineFields) {
+			ix.fields = make([]field, 0, len(x.out))
+		}
+		ix.fields = append(ix.fields, x.out...)
+		ix.objs = ix.inlineObjs[:0]
+		if len(x.objs) > len(ix.inlineObjs) {
+			ix.objs = make([]rawValue, 0, len(x.objs))
+		}
+		ix.objs = append(ix.objs, x.objs...)
+		for i := range ix.objs {
+			ix.objs[i].ix = ix
+		}
+		return Raw{&ix.objs[x.lastObj]}, nil
 	}
 	// Invalid: Decode says why, with its message and offset.
 	if _, err := d.Decode(b); err != nil {
@@ -107,6 +130,7 @@ func validate(s []byte, depth int, x *indexer) ([]byte, bool) {
 	}
 	switch c := s[0]; {
 	case c == '{':
+		open := s
 		s = skipWS(s[1:])
 		base := 0
 		if x != nil {
@@ -114,7 +138,7 @@ func validate(s []byte, depth int, x *indexer) ([]byte, bool) {
 		}
 		if len(s) > 0 && s[0] == '}' {
 			if x != nil {
-				x.lastSub, x.lastN = int32(len(x.out)), 0
+				x.object(open, s[1:], base)
 			}
 			return s[1:], true
 		}
@@ -135,10 +159,10 @@ func validate(s []byte, depth int, x *indexer) ([]byte, bool) {
 				return s, false
 			}
 			if x != nil {
-				f := field{key0: x.off(k), key1: x.off(k) + uint32(len(k)), val0: x.off(v), val1: x.off(s), sub: -1,
+				f := field{key0: x.off(k), key1: x.off(k) + uint32(len(k)), val0: x.off(v), val1: x.off(s), obj: -1,
 					plainKey: isASCII(k) && bytes.IndexByte(k, '\\') < 0}
 				if v[0] == '{' {
-					f.sub, f.n = x.lastSub, x.lastN
+					f.obj = x.lastObj
 				}
 				x.stack = append(x.stack, f)
 			}
@@ -149,9 +173,7 @@ func validate(s []byte, depth int, x *indexer) ([]byte, bool) {
 			}
 			if len(s) > 0 && s[0] == '}' {
 				if x != nil {
-					x.lastSub, x.lastN = int32(len(x.out)), int32(len(x.stack)-base)
-					x.out = append(x.out, x.stack[base:]...)
-					x.stack = x.stack[:base]
+					x.object(open, s[1:], base)
 				}
 				return s[1:], true
 			}
@@ -212,6 +234,24 @@ func validate(s []byte, depth int, x *indexer) ([]byte, bool) {
 	return s, false
 }
 
+// object records the object whose text starts at open and ends before
+// rest, with the members x.stack[base:]: they move to x.out, it becomes
+// x.lastObj.
+func (x *indexer) object(open, rest []byte, base int) {
+	sub := int32(len(x.out))
+	x.out = append(x.out, x.stack[base:]...)
+	x.stack = x.stack[:base]
+	x.lastObj = int32(len(x.objs))
+	x.objs = append(x.objs, rawValue{text: open[:len(open)-len(rest)], sub: sub, n: int32(len(x.out)) - sub})
+}
+
+// reset drops x's references to the text it indexed.
+func (x *indexer) reset() {
+	x.base = nil
+	clear(x.objs)
+	x.objs = x.objs[:0]
+}
+
 // off is the offset of t, a tail or part of x.base, in x.base.
 func (x *indexer) off(t []byte) uint32 {
 	if len(t) == 0 {
@@ -263,51 +303,62 @@ func skipValid(s []byte) int {
 }
 
 // IsObject reports whether r is an object (else it is an array).
-func (r Raw) IsObject() bool { return r.ix != nil || len(r.text) > 0 && r.text[0] == '{' }
+func (r Raw) IsObject() bool {
+	return r.v != nil && (r.v.ix != nil || len(r.v.text) > 0 && r.v.text[0] == '{')
+}
 
 // Text returns r's JSON text (as it was read: not necessarily the text
 // AppendValue writes). The caller must not modify it.
-func (r Raw) Text() []byte { return r.text }
+func (r Raw) Text() []byte {
+	if r.v == nil {
+		return nil
+	}
+	return r.v.text
+}
 
 // Member returns the field name of object r as Decode's map would hold
 // it: nil when absent, objects and arrays as Raw, other values decoded
 // (a repeated name: the last one, as Decode keeps it). ok is false when r
 // is not an object.
 func (r Raw) Member(name string) (v any, ok bool) {
-	if r.ix == nil {
+	rv := r.v
+	if rv == nil {
+		return nil, false
+	}
+	if rv.ix == nil {
 		if !r.IsObject() {
 			return nil, false
 		}
-		val, found := r.member(name)
+		val, found := member(rv.text, name)
 		if !found {
 			return nil, true
 		}
 		return scalarOrRaw(val), true
 	}
-	fs := r.ix.fields[r.sub : r.sub+r.n]
+	ix := rv.ix
+	fs := ix.fields[rv.sub : rv.sub+rv.n]
 	for i := len(fs) - 1; i >= 0; i-- { // the last of a repeated name
 		f := &fs[i]
 		if f.plainKey {
 			// Lengths first: most keys differ in length, and the text
 			// is colder than the index.
-			if int(f.key1-f.key0) != len(name) || string(r.ix.base[f.key0:f.key1]) != name {
+			if int(f.key1-f.key0) != len(name) || string(ix.base[f.key0:f.key1]) != name {
 				continue
 			}
-		} else if !keyIs(r.ix.base[f.key0:f.key1], name) {
+		} else if !keyIs(ix.base[f.key0:f.key1], name) {
 			continue
 		}
-		t := r.ix.base[f.val0:f.val1]
-		if f.sub >= 0 {
-			return Raw{text: t, ix: r.ix, sub: f.sub, n: f.n}, true
+		if f.obj >= 0 {
+			return Raw{&ix.objs[f.obj]}, true
 		}
-		return scalarOrRaw(t), true
+		return scalarOrRaw(ix.base[f.val0:f.val1]), true
 	}
 	return nil, true
 }
 
-// member finds the text of the last field name of object r.
-func (r Raw) member(name string) (val []byte, found bool) {
-	s := skipWS(r.text[1:])
+// member finds the text of the last field name of the object text.
+func member(text []byte, name string) (val []byte, found bool) {
+	s := skipWS(text[1:])
 	for len(s) > 0 && s[0] == '"' {
 		k, rest, _ := rawString(s[1:])
 		s = skipWS(rest)
@@ -368,7 +419,7 @@ func decodeKey(k []byte) string {
 func scalarOrRaw(t []byte) any {
 	switch c := t[0]; c {
 	case '{', '[':
-		return Raw{text: t}
+		return Raw{&rawValue{text: t}}
 	case '"':
 		raw := t[1 : len(t)-1]
 		if bytes.IndexByte(raw, '\\') < 0 {
@@ -398,8 +449,11 @@ func scalarOrRaw(t []byte) any {
 // Decode returns the value r stands for, as Decode returns it for r's
 // text (maps and lists the caller owns).
 func (r Raw) Decode() (any, error) {
+	if r.v == nil {
+		return nil, fmt.Errorf("%w: the zero json.Raw", ErrSyntax)
+	}
 	d := decoders.Get().(*Decoder)
-	v, err := d.Decode(r.text)
+	v, err := d.Decode(r.v.text)
 	decoders.Put(d)
 	if err != nil {
 		return nil, fmt.Errorf("json: lazy value: %w", err)
@@ -423,9 +477,9 @@ func Materialize(v any) (any, error) {
 // the encoder writes them, and no field order asked for), else by
 // decoding it and encoding the value.
 func appendRaw(dst []byte, r Raw, order []string, depth int) ([]byte, error) {
-	if len(order) == 0 {
-		if _, ok := canonical(r.text); ok {
-			return append(dst, r.text...), nil
+	if len(order) == 0 && r.v != nil {
+		if _, ok := canonical(r.v.text); ok {
+			return append(dst, r.v.text...), nil
 		}
 	}
 	v, err := r.Decode()
