@@ -85,6 +85,10 @@ type Window struct {
 // record (or join pair, or list element) and the evaluator. Reuse one Env
 // per goroutine from record to record; it is not safe for concurrent use.
 //
+// Value may be a lazy value (format/json.Raw): the fast evaluator reads
+// its fields on demand, and it is decoded (once per record) before expr's
+// VM runs; Eval never returns a Raw (EvalLazy may).
+//
 // Fill it with SetRecord, then set what the context adds (Left and Right,
 // Item and Index) directly. SetRecord derives Key, Headers and a raw Value
 // from the record only when an expression uses them, so set those three
