@@ -35,9 +35,10 @@
 // last of repeated keys, escapes and invalid UTF-8 as Decode treats
 // them), Raw.Decode and Materialize give the map or list itself (the one
 // way to turn a Raw into the values other operators work with), and
-// AppendValue writes the text of the decoded value (the Raw's text as it
-// is when that is already that text, see canonical). FuzzLazy checks all
-// of it against Decode.
+// AppendValue writes the text of the decoded value (the Raw's own text
+// when it already is exactly that: no whitespace, keys sorted, numbers
+// and strings as the encoder writes them). FuzzLazy checks all of it
+// against Decode.
 //
 // # Encoding
 //
