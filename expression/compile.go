@@ -10,6 +10,8 @@ import (
 	"github.com/expr-lang/expr/file"
 	"github.com/expr-lang/expr/parser"
 	"github.com/expr-lang/expr/vm"
+
+	"github.com/tidemark/tidemark/format/json"
 )
 
 // Error is a compile or evaluation error of an expression, at a position
@@ -190,8 +192,30 @@ func (p *Program) Context() Context { return p.ctx }
 func (p *Program) Uses(name string) bool { return p.used&nameBits[name] != 0 }
 
 // Eval evaluates the expression over env. Integers come back as int64 and
-// floats as float64. Errors are *Error.
+// floats as float64; objects and lists as map[string]any and []any, also
+// when the record's value is a lazy one (format/json.Raw). Errors are
+// *Error.
 func (p *Program) Eval(env *Env) (any, error) {
+	out, err := p.EvalLazy(env)
+	if err != nil {
+		return nil, err
+	}
+	if r, ok := out.(json.Raw); ok {
+		v, err := r.Decode()
+		if err != nil {
+			return nil, whole(p.src, err.Error())
+		}
+		return v, nil
+	}
+	return out, nil
+}
+
+// EvalLazy is Eval, except that an object or list read from a lazy
+// record value (format/json.Raw) comes back as a json.Raw, not decoded:
+// for operators that pass such a value on (a map's value: value.bid),
+// so that only the fields something reads get decoded. Values that are
+// not Raw are those Eval returns.
+func (p *Program) EvalLazy(env *Env) (any, error) {
 	if env.pending != 0 {
 		env.derive(p.used)
 	}
@@ -200,10 +224,17 @@ func (p *Program) Eval(env *Env) (any, error) {
 		out, ok = p.fast(env)
 	}
 	if !ok {
+		// expr's VM reads maps and lists, never a Raw.
+		if err := env.materialize(); err != nil {
+			return nil, whole(p.src, err.Error())
+		}
 		var err error
 		if out, err = env.vm.Run(p.prog, env); err != nil {
 			return nil, fromExpr(err)
 		}
+	}
+	if _, isRaw := out.(json.Raw); isRaw {
+		return out, nil
 	}
 	if p.plain {
 		return scalarOf(out), nil

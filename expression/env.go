@@ -3,6 +3,7 @@ package expression
 import (
 	"github.com/expr-lang/expr/vm"
 
+	"github.com/tidemark/tidemark/format/json"
 	"github.com/tidemark/tidemark/operators"
 )
 
@@ -84,6 +85,10 @@ type Window struct {
 // record (or join pair, or list element) and the evaluator. Reuse one Env
 // per goroutine from record to record; it is not safe for concurrent use.
 //
+// Value may be a lazy value (format/json.Raw): the fast evaluator reads
+// its fields on demand, and it is decoded (once per record) before expr's
+// VM runs; Eval never returns a Raw (EvalLazy may).
+//
 // Fill it with SetRecord, then set what the context adds (Left and Right,
 // Item and Index) directly. SetRecord derives Key, Headers and a raw Value
 // from the record only when an expression uses them, so set those three
@@ -164,4 +169,20 @@ func (e *Env) derive(used names) {
 	if todo&nValue != 0 {
 		e.Value = string(r.Value)
 	}
+}
+
+// materialize decodes the lazy values (format/json.Raw) among the names,
+// for expr's VM, which reads maps and lists. They stay decoded for the
+// rest of the record's expressions.
+func (e *Env) materialize() error {
+	for _, p := range []*any{&e.Value, &e.Left, &e.Right, &e.Item} {
+		if r, ok := (*p).(json.Raw); ok {
+			v, err := r.Decode()
+			if err != nil {
+				return err
+			}
+			*p = v
+		}
+	}
+	return nil
 }

@@ -2,6 +2,8 @@ package expression
 
 import (
 	"github.com/expr-lang/expr/ast"
+
+	"github.com/tidemark/tidemark/format/json"
 )
 
 // fastFn evaluates a compiled expression directly over an Env, without
@@ -143,11 +145,13 @@ func fastMember(n *ast.MemberNode) fastFn {
 		if !ok {
 			return nil, false
 		}
-		m, ok := x.(map[string]any)
-		if !ok {
-			return nil, false // nil, a list, a *Window: expr knows what to do
+		switch m := x.(type) {
+		case map[string]any:
+			return m[name], true // a missing field is nil, as in expr
+		case json.Raw:
+			return m.Member(name) // not ok for a list
 		}
-		return m[name], true // a missing field is nil, as in expr
+		return nil, false // nil, a list, a *Window: expr knows what to do
 	}
 }
 

@@ -80,7 +80,10 @@ type Record struct {
 	WindowStart int64 `json:",omitempty"`
 	WindowEnd   int64 `json:",omitempty"`
 	// Data is the decoded value (format/json: map[string]any, []any,
-	// string, int64, float64, bool or nil), decoded once at the source.
+	// string, int64, float64, bool or nil), decoded once at the source;
+	// or, in the records of a source whose records reach only filters,
+	// maps and sinks, a lazy object or list (format/json.Raw, decoded
+	// field by field when read; json.Materialize gives the map).
 	// When Data is non-nil it is authoritative and Value may be nil; a
 	// record with Data == nil and Value != nil was never decoded (format
 	// raw, or operators that never looked), and a sink writes its Value

@@ -67,6 +67,17 @@ func (e *Expr) Eval(env *expression.Env) (any, error) {
 	return v, nil
 }
 
+// EvalLazy evaluates the expression, leaving an object or list read from
+// a lazy record value undecoded (expression.Program.EvalLazy); an error
+// is an *ExprError.
+func (e *Expr) EvalLazy(env *expression.Env) (any, error) {
+	v, err := e.prog.EvalLazy(env)
+	if err != nil {
+		return nil, e.wrap(err)
+	}
+	return v, nil
+}
+
 // EvalBool evaluates a condition (expression.Program.EvalBool); an error
 // is an *ExprError.
 func (e *Expr) EvalBool(env *expression.Env) (bool, error) {

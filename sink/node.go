@@ -92,12 +92,17 @@ type KafkaSink struct {
 	raw     bool
 	usesEnv bool
 
-	c      operators.TaskCommitter
-	reject func(operators.Record, error)
-	env    expression.Env
-	buf    []operators.SinkRecord
-	dls    []operators.DeadLetter
-	hint   int // capacity to start a value's encoding with
+	c       operators.TaskCommitter
+	reject  func(operators.Record, error)
+	env     expression.Env
+	buf     []operators.SinkRecord
+	dls     []operators.DeadLetter
+	scratch []byte // a value being encoded
+	// arena holds the encoded values of the last records, each a
+	// capacity-bounded slice of it: one allocation for many values (the
+	// producer keeps a value until it is acknowledged; a chunk is freed
+	// with its last value).
+	arena []byte
 }
 
 type header struct {
@@ -364,6 +369,14 @@ func (k *KafkaSink) encodeValue(r *operators.Record) ([]byte, error) {
 		}
 		v, order = r.Data, k.spec.FieldOrder
 	}
+	if raw, ok := v.(json.Raw); ok && k.raw {
+		// A lazy value (format/json.Raw) is an object or list: refused
+		// below as its decoded value is.
+		var err error
+		if v, err = raw.Decode(); err != nil {
+			return nil, fmt.Errorf("value: %w", err)
+		}
+	}
 	if k.raw {
 		switch x := v.(type) {
 		case nil:
@@ -378,14 +391,22 @@ func (k *KafkaSink) encodeValue(r *operators.Record) ([]byte, error) {
 	if b, ok := v.([]byte); ok && k.value == nil {
 		return b, nil
 	}
-	// Values of one sink are alike: start with room for the last one.
-	b, err := json.AppendValue(make([]byte, 0, k.hint), v, order)
+	// Encoded into a scratch buffer, then copied into the arena.
+	b, err := json.AppendValue(k.scratch[:0], v, order)
 	if err != nil {
 		return nil, fmt.Errorf("value: %w", err)
 	}
-	k.hint = len(b) + len(b)/8
-	return b, nil
+	k.scratch = b
+	if cap(k.arena)-len(k.arena) < len(b) {
+		k.arena = make([]byte, 0, max(arenaChunk, len(b)))
+	}
+	start := len(k.arena)
+	k.arena = append(k.arena, b...)
+	return k.arena[start:len(k.arena):len(k.arena)], nil
 }
+
+// arenaChunk is the least size of a sink's value arena chunk.
+const arenaChunk = 32 << 10
 
 // describe names v's type and value for a message.
 func describe(v any) string {

@@ -26,6 +26,12 @@ type GraphSource struct {
 	Key, EventTime *plugin.Expr
 	// Job is job.name: the default consumer group is tidemark-<job>.
 	Job string
+	// Lazy (format json): an object or array value is validated but not
+	// decoded: Record.Data is a format/json.Raw over the Kafka value,
+	// whose fields are decoded when read. Set it only when every
+	// operator and sink the source's records reach handles a Raw (the
+	// runner decides: internal/runner's lazySources).
+	Lazy bool
 }
 
 // NewGraphKafka returns the source of task task of tasks of a job graph's
@@ -41,7 +47,7 @@ func NewGraphKafka(gs GraphSource, base []kgo.Opt, task, tasks int, log *zap.Log
 	sc := gs.Config
 	k := &Kafka{src: sc, key: "sources[" + sc.Name + "]", group: sc.ConsumerGroup(gs.Job), base: base,
 		task: task, tasks: tasks, log: log, now: time.Now}
-	k.graph = &graphReader{name: sc.Name, decode: sc.Format != config.FormatRaw, key: gs.Key, ts: gs.EventTime,
+	k.graph = &graphReader{name: sc.Name, decode: sc.Format != config.FormatRaw, lazy: gs.Lazy, key: gs.Key, ts: gs.EventTime,
 		layout: timeLayout(sc.EventTime.Format), log: log}
 	if sc.StopAt == config.StopAtEnd {
 		opts = append([]Option{WithStopAtEnd()}, opts...)
@@ -69,6 +75,7 @@ func timeLayout(format string) string {
 type graphReader struct {
 	name    string
 	decode  bool
+	lazy    bool
 	key, ts *plugin.Expr
 	layout  string
 	log     *zap.Logger
@@ -83,7 +90,13 @@ type graphReader struct {
 // false: r is rejected (kept for TakeRejects).
 func (g *graphReader) read(r *operators.Record) bool {
 	if g.decode && r.Value != nil {
-		v, err := g.dec.Decode(r.Value)
+		var v any
+		var err error
+		if g.lazy {
+			v, err = g.dec.Lazy(r.Value)
+		} else {
+			v, err = g.dec.Decode(r.Value)
+		}
 		if err != nil {
 			g.reject(*r, fmt.Errorf("source %s (format json): the value is not JSON: %w", g.name, err))
 			return false

@@ -45,6 +45,8 @@ type Decoder struct {
 	kvs   []kv
 	items []any
 	esc   []byte // scratch: a string's unescaped bytes
+	// ix is Lazy's scratch index.
+	ix indexer
 }
 
 type kv struct {
@@ -244,11 +246,18 @@ func rawString(s []byte) (raw, rest []byte, ok bool) {
 // another \u escape makes one rune of the two (U+FFFD if they are no
 // pair). The result may be d.esc: use it before the next unescape.
 func (d *Decoder) unescape(raw []byte) []byte {
-	n := bytes.IndexByte(raw, '\\')
-	if n < 0 {
+	if bytes.IndexByte(raw, '\\') < 0 {
 		return raw
 	}
-	b := append(d.esc[:0], raw[:n]...)
+	d.esc = appendUnescaped(d.esc[:0], raw)
+	return d.esc
+}
+
+// appendUnescaped appends raw, which holds a backslash, with its escapes
+// replaced (see unescape) to b.
+func appendUnescaped(b, raw []byte) []byte {
+	n := bytes.IndexByte(raw, '\\')
+	b = append(b, raw[:n]...)
 	s := raw[n+1:]
 	for {
 		if len(s) == 0 {
@@ -309,7 +318,6 @@ func (d *Decoder) unescape(raw []byte) []byte {
 		b = append(b, s[:n]...)
 		s = s[n+1:]
 	}
-	d.esc = b
 	return b
 }
 

@@ -19,6 +19,27 @@
 // of float64's range. Invalid UTF-8 in strings becomes U+FFFD, as
 // encoding/json does. Duplicate keys: the last one wins.
 //
+// # Lazy values
+//
+// Decoder.Lazy checks a value with the grammar and limits Decode has
+// (the same errors) but does not build it: an object or array comes back
+// as a Raw over the text, with an index of the members of its objects
+// made in the same pass, and Raw.Member decodes one field when it is
+// read (a string, a number, or a nested object as another Raw). A job
+// whose source feeds only filters, maps and sinks gets such values
+// (internal/runner decides; see source.GraphSource.Lazy), so that a
+// record costs what its expressions read, not all of its fields.
+//
+// A Raw stands for exactly the value Decode returns for its text, and
+// nothing a user sees differs: Member gives what the map would hold (the
+// last of repeated keys, escapes and invalid UTF-8 as Decode treats
+// them), Raw.Decode and Materialize give the map or list itself (the one
+// way to turn a Raw into the values other operators work with), and
+// AppendValue writes the text of the decoded value (the Raw's own text
+// when it already is exactly that: no whitespace, keys sorted, numbers
+// and strings as the encoder writes them). FuzzLazy checks all of it
+// against Decode.
+//
 // # Encoding
 //
 // AppendValue appends the JSON text of a value to a buffer. Output is
@@ -33,6 +54,6 @@
 //
 // Besides the decoded types AppendValue writes every Go integer and float
 // type, []byte (base64, as encoding/json), maps with string keys and
-// slices of any of these; other values (structs, time.Time) go through
-// encoding/json.
+// slices of any of these, and Raw; other values (structs, time.Time) go
+// through encoding/json.
 package json

@@ -55,6 +55,8 @@ func appendValue(dst []byte, v any, order []string, depth int) ([]byte, error) {
 		return strconv.AppendBool(dst, x), nil
 	case map[string]any:
 		return appendObject(dst, x, order, depth)
+	case Raw:
+		return appendRaw(dst, x, order, depth)
 	case []any:
 		dst = append(dst, '[')
 		for i, e := range x {

@@ -102,7 +102,7 @@ func graphSpec(env *plugin.Environment, cfg *config.Config, base []kgo.Opt, st s
 	spec.NewGraphSources = func() (map[string][]operators.Source, error) {
 		srcs := map[string][]operators.Source{}
 		for _, s := range p.Sources {
-			gs := source.GraphSource{Config: s.Config, Key: s.Key, EventTime: s.EventTime, Job: cfg.Job.Name}
+			gs := source.GraphSource{Config: s.Config, Key: s.Key, EventTime: s.EventTime, Job: cfg.Job.Name, Lazy: lazySource(s)}
 			n := s.Stage.Tasks
 			for i := range n {
 				srcs[s.Stage.Name] = append(srcs[s.Stage.Name], source.NewGraphKafka(gs, base, i, n, log.Named("source").With(zap.String("source", s.Name)), source.WithMetrics(ms.sourceMetrics())))
@@ -153,4 +153,52 @@ func producedOrder(n *plan.Node) []string {
 		return o
 	}
 	return fieldOrder(n) // the plan is acyclic
+}
+
+// lazySource reports whether source s may hand its operators lazy values
+// (source.GraphSource.Lazy: format/json.Raw, decoded field by field when
+// read): when every node its records reach while they may still hold
+// one handles a Raw exactly as the decoded value. Those are filters
+// (they pass the record on), maps (their expressions read a Raw; one
+// that neither lists fields nor sets, renames or drops any may pass it
+// on), and sinks (they encode a Raw to the text of its decoded value),
+// all on chain edges (the same task: no exchange, so no in-flight
+// record holds one). Any other operator needs maps: then the source
+// decodes every value as before.
+func lazySource(s *plan.Source) bool {
+	if s.Config.Format == config.FormatRaw {
+		return false
+	}
+	return lazyEdges(s.Outs)
+}
+
+func lazyEdges(es []*plan.Edge) bool {
+	for _, e := range es {
+		if e.Kind != plan.Chain {
+			return false
+		}
+		n := e.To
+		if n.Kind == plan.SinkNode {
+			continue
+		}
+		switch n.Type {
+		case "filter":
+		case "map":
+			c := n.Config
+			if c == nil {
+				return false
+			}
+			if c.Contains("fields") || c.Contains("set") || c.Contains("rename") || c.Contains("drop") {
+				continue // its values are maps it builds
+			}
+		default:
+			return false
+		}
+		for _, port := range n.Outs {
+			if !lazyEdges(port) {
+				return false
+			}
+		}
+	}
+	return true
 }

@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"github.com/tidemark/tidemark/expression"
+	"github.com/tidemark/tidemark/format/json"
 	"github.com/tidemark/tidemark/operators"
 	"github.com/tidemark/tidemark/plugin"
 )
@@ -100,7 +101,15 @@ func (m *Map) apply(r *operators.Record) (operators.Record, error) {
 func (m *Map) newValue(r *operators.Record) (any, error) {
 	var v any
 	fresh := false // v is a map this record owns
+	reshapes := len(m.set) > 0 || len(m.rename) > 0 || len(m.drop) > 0
 	switch {
+	case m.value != nil && !reshapes:
+		// The value as it is: an object or list of a lazy input stays
+		// lazy (format/json.Raw), decoded only where it is read.
+		var err error
+		if v, err = m.value.EvalLazy(&m.env); err != nil {
+			return nil, err
+		}
 	case m.value != nil:
 		var err error
 		if v, err = m.value.Eval(&m.env); err != nil {
@@ -122,8 +131,17 @@ func (m *Map) newValue(r *operators.Record) (any, error) {
 			v = string(r.Value)
 		}
 	}
-	if len(m.set) == 0 && len(m.rename) == 0 && len(m.drop) == 0 {
+	if !reshapes {
 		return v, nil
+	}
+	if raw, ok := v.(json.Raw); ok {
+		// set, rename and drop work on a map: a lazy input's own,
+		// freshly decoded.
+		var err error
+		if v, err = raw.Decode(); err != nil {
+			return nil, err
+		}
+		fresh = true
 	}
 	obj, ok := v.(map[string]any)
 	switch {

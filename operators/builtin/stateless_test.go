@@ -2,10 +2,12 @@ package builtin_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/tidemark/tidemark/format/json"
 	"github.com/tidemark/tidemark/operators"
 	"github.com/tidemark/tidemark/operators/optest"
 	"github.com/tidemark/tidemark/plugin"
@@ -40,6 +42,66 @@ func golden(t *testing.T, name, src string, opts ...optest.Option) {
 	newOp := build(t, src)
 	optest.Run(t, "testdata/"+name+".txt", newOp, opts...)
 	optest.RunRestoreEquivalence(t, "testdata/"+name+".txt", newOp, opts...)
+	if strings.HasPrefix(src, "type: filter") || strings.HasPrefix(src, "type: map") {
+		// Filters and maps may get lazy values (format/json.Raw) from a
+		// source: the same script, the same output.
+		t.Run("lazy", func(t *testing.T) {
+			optest.Run(t, "testdata/"+name+".txt", newOp, append(opts, optest.LazyValues())...)
+		})
+	}
+}
+
+// TestMapPassesLazyValue: a map whose value is an expression (and that
+// sets, renames and drops nothing) passes an object of a lazy value on
+// undecoded, standing for the same value as with decoded input; the
+// filters and maps after it read it alike.
+func TestMapPassesLazyValue(t *testing.T) {
+	texts := []string{
+		`{"event_type":2,"bid":{"auction":1107,"price":18870,"extra":"x","a":{"b":[1,2.50]}}}`,
+		`{"event_type":2,"bid":{"price":1.0,"price":2}}`, `{"event_type":2,"bid":[1,2]}`, `{"event_type":2,"bid":7}`,
+		`{"event_type":2}`, `{"event_type":2,"bid":{}}`,
+	}
+	chain := []string{"type: map\nvalue: value.bid", "type: filter\nwhere: 'value != nil'",
+		"type: map\nvalue: value\nkey: value.auction", "type: map\nfields: {p: value.price, a: value.a, all: value}"}
+	run := func(text string, lazy bool) string {
+		var d json.Decoder
+		v, err := d.Decode([]byte(text))
+		if lazy {
+			v, err = d.Lazy([]byte(text))
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs := []operators.Record{{Key: []byte("k"), Data: v}}
+		var b strings.Builder
+		for i, src := range chain {
+			h := optest.New(t, build(t, src))
+			out, err := h.Process(0, recs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			recs = recs[:0]
+			for _, o := range out {
+				if o.DeadLetter {
+					fmt.Fprintf(&b, "step %d dead letter %s; ", i, o.Reason)
+					continue
+				}
+				_, isRaw := o.Record.Data.(json.Raw)
+				if isRaw != (lazy && i < 3 && strings.Contains(text, `"bid":{`) || lazy && i < 3 && strings.Contains(text, `"bid":[`)) {
+					t.Errorf("%s, step %d (lazy %v): output value %T", text, i, lazy, o.Record.Data)
+				}
+				enc, err := json.Marshal(o.Record.Data)
+				fmt.Fprintf(&b, "step %d key %s value %s %v; ", i, o.Record.Key, enc, err)
+				recs = append(recs, o.Record)
+			}
+		}
+		return b.String()
+	}
+	for _, text := range texts {
+		if want, got := run(text, false), run(text, true); want != got {
+			t.Errorf("%s:\ndecoded: %s\nlazy:    %s", text, want, got)
+		}
+	}
 }
 
 func TestFilter(t *testing.T) {

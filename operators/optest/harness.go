@@ -25,6 +25,7 @@ type config struct {
 	task, par      int
 	maxParallelism int
 	start          time.Time
+	lazy           bool
 }
 
 // Name sets the operator's name, the operator id of its state (default
@@ -53,6 +54,12 @@ func MaxParallelism(n int) Option { return func(c *config) { c.maxParallelism = 
 // Start sets the processing time the harness starts at (default
 // 2025-01-01T00:00:00Z). It moves only with Harness.SetTime (`time`).
 func Start(t time.Time) Option { return func(c *config) { c.start = t } }
+
+// LazyValues makes a script's JSON object and array values lazy, as a
+// source hands them to filters and maps (format/json.Decoder.Lazy: a
+// json.Raw decoded field by field when read), so that a script checks
+// the operator reads them as it reads decoded ones.
+func LazyValues() Option { return func(c *config) { c.lazy = true } }
 
 // Output is one thing an operator emitted: a record on a port, or a record
 // it rejected (DeadLetter set).

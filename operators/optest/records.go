@@ -207,3 +207,15 @@ func (h *Harness) formatOutput(o Output) string {
 	}
 	return "port=" + port + " " + line
 }
+
+// makeLazy replaces r's decoded value with the lazy value of its text
+// (LazyValues).
+func makeLazy(r *operators.Record) error {
+	b, err := json.Marshal(r.Data)
+	if err != nil {
+		return err
+	}
+	var d json.Decoder
+	r.Data, err = d.Lazy(b)
+	return err
+}

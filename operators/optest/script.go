@@ -59,6 +59,9 @@ func (h *Harness) Exec(t testing.TB, d *datadriven.TestData) string {
 				continue
 			}
 			r, perr := ParseRecord(line)
+			if perr == nil && h.cfg.lazy && r.Data != nil {
+				perr = makeLazy(&r)
+			}
 			if perr != nil {
 				d.Fatalf(t, "input line %d: %v", i+1, perr)
 			}
