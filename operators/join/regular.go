@@ -12,11 +12,14 @@ import (
 // regularJoin is `join: regular` (inner or left).
 type regularJoin struct {
 	base
-	rows   [2]*state.Map[[]byte, entry]
-	retain [2]*state.Map[timed, struct{}]
+	// rows are each side's rows of a key, with their retain times: a
+	// row is written once, and the cleanup finds the rows past their
+	// retain time among the key's rows (from the row cache, mostly).
+	rows [2]*state.Map[[]byte, entry]
 
 	found   []match
 	outs    []operators.Record
+	due     [][]byte // rows past their retain time (cleanup)
 	cleaned keySet
 
 	// cache holds the rows of recently seen keys (rowcache.go), unless
@@ -47,9 +50,6 @@ func (j *regularJoin) Open(_ context.Context, oc operators.OpenContext) error {
 	}
 	for s := range 2 {
 		j.rows[s] = state.NewMap(oc.State, oc.Name, "rows."+sideNames[s], state.Bytes{}, entryCodec{}, opts...)
-		if j.cfg.retain[s] != nil {
-			j.retain[s] = state.NewMap(oc.State, oc.Name, "retain."+sideNames[s], retainCodec{}, unitCodec{}, opts...)
-		}
 	}
 	return nil
 }
@@ -238,9 +238,6 @@ func (j *regularJoin) store(s int, key, row []byte, ts, retain int64, acc bool) 
 			err = j.putRow(s, key, row, cur)
 		} else {
 			err = j.deleteRow(s, key, row)
-			if err == nil && j.retain[s] != nil && cur.retain != math.MaxInt64 {
-				err = j.retain[s].Delete(key, timed{t: cur.retain, row: row})
-			}
 		}
 		if err != nil {
 			return fmt.Errorf("join %s: %w", j.name, err)
@@ -268,9 +265,6 @@ func (j *regularJoin) store(s int, key, row []byte, ts, retain int64, acc bool) 
 		return fmt.Errorf("join %s: %w", j.name, err)
 	}
 	if retain != math.MaxInt64 {
-		if err := j.retain[s].Put(key, timed{t: retain, row: row}, struct{}{}); err != nil {
-			return fmt.Errorf("join %s: %w", j.name, err)
-		}
 		if err := j.timers.Register(state.EventTime, cleanupAt(retain), key); err != nil {
 			return fmt.Errorf("join %s: %w", j.name, err)
 		}
@@ -316,27 +310,23 @@ func (j *regularJoin) OnWatermark(_ context.Context, wm int64, _ operators.Colle
 			return nil
 		}
 		for s := range 2 {
-			if j.retain[s] == nil {
+			if j.cfg.retain[s] == nil {
 				continue
 			}
-			var derr error
-			err := j.retain[s].Range(key, func(k timed, _ struct{}) bool {
-				if k.t > j.wm {
-					return false
+			due := j.due[:0]
+			err := j.eachRow(s, key, func(cr *cachedRow) bool {
+				if cr.e.retain <= j.wm {
+					due = append(due, cr.row)
 				}
-				cur, found, err := j.getRow(s, key, k.row)
-				if err == nil && found && cur.retain <= j.wm {
-					err = j.deleteRow(s, key, k.row)
-				}
-				if err == nil {
-					err = j.retain[s].Delete(key, k)
-				}
-				derr = err
-				return err == nil
+				return true
 			})
-			if err == nil {
-				err = derr
+			for _, row := range due {
+				if err == nil {
+					err = j.deleteRow(s, key, row)
+				}
 			}
+			clear(due)
+			j.due = due[:0]
 			if err != nil {
 				return fmt.Errorf("join %s: drop rows past retain: %w", j.name, err)
 			}
@@ -415,12 +405,5 @@ func (j *regularJoin) deleteRow(s int, key, row []byte) error {
 	}
 	return nil
 }
-
-// unitCodec stores nothing.
-type unitCodec struct{}
-
-func (unitCodec) Encode(struct{}) ([]byte, error) { return nil, nil }
-
-func (unitCodec) Decode([]byte) (struct{}, error) { return struct{}{}, nil }
 
 var _ operators.MultiInput = (*regularJoin)(nil)
