@@ -339,27 +339,9 @@ func (j *regularJoin) OnWatermark(_ context.Context, wm int64, _ operators.Colle
 // until fn returns false: from the cache, or from state (then caching
 // them). fn must not write the join's rows.
 func (j *regularJoin) eachRow(s int, key []byte, fn func(cr *cachedRow) bool) error {
-	if !j.noCache {
-		if rs := j.cache.get(s, key); rs != nil {
-			for i := range rs.rows {
-				if !fn(&rs.rows[i]) {
-					break
-				}
-			}
-			return nil
-		}
-	}
-	var rows []cachedRow
-	if err := j.rows[s].Range(key, func(row []byte, e entry) bool {
-		rows = append(rows, cachedRow{row: row, e: e})
-		return true
-	}); err != nil {
+	rows, err := j.loadRows(s, key)
+	if err != nil {
 		return err
-	}
-	if !j.noCache {
-		if rs := j.cache.add(s, key, rows); rs != nil {
-			rows = rs.rows
-		}
 	}
 	for i := range rows {
 		if !fn(&rows[i]) {
@@ -369,18 +351,50 @@ func (j *regularJoin) eachRow(s int, key []byte, fn func(cr *cachedRow) bool) er
 	return nil
 }
 
-// getRow returns side s's entry of row under key, and whether there is
-// one.
-func (j *regularJoin) getRow(s int, key, row []byte) (entry, bool, error) {
+// loadRows returns every row side s holds for key, in row order: the
+// cached set (read from state and cached on a miss, unless the join does
+// not cache), which stays valid until the next write of the join's rows.
+func (j *regularJoin) loadRows(s int, key []byte) ([]cachedRow, error) {
 	if !j.noCache {
 		if rs := j.cache.get(s, key); rs != nil {
-			if i, ok := rs.find(row); ok {
-				return rs.rows[i].e, true, nil
-			}
-			return entry{}, false, nil
+			return rs.rows, nil
 		}
 	}
-	return j.rows[s].Get(key, row)
+	var rows []cachedRow
+	if err := j.rows[s].Range(key, func(row []byte, e entry) bool {
+		rows = append(rows, cachedRow{row: row, e: e})
+		return true
+	}); err != nil {
+		return nil, err
+	}
+	if !j.noCache {
+		if rs := j.cache.add(s, key, rows); rs != nil {
+			rows = rs.rows
+		}
+	}
+	return rows, nil
+}
+
+// getRow returns side s's entry of row under key, and whether there is
+// one. Unless the join does not cache, a key's rows are read and cached
+// whole on a miss: the records of a key that follow (the bids of a new
+// auction) then find them without reading state.
+func (j *regularJoin) getRow(s int, key, row []byte) (entry, bool, error) {
+	if j.noCache {
+		return j.rows[s].Get(key, row)
+	}
+	if j.cache.get(s, key) == nil {
+		if _, err := j.loadRows(s, key); err != nil {
+			return entry{}, false, err
+		}
+	}
+	if rs := j.cache.get(s, key); rs != nil {
+		if i, ok := rs.find(row); ok {
+			return rs.rows[i].e, true, nil
+		}
+		return entry{}, false, nil
+	}
+	return j.rows[s].Get(key, row) // too big to cache
 }
 
 // putRow sets side s's entry of row under key (row must not change
