@@ -89,13 +89,20 @@ func (t *Timers) Register(kind TimerKind, ts int64, key []byte) error {
 	if err != nil {
 		return t.errf("register", kind, err)
 	}
+	q := t.queues[kind]
+	e := timerEntry{ts: ts, key: key}
+	if q != nil && q.groups[kg-q.first].holds(e) {
+		// Stored already (a key's records registering the same cleanup
+		// time): writing it again would change nothing.
+		return nil
+	}
 	b := t.b
 	b.key = appendTimerKey(b.key[:0], kg, t.op, kind, ts, key)
 	if err := b.set(b.key, nil); err != nil {
 		return t.errf("register", kind, err)
 	}
-	if q := t.queues[kind]; q != nil {
-		q.add(q.groups[kg-q.first], timerEntry{ts: ts, key: key})
+	if q != nil {
+		q.add(q.groups[kg-q.first], e)
 	}
 	return nil
 }
@@ -255,6 +262,15 @@ func (g *timerGroup) covers(e timerEntry) bool {
 func (g *timerGroup) find(e timerEntry) (int, bool) {
 	i, found := slices.BinarySearchFunc(g.cache[g.lo:], e, timerEntry.compare)
 	return g.lo + i, found
+}
+
+// holds reports whether the cache holds e (so the store does).
+func (g *timerGroup) holds(e timerEntry) bool {
+	if !g.covers(e) {
+		return false
+	}
+	_, found := g.find(e)
+	return found
 }
 
 // remove drops e from the cache if it holds it, and reports whether the
