@@ -50,24 +50,10 @@ func putInt64(dst []byte, v int64) []byte {
 
 func getInt64(b []byte) int64 { return int64(binary.BigEndian.Uint64(b) ^ (1 << 63)) }
 
-// timed is a map key ordered by time: (t, row) of a regular join's retain
-// index (row: the encoded row), or (t, seq) of an interval join's rows.
+// timed is a map key ordered by time: (t, seq) of an interval join's rows.
 type timed struct {
 	t   int64
 	seq int64
-	row []byte
-}
-
-// retainCodec encodes (retain, row).
-type retainCodec struct{}
-
-func (retainCodec) Encode(k timed) ([]byte, error) { return append(putInt64(nil, k.t), k.row...), nil }
-
-func (retainCodec) Decode(b []byte) (timed, error) {
-	if len(b) < 8 {
-		return timed{}, fmt.Errorf("%w: join retain key of %d bytes", state.ErrCorrupt, len(b))
-	}
-	return timed{t: getInt64(b), row: append([]byte(nil), b[8:]...)}, nil
 }
 
 // seqCodec encodes (t, seq).

@@ -38,8 +38,8 @@
 // value: a tag byte, then JSON, raw bytes or nothing):
 //
 //	regular   map rows.left, rows.right: key → row → {count, matches, ts, retain}
-//	          map retain.left, retain.right: key → (retain, row) → ∅ (with retain)
-//	          event-time timers at retain times
+//	          event-time timers at retain times (the cleanup drops the
+//	          key's rows whose retain time the watermark reached)
 //	interval  map rows.left, rows.right: key → (t, seq) → row
 //	          value meta: key → {last seq, rows per side}
 //	          event-time timers at expiry times

@@ -12,11 +12,14 @@ import (
 // regularJoin is `join: regular` (inner or left).
 type regularJoin struct {
 	base
-	rows   [2]*state.Map[[]byte, entry]
-	retain [2]*state.Map[timed, struct{}]
+	// rows are each side's rows of a key, with their retain times: a
+	// row is written once, and the cleanup finds the rows past their
+	// retain time among the key's rows (from the row cache, mostly).
+	rows [2]*state.Map[[]byte, entry]
 
 	found   []match
 	outs    []operators.Record
+	due     [][]byte // rows past their retain time (cleanup)
 	cleaned keySet
 
 	// cache holds the rows of recently seen keys (rowcache.go), unless
@@ -47,9 +50,6 @@ func (j *regularJoin) Open(_ context.Context, oc operators.OpenContext) error {
 	}
 	for s := range 2 {
 		j.rows[s] = state.NewMap(oc.State, oc.Name, "rows."+sideNames[s], state.Bytes{}, entryCodec{}, opts...)
-		if j.cfg.retain[s] != nil {
-			j.retain[s] = state.NewMap(oc.State, oc.Name, "retain."+sideNames[s], retainCodec{}, unitCodec{}, opts...)
-		}
 	}
 	return nil
 }
@@ -238,9 +238,6 @@ func (j *regularJoin) store(s int, key, row []byte, ts, retain int64, acc bool) 
 			err = j.putRow(s, key, row, cur)
 		} else {
 			err = j.deleteRow(s, key, row)
-			if err == nil && j.retain[s] != nil && cur.retain != math.MaxInt64 {
-				err = j.retain[s].Delete(key, timed{t: cur.retain, row: row})
-			}
 		}
 		if err != nil {
 			return fmt.Errorf("join %s: %w", j.name, err)
@@ -268,9 +265,6 @@ func (j *regularJoin) store(s int, key, row []byte, ts, retain int64, acc bool) 
 		return fmt.Errorf("join %s: %w", j.name, err)
 	}
 	if retain != math.MaxInt64 {
-		if err := j.retain[s].Put(key, timed{t: retain, row: row}, struct{}{}); err != nil {
-			return fmt.Errorf("join %s: %w", j.name, err)
-		}
 		if err := j.timers.Register(state.EventTime, cleanupAt(retain), key); err != nil {
 			return fmt.Errorf("join %s: %w", j.name, err)
 		}
@@ -316,27 +310,23 @@ func (j *regularJoin) OnWatermark(_ context.Context, wm int64, _ operators.Colle
 			return nil
 		}
 		for s := range 2 {
-			if j.retain[s] == nil {
+			if j.cfg.retain[s] == nil {
 				continue
 			}
-			var derr error
-			err := j.retain[s].Range(key, func(k timed, _ struct{}) bool {
-				if k.t > j.wm {
-					return false
+			due := j.due[:0]
+			err := j.eachRow(s, key, func(cr *cachedRow) bool {
+				if cr.e.retain <= j.wm {
+					due = append(due, cr.row)
 				}
-				cur, found, err := j.getRow(s, key, k.row)
-				if err == nil && found && cur.retain <= j.wm {
-					err = j.deleteRow(s, key, k.row)
-				}
-				if err == nil {
-					err = j.retain[s].Delete(key, k)
-				}
-				derr = err
-				return err == nil
+				return true
 			})
-			if err == nil {
-				err = derr
+			for _, row := range due {
+				if err == nil {
+					err = j.deleteRow(s, key, row)
+				}
 			}
+			clear(due)
+			j.due = due[:0]
 			if err != nil {
 				return fmt.Errorf("join %s: drop rows past retain: %w", j.name, err)
 			}
@@ -349,27 +339,9 @@ func (j *regularJoin) OnWatermark(_ context.Context, wm int64, _ operators.Colle
 // until fn returns false: from the cache, or from state (then caching
 // them). fn must not write the join's rows.
 func (j *regularJoin) eachRow(s int, key []byte, fn func(cr *cachedRow) bool) error {
-	if !j.noCache {
-		if rs := j.cache.get(s, key); rs != nil {
-			for i := range rs.rows {
-				if !fn(&rs.rows[i]) {
-					break
-				}
-			}
-			return nil
-		}
-	}
-	var rows []cachedRow
-	if err := j.rows[s].Range(key, func(row []byte, e entry) bool {
-		rows = append(rows, cachedRow{row: row, e: e})
-		return true
-	}); err != nil {
+	rows, err := j.loadRows(s, key)
+	if err != nil {
 		return err
-	}
-	if !j.noCache {
-		if rs := j.cache.add(s, key, rows); rs != nil {
-			rows = rs.rows
-		}
 	}
 	for i := range rows {
 		if !fn(&rows[i]) {
@@ -379,18 +351,50 @@ func (j *regularJoin) eachRow(s int, key []byte, fn func(cr *cachedRow) bool) er
 	return nil
 }
 
-// getRow returns side s's entry of row under key, and whether there is
-// one.
-func (j *regularJoin) getRow(s int, key, row []byte) (entry, bool, error) {
+// loadRows returns every row side s holds for key, in row order: the
+// cached set (read from state and cached on a miss, unless the join does
+// not cache), which stays valid until the next write of the join's rows.
+func (j *regularJoin) loadRows(s int, key []byte) ([]cachedRow, error) {
 	if !j.noCache {
 		if rs := j.cache.get(s, key); rs != nil {
-			if i, ok := rs.find(row); ok {
-				return rs.rows[i].e, true, nil
-			}
-			return entry{}, false, nil
+			return rs.rows, nil
 		}
 	}
-	return j.rows[s].Get(key, row)
+	var rows []cachedRow
+	if err := j.rows[s].Range(key, func(row []byte, e entry) bool {
+		rows = append(rows, cachedRow{row: row, e: e})
+		return true
+	}); err != nil {
+		return nil, err
+	}
+	if !j.noCache {
+		if rs := j.cache.add(s, key, rows); rs != nil {
+			rows = rs.rows
+		}
+	}
+	return rows, nil
+}
+
+// getRow returns side s's entry of row under key, and whether there is
+// one. Unless the join does not cache, a key's rows are read and cached
+// whole on a miss: the records of a key that follow (the bids of a new
+// auction) then find them without reading state.
+func (j *regularJoin) getRow(s int, key, row []byte) (entry, bool, error) {
+	if j.noCache {
+		return j.rows[s].Get(key, row)
+	}
+	if j.cache.get(s, key) == nil {
+		if _, err := j.loadRows(s, key); err != nil {
+			return entry{}, false, err
+		}
+	}
+	if rs := j.cache.get(s, key); rs != nil {
+		if i, ok := rs.find(row); ok {
+			return rs.rows[i].e, true, nil
+		}
+		return entry{}, false, nil
+	}
+	return j.rows[s].Get(key, row) // too big to cache
 }
 
 // putRow sets side s's entry of row under key (row must not change
@@ -415,12 +419,5 @@ func (j *regularJoin) deleteRow(s int, key, row []byte) error {
 	}
 	return nil
 }
-
-// unitCodec stores nothing.
-type unitCodec struct{}
-
-func (unitCodec) Encode(struct{}) ([]byte, error) { return nil, nil }
-
-func (unitCodec) Decode([]byte) (struct{}, error) { return struct{}{}, nil }
 
 var _ operators.MultiInput = (*regularJoin)(nil)

@@ -164,10 +164,7 @@ type Backend struct {
 	batch *pebble.Batch
 	// iters counts open iterators over batch; the batch is not committed
 	// while one is open.
-	iters int
-	// timerGen changes with every timer registered or deleted, so that
-	// Timers.Fire notices when a callback changes the timers.
-	timerGen uint64
+	iters    int
 	timers   map[string]*Timers
 	key, val []byte // scratch buffers
 	// vc is the write-back cache of Value state (cache.go).

@@ -34,3 +34,11 @@ func (b *Backend) CompactAll(t interface{ Fatal(...any) }) int64 {
 
 // CompactionRunning reports whether the backend's compaction is running.
 func (b *Backend) CompactionRunning() bool { return b.compactor.running() }
+
+// SetTimerCacheSize sets how many timers a key group's queue keeps in
+// memory until the test ends.
+func SetTimerCacheSize(t interface{ Cleanup(func()) }, n int) {
+	old := timerCacheSize
+	timerCacheSize = n
+	t.Cleanup(func() { timerCacheSize = old })
+}
