@@ -1,6 +1,7 @@
 package join_test
 
 import (
+	"fmt"
 	"testing"
 
 	"go.yaml.in/yaml/v3"
@@ -8,6 +9,7 @@ import (
 	"github.com/tidemark/tidemark/operators"
 	"github.com/tidemark/tidemark/operators/join"
 	"github.com/tidemark/tidemark/operators/optest"
+	"github.com/tidemark/tidemark/operators/state"
 	"github.com/tidemark/tidemark/plugin"
 )
 
@@ -120,5 +122,51 @@ func TestRestoreEquivalence(t *testing.T) {
 		t.Run(s.file, func(t *testing.T) {
 			optest.RunRestoreEquivalence(t, "testdata/"+s.file, newJoin(t, s.config), harness...)
 		})
+	}
+}
+
+// TestRegularDropsLegacyRetainIndex: state of a regular join written by an
+// older version holds the maps retain.left / retain.right, which this
+// version no longer reads; restoring such state drops them, and only them.
+func TestRegularDropsLegacyRetainIndex(t *testing.T) {
+	var cfg string
+	for _, s := range scripts {
+		if s.file == "regular_retain.txt" {
+			cfg = s.config
+		}
+	}
+	h := optest.New(t, newJoin(t, cfg), harness...)
+	b := h.Backend()
+	legacy := []*state.Map[[]byte, []byte]{
+		state.NewMap(b, "j", "retain.left", state.Bytes{}, state.Bytes{}),
+		state.NewMap(b, "j", "retain.right", state.Bytes{}, state.Bytes{}),
+	}
+	other := state.NewMap(b, "other", "retain.left", state.Bytes{}, state.Bytes{})
+	for i := range 100 {
+		key := []byte(fmt.Sprintf("auction-%d", i))
+		for _, m := range append(legacy, other) {
+			if err := m.Put(key, []byte("row"), []byte("1")); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	id, _, err := h.Checkpoint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Restore(id); err != nil {
+		t.Fatal(err)
+	}
+	b = h.Backend()
+	for i := range 100 {
+		key := []byte(fmt.Sprintf("auction-%d", i))
+		for _, name := range []string{"retain.left", "retain.right"} {
+			if _, ok, err := state.NewMap(b, "j", name, state.Bytes{}, state.Bytes{}).Get(key, []byte("row")); err != nil || ok {
+				t.Fatalf("%s of %s still there after the restore (%v, %v)", name, key, ok, err)
+			}
+		}
+		if _, ok, err := state.NewMap(b, "other", "retain.left", state.Bytes{}, state.Bytes{}).Get(key, []byte("row")); err != nil || !ok {
+			t.Fatalf("another operator's map lost %s (%v, %v)", key, ok, err)
+		}
 	}
 }

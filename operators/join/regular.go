@@ -50,6 +50,13 @@ func (j *regularJoin) Open(_ context.Context, oc operators.OpenContext) error {
 	}
 	for s := range 2 {
 		j.rows[s] = state.NewMap(oc.State, oc.Name, "rows."+sideNames[s], state.Bytes{}, entryCodec{}, opts...)
+		// State written before 2026-11-30 also indexed rows by retain time
+		// in retain.left / retain.right; nothing reads them now, so a
+		// restore of such state drops them instead of keeping them forever.
+		legacy := state.NewMap(oc.State, oc.Name, "retain."+sideNames[s], state.Bytes{}, state.Bytes{})
+		if _, err := legacy.ClearAll(); err != nil {
+			return fmt.Errorf("join %s: drop the retain index of older versions: %w", j.name, err)
+		}
 	}
 	return nil
 }

@@ -1,5 +1,7 @@
 package state
 
+import "encoding/binary"
+
 // Map is keyed state holding a map from K to V per key. Each entry is a
 // database key of its own, so reading or writing one entry never touches
 // the others.
@@ -104,6 +106,41 @@ func (m *Map[K, V]) Clear(key []byte) error {
 		return m.s.errf("clear", err)
 	}
 	return nil
+}
+
+// ClearAll removes every entry of every key's map in the backend's key
+// groups, and reports whether there was any. It looks for entries first
+// (one seek per key group) and deletes only where it found some, so
+// calling it on an empty map writes nothing. Operators use it to drop a
+// map that an older version of theirs kept and the current one no longer
+// reads, so that restored state does not carry it forever.
+func (m *Map[K, V]) ClearAll() (bool, error) {
+	b := m.s.b
+	cleared := false
+	for kg := b.opts.KeyGroups.Start; kg < b.opts.KeyGroups.End; kg++ {
+		prefix := appendOpPrefix(nil, kg, m.s.op, m.s.ns)
+		prefix = binary.AppendUvarint(prefix, uint64(len(m.s.name)))
+		prefix = append(prefix, m.s.name...)
+		end := prefixEnd(prefix)
+		found := false
+		if err := b.iterate(prefix, end, func(_, _ []byte) (bool, error) {
+			found = true
+			return false, nil
+		}); err != nil {
+			return cleared, m.s.errf("clear all", err)
+		}
+		if !found {
+			continue
+		}
+		cleared = true
+		if err := b.batch.DeleteRange(prefix, end, nil); err != nil {
+			return cleared, m.s.errf("clear all", err)
+		}
+		if err := b.maybeFlush(); err != nil {
+			return cleared, m.s.errf("clear all", err)
+		}
+	}
+	return cleared, nil
 }
 
 // Range calls fn for every entry of key's map in the byte order of the

@@ -217,3 +217,39 @@ func TestAutoFlush(t *testing.T) {
 		t.Error("no SST after writing several memtables")
 	}
 }
+
+// TestMapClearAll: ClearAll drops every key's entries of one map in every
+// key group, leaves other maps and operators alone, and reports whether
+// it found anything (and finds nothing the second time).
+func TestMapClearAll(t *testing.T) {
+	b := open(t, state.Options{})
+	old := state.NewMap(b, "op", "retain.left", state.Int64{}, state.String{})
+	keep := state.NewMap(b, "op", "rows.left", state.Int64{}, state.String{})
+	other := state.NewMap(b, "op2", "retain.left", state.Int64{}, state.String{})
+	prefixed := state.NewMap(b, "op", "retain.left2", state.Int64{}, state.String{})
+	keys := 0
+	for i := range 500 {
+		key := []byte(fmt.Sprintf("key-%d", i))
+		must(t, old.Put(key, int64(i), "old"))
+		must(t, keep.Put(key, int64(i), "keep"))
+		must(t, other.Put(key, int64(i), "other"))
+		must(t, prefixed.Put(key, int64(i), "prefixed"))
+		keys++
+	}
+	found, err := old.ClearAll()
+	if err != nil || !found {
+		t.Fatalf("ClearAll = %v, %v; want true, nil", found, err)
+	}
+	for i := range keys {
+		key := []byte(fmt.Sprintf("key-%d", i))
+		must(t, old.Range(key, func(k int64, _ string) bool { t.Errorf("%s: entry %d after ClearAll", key, k); return true }))
+		for _, m := range []*state.Map[int64, string]{keep, other, prefixed} {
+			if _, ok, err := m.Get(key, int64(i)); err != nil || !ok {
+				t.Fatalf("%s: another map lost its entry (%v, %v)", key, ok, err)
+			}
+		}
+	}
+	if found, err := old.ClearAll(); err != nil || found {
+		t.Errorf("second ClearAll = %v, %v; want false, nil", found, err)
+	}
+}
