@@ -96,6 +96,9 @@ func (e *env) throughput(ctx context.Context, s *system, in string, expected []i
 	}
 	cpu1, peak := p.sample()
 	res.brokerCPU = e.brokerCPU() - b0
+	if e.o.profile != "" && s.name == "tidemark" {
+		p.terminate() // so that it writes its profiles
+	}
 	p.kill()
 	stopReader()
 	<-r.done
