@@ -57,5 +57,9 @@
 // Tables are printed with internal/benchfmt; -charts writes PNG charts
 // (gonum.org/v1/plot) into a directory. Run it with `make bench-peers`,
 // which starts a broker of its own and builds the Maven project; `go run
-// ./cmd/peerbench -h` lists the flags.
+// ./cmd/peerbench -h` lists the flags. -profile DIR has Tidemark's
+// processor write a CPU profile and a heap profile at its largest live heap
+// (processor run --cpuprofile, --memprofile) of each throughput run into
+// DIR; the processor is then stopped with SIGTERM so that it writes them
+// (after its CPU and peak RSS were sampled).
 package main
