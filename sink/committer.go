@@ -254,7 +254,7 @@ func (t *TaskCommitter) IDs() []string {
 // the broker has them (franz-go's default is 50 000): Produce blocks the
 // task beyond it. Each holds its output record and the task's bookkeeping
 // until acknowledged (issue 11: a tenth of the live heap of a keyed count).
-const maxBufferedRecords = 8192
+const maxBufferedRecords = 32768
 
 func (t *TaskCommitter) client(s *slot) (*kgo.Client, error) {
 	if s.cl != nil {

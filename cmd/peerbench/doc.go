@@ -29,7 +29,9 @@
 // output topic until a read_committed consumer has seen every output, and
 // peerbench reports throughput (records ÷ time from ready to all visible),
 // CPU per record (the child's user+sys time, /proc, from ready to all
-// visible), peak RSS (VmHWM and the child's rusage), start-up (process
+// visible), peak RSS (the child's VmHWM in /proc; not rusage's maxrss, which
+// Linux carries over from this program's own memory, where Go starts the
+// child, across exec), start-up (process
 // start to ready: Tidemark's /readyz, or the "peerbench: ready" line the
 // others print once their state is restored and they are about to read),
 // and time to first committed output (from process start).
