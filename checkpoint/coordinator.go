@@ -61,9 +61,12 @@ type Config struct {
 	MaxParallelism, Parallelism int
 	Interval, Timeout, MinPause time.Duration
 	// FirstAfter is how long after the coordinator starts it triggers its
-	// first checkpoint; 0 triggers it at once. The runner sets it to
-	// Interval: a checkpoint at start, before any record was read, commits
-	// nothing, so output would wait for the second one.
+	// first checkpoint; 0 triggers it at once. The runner sets it to half
+	// the Interval: a checkpoint at start, before any record was read,
+	// commits nothing, so output would wait for the second one; one a whole
+	// interval after start makes the first output visible only an
+	// interval plus start-up plus the checkpoint's duration after start
+	// (issue 11: 1.43 s at a 1 s interval).
 	FirstAfter        time.Duration
 	MaxConcurrent     int
 	TolerableFailures int

@@ -157,10 +157,10 @@ func buildVersion() string {
 }
 
 func newRunCmd(env *plugin.Environment) *cobra.Command {
-	var path, cpuProfile string
+	var path, cpuProfile, memProfile string
 	var opts runner.Options
 	cmd := &cobra.Command{
-		Use:   "run --config FILE [--from CHECKPOINT|SAVEPOINT] [--fallback] [--fresh] [--accept-loss] [--cpuprofile FILE]",
+		Use:   "run --config FILE [--from CHECKPOINT|SAVEPOINT] [--fallback] [--fresh] [--accept-loss] [--cpuprofile FILE] [--memprofile FILE]",
 		Short: "Run the job described by a configuration file",
 		Long: `Run restores the job from its newest complete checkpoint (or the checkpoint or
 savepoint named by --from), then runs it until SIGTERM or SIGINT. The first
@@ -196,7 +196,7 @@ were lost (the broker aborted them) and no checkpoint can write them again.`,
 			}
 			defer func() { _ = log.Sync() }()
 			log.Info("starting", zap.String("version", buildVersion()), zap.String("config", path))
-			applyMemoryLimit(&cfg, log)
+			defer applyMemoryLimit(&cfg, log)()
 			unlock, err := lockStateDir(&cfg, log)
 			if err != nil {
 				return err
@@ -208,6 +208,17 @@ were lost (the broker aborted them) and no checkpoint can write them again.`,
 					return err
 				}
 				defer stopProfile()
+			}
+			if memProfile != "" {
+				stopMem, err := startMemProfile(memProfile)
+				if err != nil {
+					return err
+				}
+				defer func() {
+					if merr := stopMem(); merr != nil {
+						log.Warn("heap profile not written", zap.Error(merr))
+					}
+				}()
 			}
 			ctx, stop := signalContext(cmd.Context(), log)
 			defer stop()
@@ -223,6 +234,7 @@ were lost (the broker aborted them) and no checkpoint can write them again.`,
 	cmd.Flags().BoolVar(&opts.Fresh, "fresh", false, "start without state, ignoring every checkpoint (after a change of the job graph); output already committed stays")
 	cmd.Flags().BoolVar(&opts.AcceptLoss, "accept-loss", false, "carry on even if sink transactions whose records precede the restored checkpoint were lost (the error names them)")
 	cmd.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile (go tool pprof) of the whole run to this file")
+	cmd.Flags().StringVar(&memProfile, "memprofile", "", "write a heap profile (go tool pprof -sample_index=inuse_space) taken when the live heap was largest to this file at exit")
 	return cmd
 }
 

@@ -28,3 +28,27 @@ func TestStartCPUProfile(t *testing.T) {
 		t.Fatalf("profile in a missing directory: %v, want an error naming --cpuprofile", err)
 	}
 }
+
+// TestStartMemProfile: run --memprofile writes a gzipped pprof heap
+// profile at stop, and a path it cannot create is an error naming the flag.
+func TestStartMemProfile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "heap.pprof")
+	stop, err := startMemProfile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+		t.Fatalf("%s holds %d bytes, not a gzipped profile", path, len(b))
+	}
+	_, err = startMemProfile(filepath.Join(t.TempDir(), "missing", "heap.pprof"))
+	if err == nil || !strings.Contains(err.Error(), "--memprofile") {
+		t.Fatalf("profile in a missing directory: %v, want an error naming --memprofile", err)
+	}
+}

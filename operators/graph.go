@@ -25,6 +25,10 @@ type OperatorSpec struct {
 	New      func(task int) (Operator, error)
 }
 
+// DefaultChannelBytes is GraphConfig.ChannelBytes' default: about one
+// fetch of 1 MiB of 100-byte records.
+const DefaultChannelBytes = 1 << 20
+
 // GraphConfig configures a job graph. Zero fields take the defaults given.
 type GraphConfig struct {
 	// MaxParallelism is the number of key groups. Default 128.
@@ -42,6 +46,14 @@ type GraphConfig struct {
 	// buffers alive): 16 per channel held over 100 MB in flight on a keyed
 	// count at parallelism 2 (issue 11).
 	ChannelCapacity int
+	// ChannelBytes bounds the bytes of the record batches in flight on
+	// each channel: queued, and being processed by the receiving task
+	// (each record counts RecordBytes). A batch larger than the bound
+	// goes alone. Default DefaultChannelBytes; negative: no bound but
+	// ChannelCapacity. The records of a source's batch point into the
+	// fetched buffers, which stay alive as long as they do: this is what
+	// bounds them.
+	ChannelBytes int64
 	// ProcessingTimeInterval is how often processing-time timers are
 	// checked. Default 100ms.
 	ProcessingTimeInterval time.Duration
@@ -220,6 +232,9 @@ func NewDAG(cfg GraphConfig, spec GraphSpec, sources map[string][]Source, backen
 	if cfg.ChannelCapacity == 0 {
 		cfg.ChannelCapacity = 4
 	}
+	if cfg.ChannelBytes == 0 {
+		cfg.ChannelBytes = DefaultChannelBytes
+	}
 	if cfg.ProcessingTimeInterval == 0 {
 		cfg.ProcessingTimeInterval = 100 * time.Millisecond
 	}
@@ -337,7 +352,7 @@ func NewDAG(cfg GraphConfig, spec GraphSpec, sources map[string][]Source, backen
 				outs[j] = ch
 				down.inputs = append(down.inputs, input{ch: ch, node: n, port: e.ToPort})
 			}
-			x := newExchange(outs, cfg.MaxParallelism)
+			x := newExchange(outs, cfg.MaxParallelism, cfg.ChannelBytes)
 			x.key, x.keyOf = e.Key, e.To
 			up.exchanges = append(up.exchanges, x)
 			ts[i] = target{node: -1, x: x}

@@ -1,6 +1,10 @@
 package operators
 
-import "fmt"
+import (
+	"fmt"
+
+	"golang.org/x/sync/semaphore"
+)
 
 // Header is a record header.
 type Header struct {
@@ -128,4 +132,9 @@ type element struct {
 	// deadLetters are records a source task's operators rejected, on
 	// their way to a keyed task's dead-letter sink.
 	deadLetters []DeadLetter
+	// room, if set, is the exchange's bound on the bytes in flight to
+	// the receiver, of which the records hold held: the receiver releases
+	// them once it has processed them.
+	room *semaphore.Weighted
+	held int64
 }

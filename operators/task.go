@@ -618,7 +618,9 @@ func (t *task) onArrival(ctx context.Context, a arrival) error {
 		if t.inFlight(a.input) {
 			t.al.addInFlightRecords(t.nodes[in.node].name, in.port, a.e.records)
 		}
-		return t.runNodes(ctx, in.node, in.port, a.e.records)
+		err := t.runNodes(ctx, in.node, in.port, a.e.records)
+		a.e.done()
+		return err
 	}
 }
 

@@ -250,6 +250,12 @@ func (t *TaskCommitter) IDs() []string {
 	return ids
 }
 
+// maxBufferedRecords bounds the records a task's producer holds before
+// the broker has them (franz-go's default is 50 000): Produce blocks the
+// task beyond it. Each holds its output record and the task's bookkeeping
+// until acknowledged (issue 11: a tenth of the live heap of a keyed count).
+const maxBufferedRecords = 32768
+
 func (t *TaskCommitter) client(s *slot) (*kgo.Client, error) {
 	if s.cl != nil {
 		return s.cl, nil
@@ -260,6 +266,7 @@ func (t *TaskCommitter) client(s *slot) (*kgo.Client, error) {
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerLinger(0),
 		kgo.ProducerBatchMaxBytesFn(t.route.limits.BatchMax),
+		kgo.MaxBufferedRecords(maxBufferedRecords),
 	)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {

@@ -29,7 +29,9 @@
 // output topic until a read_committed consumer has seen every output, and
 // peerbench reports throughput (records ÷ time from ready to all visible),
 // CPU per record (the child's user+sys time, /proc, from ready to all
-// visible), peak RSS (VmHWM and the child's rusage), start-up (process
+// visible), peak RSS (the child's VmHWM in /proc; not rusage's maxrss, which
+// Linux carries over from this program's own memory, where Go starts the
+// child, across exec), start-up (process
 // start to ready: Tidemark's /readyz, or the "peerbench: ready" line the
 // others print once their state is restored and they are about to read),
 // and time to first committed output (from process start).
@@ -57,5 +59,9 @@
 // Tables are printed with internal/benchfmt; -charts writes PNG charts
 // (gonum.org/v1/plot) into a directory. Run it with `make bench-peers`,
 // which starts a broker of its own and builds the Maven project; `go run
-// ./cmd/peerbench -h` lists the flags.
+// ./cmd/peerbench -h` lists the flags. -profile DIR has Tidemark's
+// processor write a CPU profile and a heap profile at its largest live heap
+// (processor run --cpuprofile, --memprofile) of each throughput run into
+// DIR; the processor is then stopped with SIGTERM so that it writes them
+// (after its CPU and peak RSS were sampled).
 package main

@@ -59,6 +59,7 @@ type options struct {
 	seed         uint64
 	skipLatency  bool
 	skipRecovery bool
+	profile      string
 }
 
 func main() {
@@ -114,6 +115,7 @@ func parseFlags(args []string) (options, error) {
 	fs.Uint64Var(&o.seed, "seed", 1, "seed of the generated keys and values")
 	fs.BoolVar(&o.skipLatency, "no-latency", false, "skip the latency runs")
 	fs.BoolVar(&o.skipRecovery, "no-recovery", false, "skip the recovery runs")
+	fs.StringVar(&o.profile, "profile", "", "write Tidemark's CPU and peak heap profiles of each throughput run into this directory (processor run --cpuprofile DIR/tidemark-<run>.pprof --memprofile DIR/tidemark-<run>-heap.pprof; the processor then stops with SIGTERM, not SIGKILL)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}

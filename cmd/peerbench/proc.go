@@ -141,6 +141,22 @@ func (p *proc) sample() (cpu time.Duration, peakRSS int64) {
 	return cpu, peakRSS
 }
 
+// terminate SIGTERMs p (its main process only) and waits up to 30 s for it
+// to exit; kill then collects its rusage (or kills it if it did not exit).
+func (p *proc) terminate() {
+	select {
+	case <-p.exited:
+		return
+	default:
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.exited:
+	case <-time.After(30 * time.Second):
+		progress("warning: %s (pid %d) still running 30s after SIGTERM", p.sys.name, p.cmd.Process.Pid)
+	}
+}
+
 // kill SIGKILLs p's process group, waits for it, and fills cpu and maxRSS
 // from its rusage. Idempotent.
 func (p *proc) kill() {

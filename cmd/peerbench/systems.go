@@ -98,7 +98,7 @@ func (e *env) setupSystems(ctx context.Context) error {
 				return err
 			}
 			s.describe = fmt.Sprintf("processor %s%s: pipeline count, sink.delivery and checkpoint.mode exactly_once, checkpoint.interval %s, job.parallelism %d, file:// checkpoints, Pebble state", bin, gitRev(ctx), o.interval, o.parallelism)
-			s.command = func(id, in, out, dir string, _ bool) ([]string, string, error) {
+			s.command = func(id, in, out, dir string, restore bool) ([]string, string, error) {
 				port, err := freePort()
 				if err != nil {
 					return nil, "", err
@@ -111,7 +111,16 @@ func (e *env) setupSystems(ctx context.Context) error {
 				if err := os.WriteFile(path, []byte(tidemarkConfig(o, id, in, out, dir, listen)), 0o644); err != nil {
 					return nil, "", err
 				}
-				return []string{bin, "run", "--config", path}, "http://" + listen + "/readyz", nil
+				args := []string{bin, "run", "--config", path}
+				if o.profile != "" && !restore {
+					dir, err := filepath.Abs(o.profile)
+					if err != nil {
+						return nil, "", err
+					}
+					args = append(args, "--cpuprofile", filepath.Join(dir, "tidemark-"+id+".pprof"),
+						"--memprofile", filepath.Join(dir, "tidemark-"+id+"-heap.pprof"))
+				}
+				return args, "http://" + listen + "/readyz", nil
 			}
 		case "flink", "kstreams":
 			module, main := "flink", "dev.tidemark.peers.FlinkCount"

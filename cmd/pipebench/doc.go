@@ -42,7 +42,9 @@
 //
 // Latency: each variant runs again on fresh topics while a producer writes
 // at a fixed rate (-latency-share of (a)'s median throughput, at most half
-// of the slowest variant's, or -latency-rate) for -latency-duration; every
+// of the slowest variant's, or -latency-rate; with -latency-own each
+// variant at -latency-share of its own median throughput, so 0.5 is half
+// of its maximum) for -latency-duration; every
 // record carries the time it was produced (in its JSON value; for the
 // count pipeline, whose output value is the count, it is looked up by key
 // and count, since a key's records stay in order), and a read_committed

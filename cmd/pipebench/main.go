@@ -50,6 +50,7 @@ type options struct {
 	pipes          int
 	linger         time.Duration
 	latShare       float64
+	latOwn         bool
 	latRate        float64
 	latDuration    time.Duration
 	latWarmup      time.Duration
@@ -95,6 +96,7 @@ func run() error {
 	fs.IntVar(&o.pipes, "baseline-pipes", 0, "consume→produce pipes of the baseline (0: -parallelism)")
 	fs.DurationVar(&o.linger, "baseline-linger", 0, "producer linger of the baseline (Tidemark's sinks use 0; the client's default is 10ms)")
 	fs.Float64Var(&o.latShare, "latency-share", 0.2, "latency runs' input rate as a share of (a)'s median throughput, at most half the slowest variant's")
+	fs.BoolVar(&o.latOwn, "latency-own", false, "run each variant's latency run at -latency-share of its own median throughput (0.5: half of its maximum) instead of one rate for all")
 	fs.Float64Var(&o.latRate, "latency-rate", 0, "latency runs' input rate in records/s (overrides -latency-share)")
 	fs.DurationVar(&o.latDuration, "latency-duration", 20*time.Second, "how long each latency run produces")
 	fs.DurationVar(&o.latWarmup, "latency-warmup", 3*time.Second, "records produced in the first part of a latency run are left out")
@@ -285,7 +287,14 @@ func run() error {
 				rateNote = fmt.Sprintf("%.2g × (a)'s median throughput", o.latShare)
 			}
 		}
+		if o.latOwn && o.latRate == 0 {
+			rateNote = fmt.Sprintf("%.2g × each variant's own median throughput (the rate column)", o.latShare)
+		}
 		for _, v := range o.variants {
+			rate := rate
+			if o.latOwn && o.latRate == 0 {
+				rate = o.latShare * benchfmt.Median(rates(tput, v.name))
+			}
 			r, err := env.latency(ctx, v, rate)
 			if err != nil {
 				return fmt.Errorf("latency %s: %w", v.name, err)

@@ -98,16 +98,20 @@ func report(w io.Writer, o options, tput []runResult, lats []latencyResult, rate
 		if rateNote != "" {
 			rateNote = ": " + rateNote
 		}
-		t := benchfmt.NewTable(w, o.markdown, fmt.Sprintf("End-to-end latency, produce to read_committed visibility, at %s records/s%s, for %s (the first %s left out)",
-			benchfmt.Rate(rate), rateNote, o.latDuration, o.latWarmup),
-			"variant", "pipeline", "records", "p50", "p90", "p99", "max", "ckpt e2e p50", "ckpt e2e max", "ckpt phases p50", "input lag max")
+		at := benchfmt.Rate(rate) + " records/s" + rateNote
+		if o.latOwn && o.latRate == 0 {
+			at = strings.TrimPrefix(rateNote, ": ")
+		}
+		t := benchfmt.NewTable(w, o.markdown, fmt.Sprintf("End-to-end latency, produce to read_committed visibility, at %s, for %s (the first %s left out)",
+			at, o.latDuration, o.latWarmup),
+			"variant", "pipeline", "rate", "records", "p50", "p90", "p99", "max", "ckpt e2e p50", "ckpt e2e max", "ckpt phases p50", "input lag max")
 		for _, r := range lats {
 			v, _ := variantByName(r.variant)
 			ce, cm, ph := "-", "-", "-"
 			if len(r.ckptE2E) > 0 {
 				ce, cm, ph = benchfmt.Dur(benchfmt.Pct(r.ckptE2E, 50)), benchfmt.Dur(benchfmt.Pct(r.ckptE2E, 100)), r.phases.String()
 			}
-			t.Row(r.variant, v.label, fmt.Sprint(len(r.lat)), benchfmt.Dur(r.pct(50)), benchfmt.Dur(r.pct(90)), benchfmt.Dur(r.pct(99)), benchfmt.Dur(r.pct(100)), ce, cm, ph,
+			t.Row(r.variant, v.label, benchfmt.Rate(r.rate), fmt.Sprint(len(r.lat)), benchfmt.Dur(r.pct(50)), benchfmt.Dur(r.pct(90)), benchfmt.Dur(r.pct(99)), benchfmt.Dur(r.pct(100)), ce, cm, ph,
 				benchfmt.Dur(r.inputLag))
 		}
 		t.Flush()
@@ -140,9 +144,9 @@ func report(w io.Writer, o options, tput []runResult, lats []latencyResult, rate
 			fmt.Fprintf(w, "warning: latency %s: %d records produced, %d seen in the output\n", r.variant, r.produced, r.seen)
 		}
 	}
-	for _, v := range o.variants {
-		if m := benchfmt.Median(rates(tput, v.name)); rate > 0 && m > 0 && rate > 0.7*m {
-			fmt.Fprintf(w, "warning: the latency rate %s records/s is above 70 %% of %s's median throughput: its latency includes queueing\n", benchfmt.Rate(rate), v.name)
+	for _, r := range lats {
+		if m := benchfmt.Median(rates(tput, r.variant)); r.rate > 0 && m > 0 && r.rate > 0.7*m {
+			fmt.Fprintf(w, "warning: the latency rate %s records/s is above 70 %% of %s's median throughput: its latency includes queueing\n", benchfmt.Rate(r.rate), r.variant)
 		}
 	}
 }

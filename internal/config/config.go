@@ -80,6 +80,11 @@ type Kafka struct {
 	// Seed generates sample events into the source topics; only with
 	// Embedded.
 	Seed Seed `yaml:"seed"`
+	// FetchMaxBytes is the most a source task's client fetches from a
+	// broker at once, and per partition (franz-go FetchMaxBytes and
+	// FetchMaxPartitionBytes), a byte size; a broker still returns one
+	// whole record batch that is larger. Default DefaultFetchMaxBytes.
+	FetchMaxBytes string `yaml:"fetch_max_bytes"`
 }
 
 // TLS configures client TLS to the brokers.
@@ -312,7 +317,7 @@ type Log struct {
 func Default() Config {
 	return Config{
 		Job:   Job{MaxParallelism: 128, Parallelism: 2},
-		Kafka: Kafka{ClientID: "tidemark", EmbeddedListen: DefaultEmbeddedListen, Seed: Seed{Partitions: 4, Records: 1000, RatePerSecond: 200, Keys: 50}},
+		Kafka: Kafka{ClientID: "tidemark", EmbeddedListen: DefaultEmbeddedListen, FetchMaxBytes: DefaultFetchMaxBytes, Seed: Seed{Partitions: 4, Records: 1000, RatePerSecond: 200, Keys: 50}},
 		Source: Source{
 			StartOffset:       StartEarliest,
 			DiscoveryInterval: 30 * time.Second,

@@ -11,6 +11,25 @@ import (
 // DefaultMemory).
 const DefaultStateMemory = "128MiB"
 
+// DefaultFetchMaxBytes is kafka.fetch_max_bytes' default: the fetched
+// records stay in memory until every task downstream has processed them
+// (issue 11: at franz-go's default of 50 MiB, 1 MiB per partition, a third
+// of the live heap of a keyed count was fetched buffers).
+const DefaultFetchMaxBytes = "512KiB"
+
+// minFetchMaxBytes is the smallest kafka.fetch_max_bytes accepted.
+const minFetchMaxBytes = 16 << 10
+
+// FetchBytes returns kafka.fetch_max_bytes in bytes (Validate checks
+// it); an empty or unreadable value gives the default.
+func (k Kafka) FetchBytes() int32 {
+	n, err := ParseByteSize(k.FetchMaxBytes)
+	if err != nil || n < minFetchMaxBytes {
+		n, _ = ParseByteSize(DefaultFetchMaxBytes)
+	}
+	return int32(min(n, 1<<30))
+}
+
 // minStateMemory is the smallest state.memory accepted (state.MinMemory).
 const minStateMemory = 8 << 20
 
@@ -94,6 +113,13 @@ func (c *Config) validateMemory(ps *problems) {
 		ps.add("state.memory", 0, "%v", err)
 	} else if n < minStateMemory {
 		ps.add("state.memory", 0, "must be at least 8MiB, got %q", c.State.Memory)
+	}
+	if v := strings.TrimSpace(c.Kafka.FetchMaxBytes); v != "" {
+		if n, err := ParseByteSize(v); err != nil {
+			ps.add("kafka.fetch_max_bytes", 0, "%v", err)
+		} else if n < minFetchMaxBytes || n > 1<<30 {
+			ps.add("kafka.fetch_max_bytes", 0, "must be between 16KiB and 1GiB, got %q", c.Kafka.FetchMaxBytes)
+		}
 	}
 	switch v := strings.TrimSpace(c.Process.MemoryLimit); v {
 	case "", "off":

@@ -28,6 +28,12 @@ func TestMemoryKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if n := cfg.Kafka.FetchBytes(); n != 512<<10 {
+		t.Errorf("default kafka.fetch_max_bytes: %d, want 512 KiB", n)
+	}
+	if n := (config.Kafka{FetchMaxBytes: "2MiB"}).FetchBytes(); n != 2<<20 {
+		t.Errorf("kafka.fetch_max_bytes 2MiB: %d", n)
+	}
 	if got := cfg.StateMemory(); got != 128<<20 {
 		t.Errorf("default state.memory: %d bytes, want 128 MiB", got)
 	}
@@ -56,8 +62,14 @@ func TestMemoryKeys(t *testing.T) {
 		{"state:\n  memory: 1MiB\n", "state.memory", "at least 8MiB"},
 		{"process:\n  memory_limit: 1MiB\n", "process.memory_limit", "at least 32MiB"},
 		{"process:\n  memory_limit: unlimited\n", "process.memory_limit", "must be a byte size"},
+		{"  fetch_max_bytes: lots\n", "kafka.fetch_max_bytes", "not a byte size"},
+		{"  fetch_max_bytes: 1KiB\n", "kafka.fetch_max_bytes", "between 16KiB and 1GiB"},
 	} {
-		_, err := parse(t, minimal+tc.yml, nil)
+		yml := minimal + tc.yml
+		if strings.HasPrefix(tc.yml, "  ") { // a key of the kafka section
+			yml = strings.Replace(minimal, "kafka:\n", "kafka:\n"+tc.yml, 1)
+		}
+		_, err := parse(t, yml, nil)
 		ps := problems(t, err)
 		if len(ps) != 1 || ps[0].Key != tc.key || !strings.Contains(ps[0].Msg, tc.msg) || ps[0].Line == 0 {
 			t.Errorf("%q: got %v, want one problem of %s saying %q, with its line", tc.yml, err, tc.key, tc.msg)

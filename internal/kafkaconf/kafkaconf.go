@@ -26,6 +26,10 @@ func Options(k config.Kafka, brokers []string, log *zap.Logger) ([]kgo.Opt, erro
 		kgo.SeedBrokers(brokers...),
 		kgo.ClientID(k.ClientID),
 		kgo.WithLogger(zapLogger{log.Named("kgo")}),
+		// Only consumers fetch: kafka.fetch_max_bytes bounds the fetched
+		// buffers a source holds.
+		kgo.FetchMaxBytes(k.FetchBytes()),
+		kgo.FetchMaxPartitionBytes(k.FetchBytes()),
 	}
 	if k.TLS.Enabled {
 		tc, err := tlsConfig(k.TLS)

@@ -31,8 +31,18 @@ const (
 	FromEnv    Source = "GOMEMLIMIT"
 	FromConfig Source = "process.memory_limit"
 	FromCgroup Source = "cgroup"
-	None       Source = "none"
+	// Default: none of the above: DefaultFloor, raised to follow the
+	// live heap (Follow).
+	Default Source = "default"
+	None    Source = "none"
 )
+
+// DefaultFloor is the memory limit of a process that has none from
+// GOMEMLIMIT, the configuration or a container: the collector keeps the
+// heap near it rather than letting it grow to twice the live data, while
+// Follow raises it to twice the live heap when the live data needs more,
+// so that a job with more live data is not starved by it.
+const DefaultFloor = 100 << 20
 
 // Result is what Apply did.
 type Result struct {
@@ -49,6 +59,8 @@ func (r Result) String() string {
 	switch r.Source {
 	case None:
 		return "no memory limit"
+	case Default:
+		return fmt.Sprintf("memory limit %d bytes by default (no container limit), raised to twice the live heap when that is more", r.Limit)
 	case FromCgroup:
 		return fmt.Sprintf("memory limit %d bytes, %.0f %% of the container's %d bytes (%s)", r.Limit, 100*(1-Headroom), r.Cgroup, r.CgroupFile)
 	}
@@ -77,8 +89,12 @@ func apply(env string, configured int64, auto bool, root string) (Result, error)
 		return Result{Source: None}, nil
 	}
 	limit, file, err := CgroupLimit(root)
-	if err != nil || limit == 0 {
+	if err != nil {
 		return Result{Source: None}, err
+	}
+	if limit == 0 {
+		debug.SetMemoryLimit(DefaultFloor)
+		return Result{Limit: DefaultFloor, Source: Default}, nil
 	}
 	l := int64(float64(limit) * (1 - Headroom))
 	debug.SetMemoryLimit(l)

@@ -1,11 +1,13 @@
 package memlimit
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"testing"
+	"time"
 )
 
 func write(t *testing.T, root, name, content string) {
@@ -84,5 +86,69 @@ func TestApply(t *testing.T) {
 	}
 	if !strings.Contains(r.String(), "no memory limit") {
 		t.Errorf("String() = %q", r.String())
+	}
+}
+
+// TestDefaultWithoutContainer: with no GOMEMLIMIT, configuration or
+// container limit, the limit is DefaultFloor.
+func TestDefaultWithoutContainer(t *testing.T) {
+	old := debug.SetMemoryLimit(-1)
+	t.Cleanup(func() { debug.SetMemoryLimit(old) })
+	root := t.TempDir()
+	write(t, root, "proc/self/cgroup", "0::/\n")
+	write(t, root, "sys/fs/cgroup/memory.max", "max\n")
+	r, err := apply("", 0, true, root)
+	if err != nil || r.Source != Default || r.Limit != DefaultFloor || debug.SetMemoryLimit(-1) != DefaultFloor {
+		t.Fatalf("no container limit: %+v, %v; runtime limit %d", r, err, debug.SetMemoryLimit(-1))
+	}
+	if !strings.Contains(r.String(), "by default") {
+		t.Errorf("String() = %q", r.String())
+	}
+}
+
+// TestFollowLimit: the followed limit is the floor until twice the live
+// heap passes it, then twice the live heap rounded up to a MiB.
+func TestFollowLimit(t *testing.T) {
+	for _, tc := range []struct {
+		live uint64
+		want int64
+	}{
+		{0, DefaultFloor},
+		{30 << 20, DefaultFloor},
+		{DefaultFloor / 2, DefaultFloor},
+		{60 << 20, 120 << 20},
+		{60<<20 + 1, 121 << 20},
+		{1 << 30, 2 << 30},
+	} {
+		if got := followLimit(DefaultFloor, tc.live); got != tc.want {
+			t.Errorf("followLimit(%d, %d) = %d, want %d", DefaultFloor, tc.live, got, tc.want)
+		}
+	}
+}
+
+// TestFollowEnds: Follow sets the runtime's limit and returns when its
+// context ends.
+func TestFollowEnds(t *testing.T) {
+	old := debug.SetMemoryLimit(-1)
+	t.Cleanup(func() { debug.SetMemoryLimit(old) })
+	debug.SetMemoryLimit(1 << 40)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { Follow(ctx, 64<<20); close(done) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for debug.SetMemoryLimit(-1) == 1<<40 {
+		if time.Now().After(deadline) {
+			t.Fatal("Follow did not set the limit within 10 s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Follow did not return within 10 s of its context ending")
+	}
+	if l := debug.SetMemoryLimit(-1); l < 64<<20 {
+		t.Errorf("limit %d below the floor", l)
 	}
 }

@@ -433,7 +433,7 @@ func common(cfg *config.Config, st storage.Store, log *zap.Logger) job.Spec {
 		Store: st,
 		Checkpoint: checkpoint.Config{
 			Interval: cfg.Checkpoint.Interval, Timeout: cfg.Checkpoint.Timeout, MinPause: cfg.Checkpoint.MinPause,
-			FirstAfter:    cfg.Checkpoint.Interval,
+			FirstAfter:    cfg.Checkpoint.Interval / 2,
 			MaxConcurrent: cfg.Checkpoint.MaxConcurrent, TolerableFailures: cfg.Checkpoint.TolerableFailures,
 			Retained: cfg.Checkpoint.Retained, SavepointsRetained: cfg.Savepoints.Retained,
 		},
