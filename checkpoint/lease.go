@@ -49,7 +49,12 @@ type Holder struct {
 	Started  time.Time `json:"started"`
 }
 
+// String describes the holder for logs and errors; "none" for the zero
+// Holder (a job's first lease has no previous holder).
 func (h Holder) String() string {
+	if h == (Holder{}) {
+		return "none"
+	}
 	return fmt.Sprintf("pid %d on %s (state dir %s, started %s)", h.PID, h.Host, h.StateDir, h.Started.Format(time.RFC3339))
 }
 

@@ -293,3 +293,15 @@ func TestFences(t *testing.T) {
 		t.Fatalf("--from the zombie's checkpoint: %v", err)
 	}
 }
+
+// TestHolderString: a holder names its pid, host, state dir and start; the
+// zero holder (no previous holder of a job's first lease) is "none".
+func TestHolderString(t *testing.T) {
+	if got := (checkpoint.Holder{}).String(); got != "none" {
+		t.Errorf("zero holder = %q, want none", got)
+	}
+	h := checkpoint.Holder{Host: "h1", PID: 7, StateDir: "/s", Started: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	if got, want := h.String(), "pid 7 on h1 (state dir /s, started 2026-01-02T03:04:05Z)"; got != want {
+		t.Errorf("holder = %q, want %q", got, want)
+	}
+}
