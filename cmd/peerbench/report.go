@@ -112,7 +112,7 @@ func (r *results) report(w io.Writer, e *env) {
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "records/s: records ÷ time from the system being ready (start-up apart) until a read_committed consumer of its")
 	fmt.Fprintln(w, "output saw them all. CPU/record: the system's process (all threads), ready to all visible; records per CPU-s is")
-	fmt.Fprintln(w, "its inverse. broker: the Kafka broker's CPU over the same time. peak RSS: the process's VmHWM / rusage maxrss.")
+	fmt.Fprintln(w, "its inverse. broker: the Kafka broker's CPU over the same time. peak RSS: the process's VmHWM.")
 	fmt.Fprintln(w, "start-up: process start to ready (Tidemark /readyz; the others once restored and about to read). first output:")
 	fmt.Fprintln(w, "process start to the first committed output seen (the input is all there before the start).")
 	for _, x := range r.lats {
