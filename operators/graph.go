@@ -25,8 +25,8 @@ type OperatorSpec struct {
 	New      func(task int) (Operator, error)
 }
 
-// DefaultChannelBytes is GraphConfig.ChannelBytes' default: about one
-// fetch of 1 MiB of 100-byte records.
+// DefaultChannelBytes is GraphConfig.ChannelBytes' default: about two
+// fetches of kafka.fetch_max_bytes' default (512 KiB).
 const DefaultChannelBytes = 1 << 20
 
 // GraphConfig configures a job graph. Zero fields take the defaults given.
